@@ -1,0 +1,160 @@
+//! The `reportq` command line: render reports locally, list templates, prepare the TeX bundle.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use reportq::config::RenderConfig;
+use reportq::template::{self, Date, RenderContext};
+use reportq::{ReportRequest, Renderer};
+
+#[derive(Parser)]
+#[command(name = "reportq", version, about = "Parameterised PDF reports, rendered offline with Tectonic", long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Render one request file to a PDF (or its chart as PNG, or its data as CSV).
+    ///
+    /// REQUEST.json is {"template": NAME, "params": {...}, "pdf": {"standard": "a-2b"}}; see
+    /// `reportq templates` for each template's parameters and examples/ for whole requests.
+    Render {
+        /// The request file ("-" reads standard input).
+        request: PathBuf,
+        /// Where to write the output ("-" writes standard output).
+        #[arg(short, long, default_value = "report.pdf")]
+        output: PathBuf,
+        /// What to produce from the request.
+        #[arg(short, long, value_enum, default_value_t = Format::Pdf)]
+        format: Format,
+        /// The report's date as seconds since 1970 (default: now). The same request and date
+        /// give the same bytes.
+        #[arg(long, env = "SOURCE_DATE_EPOCH")]
+        epoch: Option<i64>,
+    },
+    /// List the templates and their parameters.
+    Templates {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the TeX bundle and build its format file (once, at build or deploy time).
+    Setup,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Pdf,
+    Png,
+    Csv,
+    /// The generated LaTeX (for debugging templates; charts are not written).
+    Tex,
+}
+
+fn main() -> ExitCode {
+    reportq::sandbox::maybe_run_child();
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Res = Result<(), Box<dyn std::error::Error>>;
+
+fn run(cli: Cli) -> Res {
+    match cli.cmd {
+        Cmd::Render { request, output, format, epoch } => render(request, output, format, epoch),
+        Cmd::Templates { json } => {
+            let all = template::all();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&all)?);
+                return Ok(());
+            }
+            for t in all {
+                println!("{}\n  {}\n  params:", t.name, t.description);
+                for p in t.params {
+                    let req = if p.required { "required" } else { "optional" };
+                    println!("    {:<14} {} ({req})\n    {:<14} {}", p.name, p.kind, "", p.description);
+                }
+                println!();
+            }
+            Ok(())
+        }
+        Cmd::Setup => setup(),
+    }
+}
+
+fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {
+    if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
+        Ok(buf)
+    } else {
+        std::fs::read(path)
+    }
+}
+
+fn write_output(path: &PathBuf, bytes: &[u8]) -> std::io::Result<()> {
+    if path.as_os_str() == "-" {
+        std::io::stdout().write_all(bytes)
+    } else {
+        // Written beside the target and renamed, so a reader never sees half a PDF.
+        let tmp = path.with_extension("partial");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, path)
+    }
+}
+
+fn render(request: PathBuf, output: PathBuf, format: Format, epoch: Option<i64>) -> Res {
+    let bytes = read_input(&request).map_err(|e| format!("reading {}: {e}", request.display()))?;
+    let req = ReportRequest::from_slice(&bytes).map_err(|e| format!("{}: {e}", request.display()))?;
+    let t = Instant::now();
+    let out = match format {
+        Format::Csv => template::csv(&req.params).into_bytes(),
+        Format::Png => template::chart_png(&req.params)?,
+        Format::Tex => {
+            let ctx = RenderContext { date: epoch.map(Date::from_epoch).unwrap_or_else(Date::now), pdf: req.pdf.standard };
+            template::prepare(&req.params, &ctx)?.tex.into_bytes()
+        }
+        Format::Pdf => {
+            let renderer = Renderer::new(RenderConfig::from_env()?)?;
+            let date = epoch.map(Date::from_epoch).unwrap_or_else(Date::now);
+            let ctx = RenderContext { date, pdf: req.pdf.standard };
+            let r = renderer.render(&req, &ctx)?;
+            if r.sandbox.starts_with("WARNING") {
+                eprintln!("{}", r.sandbox);
+            }
+            r.pdf
+        }
+    };
+    write_output(&output, &out)?;
+    if output.as_os_str() != "-" {
+        eprintln!("wrote {} ({} bytes, {} template) in {:.2?}", output.display(), out.len(), req.template_name(), t.elapsed());
+    }
+    Ok(())
+}
+
+fn setup() -> Res {
+    let cfg = RenderConfig::from_env()?;
+    eprintln!("TeX bundle: {}", cfg.bundle.display());
+    match reportq::setup::build_format(&cfg.bundle)? {
+        Some(took) => eprintln!("built the format in {took:.2?}"),
+        None => eprintln!("format already built"),
+    }
+    // One confined render proves the whole path (bundle, format, child, sandbox) works here.
+    let renderer = Renderer::new(cfg)?;
+    let req = ReportRequest::from_slice(include_bytes!("../examples/summary.json"))?;
+    let t = Instant::now();
+    let r = renderer.render(&req, &RenderContext { date: Date::now(), pdf: req.pdf.standard })?;
+    eprintln!("check render: {} bytes in {:.2?}; sandbox: {}", r.pdf.len(), t.elapsed(), r.sandbox);
+    Ok(())
+}

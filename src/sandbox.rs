@@ -1,0 +1,187 @@
+//! The TeX child process: one Tectonic run, confined.
+//!
+//! Every reportq binary starts with [`maybe_run_child`]: when called as
+//! `<exe> __tex-child BUNDLE FORMAT_DIR JOB_DIR EPOCH` it reads a document on stdin, confines
+//! itself with Landlock (read-only access to the bundle and the job folder; no writes, no
+//! exec, no TCP), runs Tectonic with outputs in memory, writes a [`Reply`] to stdout and
+//! exits. The parent ([`crate::render`]) has already capped its address space and CPU time
+//! and kills it at the deadline.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime};
+
+pub const CHILD_ARG: &str = "__tex-child";
+
+/// Runs the TeX child and exits if this process was started as one; returns otherwise.
+pub fn maybe_run_child() {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() != Some(std::ffi::OsStr::new(CHILD_ARG)) {
+        return;
+    }
+    let rest: Vec<PathBuf> = args.map(PathBuf::from).collect();
+    let code = match rest.as_slice() {
+        [bundle, format_dir, job_dir, epoch] => {
+            let epoch: u64 = epoch.to_str().and_then(|s| s.parse().ok()).unwrap_or(0);
+            child_main(bundle, format_dir, job_dir, epoch)
+        }
+        _ => {
+            eprintln!("usage: {CHILD_ARG} BUNDLE FORMAT_DIR JOB_DIR EPOCH (internal)");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+/// The format file Tectonic looks for: keyed by the bundle's digest and the engine's format
+/// serial, so a changed bundle or engine never loads a stale format.
+pub fn format_file(bundle: &Path) -> std::io::Result<PathBuf> {
+    let digest = std::fs::read_to_string(bundle.join("SHA256SUM"))?;
+    let digest = digest.trim();
+    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "SHA256SUM does not hold a SHA-256 digest"));
+    }
+    Ok(bundle.join("format").join(format!("{digest}-latex-{}.fmt", tectonic::FORMAT_SERIAL)))
+}
+
+/// Limits applied between fork and exec: the child cannot outgrow its memory cap, burn CPU
+/// past the deadline, write files, or outlive its parent.
+pub fn limit_child(cmd: &mut Command, memory_mb: u64, timeout: Duration) {
+    use std::os::unix::process::CommandExt;
+    let mem = memory_mb.saturating_mul(1 << 20);
+    let cpu = timeout.as_secs() + 2;
+    // SAFETY: only async-signal-safe libc calls between fork and exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            let set = |res, v: u64| {
+                let lim = libc::rlimit { rlim_cur: v as libc::rlim_t, rlim_max: v as libc::rlim_t };
+                libc::setrlimit(res, &lim)
+            };
+            set(libc::RLIMIT_AS, mem);
+            set(libc::RLIMIT_CPU, cpu);
+            // No file may grow: outputs go over the pipe, never to disk.
+            set(libc::RLIMIT_FSIZE, 0);
+            set(libc::RLIMIT_CORE, 0);
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            Ok(())
+        });
+    }
+}
+
+/// What the child sends back: an error message (empty on success), the PDF and the log.
+#[derive(Debug, Default)]
+pub struct Reply {
+    pub error: String,
+    pub pdf: Vec<u8>,
+    pub log: String,
+}
+
+impl Reply {
+    fn encode(&self, out: &mut impl Write) -> std::io::Result<()> {
+        for part in [self.error.as_bytes(), &self.pdf, self.log.as_bytes()] {
+            out.write_all(&(part.len() as u64).to_le_bytes())?;
+            out.write_all(part)?;
+        }
+        out.flush()
+    }
+
+    /// `None` when the child died before writing a whole reply.
+    pub fn decode(mut buf: &[u8]) -> Option<Reply> {
+        let mut part = || -> Option<Vec<u8>> {
+            let n = u64::from_le_bytes(buf.get(..8)?.try_into().ok()?) as usize;
+            let data = buf.get(8..8 + n)?.to_vec();
+            buf = &buf[8 + n..];
+            Some(data)
+        };
+        let error = String::from_utf8_lossy(&part()?).into_owned();
+        let pdf = part()?;
+        let log = String::from_utf8_lossy(&part()?).into_owned();
+        Some(Reply { error, pdf, log })
+    }
+}
+
+/// Confines this process to reading `paths`. Returns a note for the parent's records; where
+/// the kernel has no Landlock the render goes on, with a warning, behind the other limits.
+fn confine(paths: &[&Path]) -> String {
+    use landlock::{
+        ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr,
+        RulesetStatus, path_beneath_rules,
+    };
+    let abi = ABI::V5;
+    let attempt = || -> Result<RulesetStatus, landlock::RulesetError> {
+        let status = Ruleset::default()
+            .set_compatibility(CompatLevel::BestEffort)
+            .handle_access(AccessFs::from_all(abi))?
+            .handle_access(AccessNet::from_all(abi))?
+            .create()?
+            .add_rules(path_beneath_rules(paths, AccessFs::from_read(abi)))?
+            .restrict_self()?;
+        Ok(status.ruleset)
+    };
+    match attempt() {
+        Ok(RulesetStatus::FullyEnforced) => "landlock (fully enforced)".into(),
+        Ok(RulesetStatus::PartiallyEnforced) => "landlock (partially enforced: older kernel)".into(),
+        Ok(RulesetStatus::NotEnforced) | Err(_) => {
+            "WARNING: landlock unavailable in this kernel: TeX file reads are not confined (rlimits only)".into()
+        }
+    }
+}
+
+fn child_main(bundle: &Path, format_dir: &Path, job_dir: &Path, epoch: u64) -> i32 {
+    let mut tex = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut tex) {
+        eprintln!("reading the document: {e}");
+        return 3;
+    }
+    let note = confine(&[bundle, format_dir, job_dir]);
+    eprintln!("sandbox: {note}");
+    let reply = run_tectonic(bundle, format_dir, job_dir, &tex, epoch);
+    let mut out = std::io::stdout().lock();
+    match reply.encode(&mut out) {
+        Ok(()) => 0,
+        Err(_) => 4,
+    }
+}
+
+/// One Tectonic run with every output kept in memory. Also used (unconfined) by `reportq
+/// setup` to build the format file.
+pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8], epoch: u64) -> Reply {
+    use tectonic::driver::{OutputFormat, ProcessingSessionBuilder};
+    use tectonic::status::NoopStatusBackend;
+    let mut status = NoopStatusBackend::default();
+    let mut sb = ProcessingSessionBuilder::default();
+    sb.bundle(Box::new(tectonic_bundles::dir::DirBundle::new(bundle)))
+        .primary_input_buffer(tex)
+        .tex_input_name("doc.tex")
+        .format_name("latex")
+        .format_cache_path(format_dir)
+        .filesystem_root(job_dir)
+        .output_format(OutputFormat::Pdf)
+        .keep_intermediates(false)
+        .keep_logs(true)
+        .print_stdout(false)
+        .do_not_write_output_files()
+        // Templates are written for one pass (no cross-references; bookmarks via `bookmark`).
+        .reruns(0)
+        .build_date(SystemTime::UNIX_EPOCH + Duration::from_secs(epoch));
+    let mut session = match sb.create(&mut status) {
+        Ok(s) => s,
+        Err(e) => return Reply { error: format!("starting TeX: {}", chain(&e)), ..Default::default() },
+    };
+    let result = session.run(&mut status);
+    let mut files = session.into_file_data();
+    let log = files.remove("doc.log").map(|f| String::from_utf8_lossy(&f.data).into_owned()).unwrap_or_default();
+    match result {
+        Ok(()) => match files.remove("doc.pdf") {
+            Some(f) => Reply { error: String::new(), pdf: f.data, log },
+            None => Reply { error: "TeX produced no PDF".into(), pdf: Vec::new(), log },
+        },
+        Err(e) => Reply { error: chain(&e), pdf: Vec::new(), log },
+    }
+}
+
+fn chain(e: &tectonic::Error) -> String {
+    // The alternate form prints the whole cause chain on one line.
+    format!("{e:#}")
+}

@@ -1,0 +1,97 @@
+//! The template engine: minijinja with LaTeX delimiters and LaTeX auto-escaping.
+
+use std::sync::OnceLock;
+
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior};
+
+/// Template sources, compiled in: a deployed binary needs no template files beside it.
+const SOURCES: &[(&str, &str)] = &[
+    ("base.tex", include_str!("../../templates/base.tex")),
+    ("diagram/report.tex", include_str!("../../templates/diagram/report.tex")),
+    ("summary/report.tex", include_str!("../../templates/summary/report.tex")),
+];
+
+fn env() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .block_delimiters("<%", "%>")
+            .variable_delimiters("<<", ">>")
+            .comment_delimiters("<#", "#>")
+            .build()
+            .expect("valid delimiters");
+        env.set_syntax(syntax);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        // A typo in a template is an error, not an empty string in a report.
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_auto_escape_callback(|_| AutoEscape::Custom("latex"));
+        env.set_formatter(latex_formatter);
+        // Numbers formatted for a table; the output is digits, '.' and '-' only, so it is safe.
+        env.add_filter("num", |x: f64, decimals: Option<usize>| {
+            Value::from_safe_string(crate::latex::number(x, decimals.unwrap_or(1)))
+        });
+        for (name, src) in SOURCES {
+            env.add_template(name, src).expect("templates compile (checked by tests)");
+        }
+        env
+    })
+}
+
+fn latex_formatter(
+    out: &mut minijinja::Output<'_>,
+    _state: &minijinja::State<'_, '_>,
+    value: &Value,
+) -> Result<(), minijinja::Error> {
+    if value.is_safe() {
+        return write!(out, "{value}").map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure));
+    }
+    let text = if value.is_none() || value.is_undefined() {
+        String::new()
+    } else if let Some(s) = value.as_str() {
+        s.to_string()
+    } else {
+        value.to_string()
+    };
+    let mut escaped = String::with_capacity(text.len());
+    crate::latex::escape_into(&mut escaped, &text);
+    out.write_str(&escaped).map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
+}
+
+/// Renders template `name` with `ctx` to LaTeX source.
+pub fn render_tex<S: serde::Serialize>(name: &str, ctx: S) -> Result<String, minijinja::Error> {
+    env().get_template(name)?.render(ctx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles() {
+        for (name, _) in SOURCES {
+            env().get_template(name).unwrap();
+        }
+    }
+
+    #[test]
+    fn values_are_escaped_by_the_engine() {
+        let mut env = env().clone();
+        env.add_template("t", r"\section{<< title >>} << n >> << n|num(2) >>").unwrap();
+        let out = env
+            .get_template("t")
+            .unwrap()
+            .render(minijinja::context! { title => r"\input{/etc/passwd} 100% & $x$", n => 2.5 })
+            .unwrap();
+        assert_eq!(out, r"\section{\textbackslash{}input\{/etc/passwd\} 100\% \& \$x\$} 2.5 2.50");
+    }
+
+    #[test]
+    fn undefined_is_an_error() {
+        let mut env = env().clone();
+        env.add_template("t", "<< missing >>").unwrap();
+        assert!(env.get_template("t").unwrap().render(()).is_err());
+    }
+}

@@ -1,0 +1,261 @@
+//! Report templates: typed parameters, the LaTeX they become, their chart and CSV.
+//!
+//! Each template has a folder under `templates/` (compiled into the binary, so a Lambda image
+//! needs no template files) and a module here with its parameter types. Templates are
+//! minijinja with LaTeX-friendly delimiters (`<< value >>`, `<% tag %>`, `<# comment #>`), and
+//! every `<< value >>` is escaped for LaTeX by the engine itself: a template author cannot
+//! forget to escape user text.
+
+pub mod diagram;
+mod engine;
+pub mod summary;
+
+use serde::Serialize;
+
+use crate::request::{ParamError, PdfStandard};
+
+pub use engine::render_tex;
+
+/// Validated parameters of one of the templates.
+#[derive(Debug, Clone)]
+pub enum Params {
+    Diagram(diagram::DiagramParams),
+    Summary(summary::SummaryParams),
+}
+
+impl Params {
+    pub fn template_name(&self) -> &'static str {
+        match self {
+            Params::Diagram(_) => "diagram",
+            Params::Summary(_) => "summary",
+        }
+    }
+}
+
+/// Parses `params` for the template named `template`.
+pub fn parse_params(template: &str, params: serde_json::Value) -> Result<Params, ParamError> {
+    match template {
+        "diagram" => diagram::parse(params).map(Params::Diagram),
+        "summary" => summary::parse(params).map(Params::Summary),
+        other => Err(ParamError::new(
+            "template",
+            format!("unknown template {other:?}; known templates: {}", names().join(", ")),
+        )),
+    }
+}
+
+/// A template's description for `reportq templates` and the API docs.
+#[derive(Debug, Clone, Serialize)]
+pub struct TemplateInfo {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub params: &'static [ParamDoc],
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ParamDoc {
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub required: bool,
+    pub description: &'static str,
+}
+
+pub fn all() -> Vec<TemplateInfo> {
+    vec![diagram::info(), summary::info()]
+}
+
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|t| t.name).collect()
+}
+
+/// Document metadata: goes into the PDF's info dictionary and XMP packet.
+#[derive(Debug, Clone, Serialize)]
+pub struct DocMeta {
+    pub title: String,
+    pub author: String,
+    pub subject: String,
+    pub keywords: Vec<String>,
+    /// BCP 47 language tag.
+    pub language: String,
+}
+
+/// Everything the TeX run needs, made from validated parameters: the document, the files it
+/// includes (charts), and the report's data for the CSV output.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub tex: String,
+    /// Files the document includes by name, written to the job dir.
+    pub assets: Vec<(String, Vec<u8>)>,
+    pub meta: DocMeta,
+}
+
+/// Per-render context that does not come from the request's params.
+#[derive(Debug, Clone)]
+pub struct RenderContext {
+    /// The report's date (the job's creation time): shown in the footer and written as the
+    /// PDF's creation date, so a retried job renders the same bytes.
+    pub date: Date,
+    pub pdf: PdfStandard,
+}
+
+/// A calendar date, UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Date {
+    pub year: i32,
+    pub month: u32,
+    pub day: u32,
+    /// Seconds since the Unix epoch: the PDF's creation time.
+    pub epoch: i64,
+}
+
+impl Date {
+    pub fn from_epoch(epoch: i64) -> Self {
+        // Civil-from-days (Howard Hinnant's algorithm): avoids a date crate for one conversion.
+        let days = epoch.div_euclid(86_400);
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+        Self { year, month, day, epoch }
+    }
+
+    pub fn now() -> Self {
+        let secs = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        Self::from_epoch(secs)
+    }
+
+    /// dd/mm/yyyy, as DiAGRAM's reports showed it.
+    pub fn dmy(&self) -> String {
+        format!("{:02}/{:02}/{:04}", self.day, self.month, self.year)
+    }
+
+    pub fn iso(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// The `doc` value every template passes to `base.tex`: metadata, date, page orientation and
+/// the PDF standard. Strings built here from fixed words are marked safe; the metadata is
+/// user text and is escaped like everything else.
+pub(crate) fn engine_doc(meta: &DocMeta, ctx: &RenderContext, landscape: bool) -> minijinja::Value {
+    use minijinja::Value;
+    minijinja::context! {
+        title => meta.title,
+        author => meta.author,
+        subject => meta.subject,
+        keywords => meta.keywords,
+        language => Value::from_safe_string(meta.language.clone()),
+        date => Value::from_safe_string(ctx.date.dmy()),
+        landscape => landscape,
+        pdfx => ctx.pdf.pdfx_option().map(|s| Value::from_safe_string(s.to_string())),
+    }
+}
+
+/// pdfx's metadata file (`doc.xmpdata`, read by `\usepackage[a-2b]{pdfx}`). pdfx reads it
+/// with its own rules: every printable character stands for itself except `% { } \`, which
+/// have escapes; only the Basic Multilingual Plane is allowed, and no blank lines.
+pub fn xmpdata(meta: &DocMeta, _ctx: &RenderContext) -> String {
+    fn esc(s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut space = false;
+        for c in s.chars() {
+            if c.is_whitespace() || c.is_control() {
+                // Folded to one space; control characters dropped like in the body.
+                if c.is_whitespace() && !space && !out.is_empty() {
+                    out.push(' ');
+                    space = true;
+                }
+                continue;
+            }
+            space = false;
+            match c {
+                '%' => out.push_str("\\%"),
+                '{' => out.push_str("\\{"),
+                '}' => out.push_str("\\}"),
+                '\\' => out.push_str("\\backslash{}"),
+                c if (c as u32) > 0xFFFF => {}
+                c => out.push(c),
+            }
+        }
+        out.trim_end().to_string()
+    }
+    let keywords: Vec<String> = meta.keywords.iter().map(|k| esc(k)).collect();
+    format!(
+        "\\Title{{{}}}\n\\Author{{{}}}\n\\Subject{{{}}}\n\\Keywords{{{}}}\n\\Language{{{}}}\n\\Publisher{{reportq}}\n",
+        esc(&meta.title),
+        esc(&meta.author),
+        esc(&meta.subject),
+        keywords.join("\\sep "),
+        esc(&meta.language),
+    )
+}
+
+/// Builds the document for validated parameters.
+pub fn prepare(params: &Params, ctx: &RenderContext) -> Result<Prepared, crate::render::RenderError> {
+    match params {
+        Params::Diagram(p) => diagram::prepare(p, ctx),
+        Params::Summary(p) => summary::prepare(p, ctx),
+    }
+}
+
+/// The report's data as CSV (RFC 4180).
+pub fn csv(params: &Params) -> String {
+    match params {
+        Params::Diagram(p) => diagram::csv(p),
+        Params::Summary(p) => summary::csv(p),
+    }
+}
+
+/// The report's main chart alone, as PNG.
+pub fn chart_png(params: &Params) -> Result<Vec<u8>, crate::chart::ChartError> {
+    match params {
+        Params::Diagram(p) => diagram::chart_png(p),
+        Params::Summary(p) => summary::chart_png(p),
+    }
+}
+
+/// Checks a string parameter's length (in characters) and returns it trimmed of nothing: the
+/// text is the caller's, escaping happens in the engine.
+pub(crate) fn check_len(field: &str, s: &str, max: usize) -> Result<(), ParamError> {
+    let n = s.chars().count();
+    if n > max {
+        return Err(ParamError::new(field, format!("is {n} characters long; at most {max} are allowed")));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_nonempty(field: &str, s: &str) -> Result<(), ParamError> {
+    if s.trim().is_empty() {
+        return Err(ParamError::new(field, "must not be empty"));
+    }
+    Ok(())
+}
+
+pub(crate) fn check_range(field: &str, x: f64, lo: f64, hi: f64) -> Result<(), ParamError> {
+    if !x.is_finite() || x < lo || x > hi {
+        return Err(ParamError::new(field, format!("is {x}; it must be a number from {lo} to {hi}")));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Date;
+
+    #[test]
+    fn dates() {
+        let d = Date::from_epoch(0);
+        assert_eq!((d.year, d.month, d.day), (1970, 1, 1));
+        let d = Date::from_epoch(1_795_000_000); // 2026-11-18
+        assert_eq!(d.iso(), "2026-11-18");
+        assert_eq!(Date::from_epoch(951_782_400).dmy(), "29/02/2000");
+    }
+}
