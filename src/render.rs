@@ -195,7 +195,8 @@ impl Renderer {
         let sandbox_note = err.lines().find_map(|l| l.strip_prefix("sandbox: ")).unwrap_or("unknown").to_string();
         let memory_hint = |s: &str| {
             let s = s.to_ascii_lowercase();
-            s.contains("memory allocation") || s.contains("out of memory") || s.contains("malloc") || s.contains("cannot allocate")
+            // Rust's "memory allocation of N bytes failed", XeTeX's "xrealloc() to N bytes failed".
+            (s.contains("alloc") && s.contains("fail")) || s.contains("out of memory") || s.contains("cannot allocate")
         };
         match reply {
             Some(r) if status.success() && r.error.is_empty() => {

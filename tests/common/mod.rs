@@ -1,0 +1,100 @@
+//! Shared helpers: a renderer on the real bundle whose TeX child is the real `reportq`
+//! binary, with its own temp folder so a test can prove nothing is left behind.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use reportq::config::RenderConfig;
+use reportq::template::{Date, RenderContext};
+use reportq::{ReportRequest, Renderer};
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn example(name: &str) -> Vec<u8> {
+    std::fs::read(root().join("examples").join(name)).unwrap()
+}
+
+pub struct Harness {
+    pub renderer: Renderer,
+    pub tmp: tempfile::TempDir,
+}
+
+pub fn harness() -> Harness {
+    harness_with(|_| {})
+}
+
+pub fn harness_with(f: impl FnOnce(&mut RenderConfig)) -> Harness {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = RenderConfig::from_env().unwrap();
+    cfg.child_exe = Some(PathBuf::from(env!("CARGO_BIN_EXE_reportq")));
+    cfg.tmp_dir = tmp.path().to_path_buf();
+    f(&mut cfg);
+    let renderer = Renderer::new(cfg).unwrap_or_else(|e| panic!("{e}\n(build the bundle first: make setup)"));
+    Harness { renderer, tmp }
+}
+
+impl Harness {
+    /// Entries left in the renderer's temp folder.
+    pub fn leftovers(&self) -> Vec<String> {
+        std::fs::read_dir(self.tmp.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    }
+}
+
+/// A fixed date, so outputs are comparable.
+pub fn ctx(req: &ReportRequest) -> RenderContext {
+    RenderContext { date: Date::from_epoch(1_790_000_000), pdf: req.pdf.standard }
+}
+
+pub fn render_json(h: &Harness, json: &serde_json::Value) -> Vec<u8> {
+    let req = ReportRequest::from_value(json.clone()).unwrap();
+    h.renderer.render(&req, &ctx(&req)).unwrap_or_else(|e| panic!("{e}")).pdf
+}
+
+fn poppler(tool: &str, args: &[&str], pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("in.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = Command::new(tool)
+        .args(args)
+        .arg(&path)
+        .args(if tool == "pdftotext" { vec!["-"] } else { vec![] })
+        .output()
+        .unwrap_or_else(|e| panic!("{tool} (poppler-utils) is needed: {e}"));
+    assert!(out.status.success(), "{tool} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The PDF's text, read back by poppler.
+pub fn pdf_text(pdf: &[u8]) -> String {
+    poppler("pdftotext", &["-enc", "UTF-8"], pdf)
+}
+
+/// The text with all white space removed: TeX breaks lines where it likes.
+pub fn squash(s: &str) -> String {
+    s.split_whitespace().collect()
+}
+
+pub fn pdf_pages(pdf: &[u8]) -> usize {
+    let info = poppler("pdfinfo", &[], pdf);
+    info.lines().find_map(|l| l.strip_prefix("Pages:")).unwrap().trim().parse().unwrap()
+}
+
+pub fn pdf_images(pdf: &[u8]) -> usize {
+    // `pdfimages -list` prints two header lines, then one line per image.
+    poppler("pdfimages", &["-list"], pdf).lines().skip(2).filter(|l| !l.trim().is_empty()).count()
+}
+
+pub fn wait_for(path: &Path, d: Duration) -> bool {
+    let end = std::time::Instant::now() + d;
+    while std::time::Instant::now() < end {
+        if path.exists() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    path.exists()
+}
