@@ -8,10 +8,12 @@
 pub mod chart;
 pub mod config;
 pub mod csv;
+pub mod bayes;
 pub mod latex;
 pub mod render;
 pub mod request;
 pub mod sandbox;
+pub mod scoring;
 pub mod setup;
 pub mod template;
 
