@@ -9,6 +9,7 @@ pub mod chart;
 pub mod config;
 pub mod csv;
 pub mod bayes;
+pub mod bench;
 pub mod latex;
 pub mod render;
 pub mod request;

@@ -46,6 +46,20 @@ enum Cmd {
     },
     /// Check the TeX bundle and build its format file (once, at build or deploy time).
     Setup,
+    /// Measure render times (cold, warm p50/p95, PDF/A vs plain, peak RSS) against xelatex.
+    Bench {
+        /// Warm renders per template and PDF standard.
+        #[arg(long, default_value_t = 20)]
+        renders: usize,
+        /// New processes timed per template (first render, pre-built format).
+        #[arg(long, default_value_t = 5)]
+        cold: usize,
+        /// TeX-only runs per template, tectonic and xelatex each.
+        #[arg(long, default_value_t = 10)]
+        xelatex: usize,
+        /// Request files to time (default: the two examples).
+        requests: Vec<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -90,6 +104,17 @@ fn run(cli: Cli) -> Res {
             Ok(())
         }
         Cmd::Setup => setup(),
+        Cmd::Bench { renders, cold, xelatex, requests } => {
+            let renderer = Renderer::new(RenderConfig::from_env()?)?;
+            let examples = if requests.is_empty() {
+                let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
+                vec![dir.join("diagram.json"), dir.join("summary.json")]
+            } else {
+                requests
+            };
+            let opts = reportq::bench::Options { renders, cold_runs: cold, xelatex_runs: xelatex, examples };
+            reportq::bench::run(&renderer, &opts)
+        }
     }
 }
 

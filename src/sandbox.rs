@@ -136,7 +136,7 @@ fn child_main(bundle: &Path, format_dir: &Path, job_dir: &Path, epoch: u64) -> i
     }
     let note = confine(&[bundle, format_dir, job_dir]);
     eprintln!("sandbox: {note}");
-    let reply = run_tectonic(bundle, format_dir, job_dir, &tex, epoch);
+    let reply = run_tectonic(bundle, format_dir, job_dir, &tex, epoch, false);
     let mut out = std::io::stdout().lock();
     match reply.encode(&mut out) {
         Ok(()) => 0,
@@ -146,10 +146,19 @@ fn child_main(bundle: &Path, format_dir: &Path, job_dir: &Path, epoch: u64) -> i
 
 /// One Tectonic run with every output kept in memory. Also used (unconfined) by `reportq
 /// setup` to build the format file.
-pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8], epoch: u64) -> Reply {
+pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8], epoch: u64, verbose: bool) -> Reply {
     use tectonic::driver::{OutputFormat, ProcessingSessionBuilder};
-    use tectonic::status::NoopStatusBackend;
-    let mut status = NoopStatusBackend::default();
+    use tectonic::status::termcolor::TermcolorStatusBackend;
+    use tectonic::status::{ChatterLevel, NoopStatusBackend, StatusBackend};
+    // Setup shows TeX's messages (the format build's log is not kept); renders stay quiet.
+    let mut status: Box<dyn StatusBackend> = if verbose {
+        let mut s = TermcolorStatusBackend::new(ChatterLevel::Normal);
+        s.always_stderr(true);
+        Box::new(s)
+    } else {
+        Box::new(NoopStatusBackend::default())
+    };
+    let status = status.as_mut();
     let mut sb = ProcessingSessionBuilder::default();
     sb.bundle(Box::new(tectonic_bundles::dir::DirBundle::new(bundle)))
         .primary_input_buffer(tex)
@@ -165,11 +174,11 @@ pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8]
         // Templates are written for one pass (no cross-references; bookmarks via `bookmark`).
         .reruns(0)
         .build_date(SystemTime::UNIX_EPOCH + Duration::from_secs(epoch));
-    let mut session = match sb.create(&mut status) {
+    let mut session = match sb.create(status) {
         Ok(s) => s,
         Err(e) => return Reply { error: format!("starting TeX: {}", chain(&e)), ..Default::default() },
     };
-    let result = session.run(&mut status);
+    let result = session.run(status);
     let mut files = session.into_file_data();
     let log = files.remove("doc.log").map(|f| String::from_utf8_lossy(&f.data).into_owned()).unwrap_or_default();
     match result {

@@ -22,7 +22,7 @@ pub fn build_format(bundle: &Path) -> Result<Option<std::time::Duration>, Render
     let job = tempfile::tempdir()?;
     let t = Instant::now();
     // Unconfined on purpose: this is the one run allowed to write (the format, into the bundle).
-    let reply = sandbox::run_tectonic(bundle, &format_dir, job.path(), PROBE.as_bytes(), 0);
+    let reply = sandbox::run_tectonic(bundle, &format_dir, job.path(), PROBE.as_bytes(), 0, true);
     if !reply.error.is_empty() {
         return Err(RenderError::Tex { log_excerpt: crate::render::log_excerpt(&reply.log), message: reply.error });
     }

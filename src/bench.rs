@@ -1,0 +1,188 @@
+//! `reportq bench`: render timings that back the README's figures.
+//!
+//! For each template's example request it measures the first render in a new process (cold),
+//! warm renders in one process (p50/p95, end to end: params -> charts -> TeX child -> PDF
+//! bytes), PDF/A against plain output, peak RSS, and Debian's `xelatex` compiling the very
+//! same generated `.tex` with the same single pass.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::render::Renderer;
+use crate::request::{PdfStandard, ReportRequest};
+use crate::template::{self, Date, RenderContext};
+
+pub struct Options {
+    pub renders: usize,
+    pub cold_runs: usize,
+    pub xelatex_runs: usize,
+    pub examples: Vec<PathBuf>,
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Peak RSS in MiB of this process and, separately, of the largest child waited for so far.
+fn peak_rss_mib() -> (f64, f64) {
+    let get = |who| {
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut u) };
+        u.ru_maxrss as f64 / 1024.0
+    };
+    (get(libc::RUSAGE_SELF), get(libc::RUSAGE_CHILDREN))
+}
+
+fn progress(msg: &str) {
+    eprint!("\r\x1b[2K{msg}");
+}
+
+pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
+    let exe = std::env::current_exe()?;
+    let date = Date::from_epoch(1_790_000_000);
+    println!("reportq bench: {} warm renders, {} cold processes, {} xelatex runs per template", opts.renders, opts.cold_runs, opts.xelatex_runs);
+    println!("machine: {} cores; TeX passes: 1 (tectonic and xelatex alike)\n", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+    let mut rows = Vec::new();
+    for path in &opts.examples {
+        let bytes = std::fs::read(path)?;
+        let req = ReportRequest::from_slice(&bytes)?;
+        let name = req.template_name();
+
+        // Cold: a new process, pre-built format, one render.
+        let mut cold = Vec::new();
+        for i in 0..opts.cold_runs {
+            progress(&format!("{name}: cold process {}/{}", i + 1, opts.cold_runs));
+            let t = Instant::now();
+            let out = Command::new(&exe)
+                .args(["render", &path.to_string_lossy(), "-o", "/dev/null", "--epoch", "1790000000"])
+                .env("REPORTQ_TEX_BUNDLE", &renderer.config().bundle)
+                .output()?;
+            cold.push(t.elapsed());
+            if !out.status.success() {
+                return Err(format!("cold render failed: {}", String::from_utf8_lossy(&out.stderr)).into());
+            }
+        }
+        cold.sort();
+
+        let mut results = Vec::new();
+        for standard in [PdfStandard::A2b, PdfStandard::None] {
+            let ctx = RenderContext { date, pdf: standard };
+            let mut times = Vec::new();
+            let mut size = 0;
+            for i in 0..opts.renders {
+                progress(&format!("{name}: warm render {}/{} ({standard:?})", i + 1, opts.renders));
+                let t = Instant::now();
+                size = renderer.render(&req, &ctx)?.pdf.len();
+                times.push(t.elapsed());
+            }
+            times.sort();
+            results.push((standard, times, size));
+        }
+
+        // TeX alone, tectonic vs xelatex, on the same generated document and charts.
+        let ctx = RenderContext { date, pdf: req.pdf.standard };
+        let prepared = template::prepare(&req.params, &ctx)?;
+        let mut tectonic_tex = Vec::new();
+        for i in 0..opts.xelatex_runs {
+            progress(&format!("{name}: tectonic TeX-only {}/{}", i + 1, opts.xelatex_runs));
+            let t = Instant::now();
+            renderer.render_prepared(&prepared, &ctx)?;
+            tectonic_tex.push(t.elapsed());
+        }
+        tectonic_tex.sort();
+        rows.push((name, cold, results, tectonic_tex, prepared, ctx));
+    }
+    // Read before xelatex runs, so the child figure is reportq's own (cold CLI or TeX child).
+    let (self_rss, child_rss) = peak_rss_mib();
+    let mut xelatex = Vec::new();
+    for (name, _, _, _, prepared, ctx) in &rows {
+        xelatex.push(xelatex_times(prepared, ctx, opts.xelatex_runs, name)?);
+    }
+    let (_, xelatex_rss) = peak_rss_mib();
+    progress("");
+    eprintln!();
+
+    println!("| template | cold (new process) p50 / max | warm p50 | warm p95 | PDF bytes | plain p50 | plain bytes |");
+    println!("|---|---|---|---|---|---|---|");
+    for (name, cold, results, ..) in &rows {
+        let (_, a, a_size) = &results[0];
+        let (_, n, n_size) = &results[1];
+        println!(
+            "| {name} | {} / {} | {} | {} | {a_size} | {} | {n_size} |",
+            ms(pct(cold, 0.5)),
+            ms(*cold.last().unwrap_or(&Duration::ZERO)),
+            ms(pct(a, 0.5)),
+            ms(pct(a, 0.95)),
+            ms(pct(n, 0.5)),
+        );
+    }
+    println!("\n| template | TeX only: tectonic p50 | xelatex p50 | xelatex / tectonic |");
+    println!("|---|---|---|---|");
+    for ((name, _, _, tt, ..), xe) in rows.iter().zip(&xelatex) {
+        match xe {
+            Some(xe) => println!(
+                "| {name} | {} | {} | {:.2}x |",
+                ms(pct(tt, 0.5)),
+                ms(pct(xe, 0.5)),
+                pct(xe, 0.5).as_secs_f64() / pct(tt, 0.5).as_secs_f64()
+            ),
+            None => println!("| {name} | {} | (xelatex not installed) | |", ms(pct(tt, 0.5))),
+        }
+    }
+    println!(
+        "\npeak RSS: bench process (parent of the renders) {self_rss:.0} MiB; largest reportq child \
+         (a cold CLI render or a TeX child) {child_rss:.0} MiB; xelatex {xelatex_rss:.0} MiB or less"
+    );
+    println!("(PDF/A-2b is the default; 'plain' is \"pdf\": {{\"standard\": \"none\"}})");
+    Ok(())
+}
+
+/// Times Debian's xelatex on the same files. `None` when xelatex is not installed.
+fn xelatex_times(
+    p: &template::Prepared,
+    ctx: &RenderContext,
+    runs: usize,
+    name: &str,
+) -> Result<Option<Vec<Duration>>, Box<dyn std::error::Error>> {
+    if Command::new("xelatex").arg("--version").output().is_err() {
+        return Ok(None);
+    }
+    let dir = tempfile::tempdir()?;
+    write_job(dir.path(), p, ctx)?;
+    let mut times = Vec::new();
+    for i in 0..runs {
+        progress(&format!("{name}: xelatex {}/{runs}", i + 1));
+        let t = Instant::now();
+        let out = Command::new("xelatex")
+            .args(["-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"])
+            .current_dir(dir.path())
+            // The same creation date as the tectonic render.
+            .env("SOURCE_DATE_EPOCH", ctx.date.epoch.to_string())
+            .env("FORCE_SOURCE_DATE", "1")
+            .output()?;
+        times.push(t.elapsed());
+        if !out.status.success() {
+            return Err(format!("xelatex failed on the generated document: {}", String::from_utf8_lossy(&out.stdout).lines().rev().take(10).collect::<Vec<_>>().join("\n")).into());
+        }
+    }
+    times.sort();
+    Ok(Some(times))
+}
+
+fn write_job(dir: &Path, p: &template::Prepared, ctx: &RenderContext) -> std::io::Result<()> {
+    std::fs::write(dir.join("doc.tex"), &p.tex)?;
+    std::fs::write(dir.join("doc.xmpdata"), template::xmpdata(&p.meta, ctx))?;
+    for (name, bytes) in &p.assets {
+        std::fs::write(dir.join(name), bytes)?;
+    }
+    Ok(())
+}
