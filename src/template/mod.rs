@@ -166,21 +166,29 @@ pub fn xmpdata(meta: &DocMeta, _ctx: &RenderContext) -> String {
     fn esc(s: &str) -> String {
         let mut out = String::with_capacity(s.len());
         let mut space = false;
+        let mut after_macro = false;
         for c in s.chars() {
             if c.is_whitespace() || c.is_control() {
                 // Folded to one space; control characters dropped like in the body.
                 if c.is_whitespace() && !space && !out.is_empty() {
-                    out.push(' ');
+                    // TeX swallows spaces after a control word: keep this one explicitly.
+                    out.push_str(if after_macro { "\\ " } else { " " });
                     space = true;
+                    after_macro = false;
                 }
                 continue;
             }
             space = false;
+            after_macro = false;
             match c {
                 '%' => out.push_str("\\%"),
                 '{' => out.push_str("\\{"),
                 '}' => out.push_str("\\}"),
-                '\\' => out.push_str("\\backslash{}"),
+                // The space ends the control word and is not printed.
+                '\\' => {
+                    out.push_str("\\backslash ");
+                    after_macro = true;
+                }
                 c if (c as u32) > 0xFFFF => {}
                 c => out.push(c),
             }
