@@ -75,7 +75,7 @@ pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error
 
         let mut results = Vec::new();
         for standard in [PdfStandard::A2b, PdfStandard::None] {
-            let ctx = RenderContext { date, pdf: standard };
+            let ctx = RenderContext::new(date, standard);
             let mut times = Vec::new();
             let mut size = 0;
             for i in 0..opts.renders {
@@ -89,7 +89,7 @@ pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error
         }
 
         // TeX alone, tectonic vs xelatex, on the same generated document and charts.
-        let ctx = RenderContext { date, pdf: req.pdf.standard };
+        let ctx = RenderContext::new(date, req.pdf.standard);
         let prepared = template::prepare(&req.params, &ctx)?;
         let mut tectonic_tex = Vec::new();
         for i in 0..opts.xelatex_runs {

@@ -7,7 +7,10 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+use std::sync::Arc;
+
 use reportq::config::RenderConfig;
+use reportq::scoring::Diagram;
 use reportq::template::{self, Date, RenderContext};
 use reportq::{ReportRequest, Renderer};
 
@@ -37,6 +40,23 @@ enum Cmd {
         /// give the same bytes.
         #[arg(long, env = "SOURCE_DATE_EPOCH")]
         epoch: Option<i64>,
+        /// A DiAGRAM network (BIF): adds "Where to improve first" to `diagram` reports.
+        #[arg(long, env = "REPORTQ_DIAGRAM_MODEL")]
+        model: Option<PathBuf>,
+    },
+    /// Score DiAGRAM model objects with a Bayesian network, as `POST /api/model/score` does.
+    ///
+    /// MODEL.json holds one model object or an array of them; the answer is the same JSON
+    /// the API gives: {intellectual_control, renderability, nodes} (an array for an array).
+    Score {
+        /// The model file ("-" reads standard input).
+        input: PathBuf,
+        /// The network file (BIF); scripts/fetch-diagram-model.sh downloads DiAGRAM's.
+        #[arg(long, env = "REPORTQ_DIAGRAM_MODEL")]
+        model: Option<PathBuf>,
+        /// Print each model's best single changes, ranked, instead of its scores.
+        #[arg(long)]
+        improvements: bool,
     },
     /// List the templates and their parameters.
     Templates {
@@ -86,7 +106,8 @@ type Res = Result<(), Box<dyn std::error::Error>>;
 
 fn run(cli: Cli) -> Res {
     match cli.cmd {
-        Cmd::Render { request, output, format, epoch } => render(request, output, format, epoch),
+        Cmd::Render { request, output, format, epoch, model } => render(request, output, format, epoch, model),
+        Cmd::Score { input, model, improvements } => score(input, model, improvements),
         Cmd::Templates { json } => {
             let all = template::all();
             if json {
@@ -139,7 +160,30 @@ fn write_output(path: &PathBuf, bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
-fn render(request: PathBuf, output: PathBuf, format: Format, epoch: Option<i64>) -> Res {
+fn load_scorer(model: Option<PathBuf>) -> Result<Option<Arc<Diagram>>, String> {
+    model.map(|p| Diagram::load(&p).map(Arc::new)).transpose()
+}
+
+fn score(input: PathBuf, model: Option<PathBuf>, improvements: bool) -> Res {
+    let scorer = load_scorer(model)?.ok_or(reportq::scoring::NOT_CONFIGURED)?;
+    let bytes = read_input(&input).map_err(|e| format!("reading {}: {e}", input.display()))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
+    let one = |m: &serde_json::Value| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        Ok(if improvements {
+            serde_json::to_value(scorer.improvements(m)?)?
+        } else {
+            serde_json::to_value(scorer.score(m)?)?
+        })
+    };
+    let out = match &value {
+        serde_json::Value::Array(models) => serde_json::Value::Array(models.iter().map(one).collect::<Result<_, _>>()?),
+        m => one(m)?,
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+fn render(request: PathBuf, output: PathBuf, format: Format, epoch: Option<i64>, model: Option<PathBuf>) -> Res {
     let bytes = read_input(&request).map_err(|e| format!("reading {}: {e}", request.display()))?;
     let req = ReportRequest::from_slice(&bytes).map_err(|e| format!("{}: {e}", request.display()))?;
     let t = Instant::now();
@@ -147,13 +191,13 @@ fn render(request: PathBuf, output: PathBuf, format: Format, epoch: Option<i64>)
         Format::Csv => template::csv(&req.params).into_bytes(),
         Format::Png => template::chart_png(&req.params)?,
         Format::Tex => {
-            let ctx = RenderContext { date: epoch.map(Date::from_epoch).unwrap_or_else(Date::now), pdf: req.pdf.standard };
+            let ctx = RenderContext::new(epoch.map(Date::from_epoch).unwrap_or_else(Date::now), req.pdf.standard);
             template::prepare(&req.params, &ctx)?.tex.into_bytes()
         }
         Format::Pdf => {
             let renderer = Renderer::new(RenderConfig::from_env()?)?;
             let date = epoch.map(Date::from_epoch).unwrap_or_else(Date::now);
-            let ctx = RenderContext { date, pdf: req.pdf.standard };
+            let ctx = RenderContext::new(date, req.pdf.standard).with_scorer(load_scorer(model)?);
             let r = renderer.render(&req, &ctx)?;
             if r.sandbox.starts_with("WARNING") {
                 eprintln!("{}", r.sandbox);
@@ -179,7 +223,7 @@ fn setup() -> Res {
     let renderer = Renderer::new(cfg)?;
     let req = ReportRequest::from_slice(include_bytes!("../examples/summary.json"))?;
     let t = Instant::now();
-    let r = renderer.render(&req, &RenderContext { date: Date::now(), pdf: req.pdf.standard })?;
+    let r = renderer.render(&req, &RenderContext::new(Date::now(), req.pdf.standard))?;
     eprintln!("check render: {} bytes in {:.2?}; sandbox: {}", r.pdf.len(), t.elapsed(), r.sandbox);
     Ok(())
 }

@@ -182,6 +182,30 @@ impl Improvement {
     }
 }
 
+/// The setting that names the network file.
+pub const MODEL_ENV: &str = "REPORTQ_DIAGRAM_MODEL";
+
+/// What a caller is told when no network is configured (the API answers 503 with it).
+pub const NOT_CONFIGURED: &str = "no DiAGRAM network is configured: set REPORTQ_DIAGRAM_MODEL to a BIF \
+    file (scripts/fetch-diagram-model.sh downloads DiAGRAM's own model.bif, under its non-commercial licence)";
+
+impl Diagram {
+    /// Loads and checks the network at `path`, naming the file in any error.
+    pub fn load(path: &std::path::Path) -> Result<Diagram, String> {
+        let network = Network::load(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        Diagram::new(Arc::new(network)).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The network named by `REPORTQ_DIAGRAM_MODEL`, if set. A set but broken path is an error
+    /// (at start-up), never a silent fallback to no scoring.
+    pub fn from_env() -> Result<Option<Arc<Diagram>>, String> {
+        match std::env::var_os(MODEL_ENV).filter(|v| !v.is_empty()) {
+            None => Ok(None),
+            Some(p) => Diagram::load(std::path::Path::new(&p)).map(|d| Some(Arc::new(d))),
+        }
+    }
+}
+
 /// A loaded network checked for DiAGRAM's questions and scores; cheap to clone and share.
 #[derive(Clone, Debug)]
 pub struct Diagram {

@@ -24,10 +24,7 @@ fn prepared(tex: &str) -> Prepared {
 }
 
 fn plain_ctx() -> reportq::template::RenderContext {
-    reportq::template::RenderContext {
-        date: reportq::template::Date::from_epoch(0),
-        pdf: reportq::request::PdfStandard::None,
-    }
+    reportq::template::RenderContext::new(reportq::template::Date::from_epoch(0), reportq::request::PdfStandard::None)
 }
 
 #[test]

@@ -70,6 +70,8 @@ pub struct DiagramParams {
 
 #[derive(Debug, Clone)]
 pub struct Model {
+    /// Its position in `params.models`, for error paths.
+    pub index: usize,
     /// The model as sent (the scoring engine reads `response` and `advanced` from it).
     pub raw: RawModel,
     /// The answers in question order, one entry per question part.
@@ -207,7 +209,7 @@ pub fn validate_model(i: usize, m: RawModel) -> Result<Model, ParamError> {
     } else {
         Vec::new()
     };
-    Ok(Model { raw: m, answers, advanced })
+    Ok(Model { index: i, raw: m, answers, advanced })
 }
 
 type AnswerErr = (String, String);
@@ -477,9 +479,52 @@ struct ScenarioView<'a> {
     advanced: &'a [AdvancedTable],
 }
 
+/// One row of "Where to improve first".
+#[derive(Serialize)]
+struct ImprovementView {
+    topic: &'static str,
+    change: String,
+    ic: f64,
+    rend: f64,
+    gain_ic: f64,
+    gain_rend: f64,
+}
+
+/// The best single changes to a baseline, ranked; computed exactly by the scoring engine.
+fn improvements(m: &Model, scorer: &crate::scoring::Diagram) -> Result<Vec<ImprovementView>, RenderError> {
+    let value = serde_json::to_value(&m.raw).map_err(|e| RenderError::Template(e.to_string()))?;
+    let list = scorer
+        .improvements(&value)
+        .map_err(|e| ParamError::new(format!("params.models[{}].{}", m.index, e.field), e.message))?;
+    Ok(list
+        .into_iter()
+        // Gains below a twentieth of a point are noise to a reader.
+        .filter(|i| i.total_gain() > 0.05)
+        .take(5)
+        .filter_map(|i| {
+            let key = KEYS.iter().copied().find(|k| *k == i.question)?;
+            let parts = parse_answer(key, &i.answer).ok()?;
+            let change: Vec<String> = parts
+                .iter()
+                .filter(|p| !m.answers.iter().any(|b| b.key == p.key && b.part == p.part && b.response == p.response))
+                .map(|p| format!("{}: {}", p.question, p.response))
+                .collect();
+            Some(ImprovementView {
+                topic: topic(key),
+                change: change.join("; "),
+                ic: i.intellectual_control,
+                rend: i.renderability,
+                gain_ic: i.gain_intellectual_control,
+                gain_rend: i.gain_renderability,
+            })
+        })
+        .collect())
+}
+
 #[derive(Serialize)]
 struct GroupView<'a> {
     name: &'a str,
+    improvements: Vec<ImprovementView>,
     chart: String,
     chart_alt: String,
     base: ScenarioView<'a>,
@@ -532,8 +577,13 @@ pub fn prepare(p: &DiagramParams, ctx: &RenderContext) -> Result<Prepared, Rende
         let png = chart::score_panels(std::slice::from_ref(&panel)).map_err(|e| RenderError::Chart(e.to_string()))?;
         let chart = format!("chart{i}.png");
         assets.push((chart.clone(), png));
+        let improvements = match (&ctx.scorer, g.base.raw.is_advanced) {
+            (Some(scorer), false) => improvements(g.base, scorer)?,
+            _ => Vec::new(),
+        };
         views.push(GroupView {
             name: g.name,
+            improvements,
             chart,
             chart_alt: alt_text(&panel),
             base: view(g.base, g.base),

@@ -96,6 +96,20 @@ pub struct RenderContext {
     /// PDF's creation date, so a retried job renders the same bytes.
     pub date: Date,
     pub pdf: PdfStandard,
+    /// The DiAGRAM network, when one is configured: the `diagram` report then gains a
+    /// "Where to improve first" section.
+    pub scorer: Option<std::sync::Arc<crate::scoring::Diagram>>,
+}
+
+impl RenderContext {
+    pub fn new(date: Date, pdf: PdfStandard) -> Self {
+        Self { date, pdf, scorer: None }
+    }
+
+    pub fn with_scorer(mut self, scorer: Option<std::sync::Arc<crate::scoring::Diagram>>) -> Self {
+        self.scorer = scorer;
+        self
+    }
 }
 
 /// A calendar date, UTC.

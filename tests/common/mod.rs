@@ -46,7 +46,7 @@ impl Harness {
 
 /// A fixed date, so outputs are comparable.
 pub fn ctx(req: &ReportRequest) -> RenderContext {
-    RenderContext { date: Date::from_epoch(1_790_000_000), pdf: req.pdf.standard }
+    RenderContext::new(Date::from_epoch(1_790_000_000), req.pdf.standard)
 }
 
 pub fn render_json(h: &Harness, json: &serde_json::Value) -> Vec<u8> {

@@ -1,0 +1,64 @@
+//! Scoring from the command line and in the report ("Where to improve first").
+
+mod common;
+
+use std::process::Command;
+use std::sync::Arc;
+
+use common::*;
+use reportq::ReportRequest;
+use reportq::scoring::Diagram;
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+fn reportq(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_reportq")).args(args).env_remove("REPORTQ_DIAGRAM_MODEL").output().unwrap()
+}
+
+#[test]
+fn score_command_prints_the_engine_s_answer() {
+    let out = reportq(&["score", fixture("model.json").to_str().unwrap(), "--model", fixture("diagram-like.bif").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let scorer = Diagram::load(&fixture("diagram-like.bif")).unwrap();
+    let model: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture("model.json")).unwrap()).unwrap();
+    let expected = scorer.score(&model).unwrap();
+    assert_eq!(printed["intellectual_control"].as_f64().unwrap(), expected.intellectual_control);
+    assert_eq!(printed["renderability"].as_f64().unwrap(), expected.renderability);
+    assert_eq!(printed["nodes"].as_object().unwrap().len(), 21);
+}
+
+#[test]
+fn score_without_a_network_names_the_setting_and_the_script() {
+    let out = reportq(&["score", fixture("model.json").to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("REPORTQ_DIAGRAM_MODEL") && err.contains("scripts/fetch-diagram-model.sh"), "{err}");
+}
+
+#[test]
+fn report_ranks_improvements_when_a_network_is_configured() {
+    let h = harness();
+    let req = ReportRequest::from_slice(&example("diagram.json")).unwrap();
+    let scorer = Arc::new(Diagram::load(&fixture("diagram-like.bif")).unwrap());
+    let with = h.renderer.render(&req, &ctx(&req).with_scorer(Some(scorer.clone()))).unwrap().pdf;
+    let without = h.renderer.render(&req, &ctx(&req)).unwrap().pdf;
+    let text = squash(&pdf_text(&with));
+    assert!(text.contains("Wheretoimprovefirst"));
+    assert!(!squash(&pdf_text(&without)).contains("Wheretoimprovefirst"));
+
+    // The first row is the engine's best single change for the first baseline.
+    let json: serde_json::Value = serde_json::from_slice(&example("diagram.json")).unwrap();
+    let best = &scorer.improvements(&json["params"]["models"][0]).unwrap()[0];
+    let topic = reportq::template::diagram::topic(&best.question);
+    let section = &text[text.find("Wheretoimprovefirst").unwrap()..];
+    let first_row = section.find(&squash(topic)).expect("best topic listed");
+    for other in reportq::template::diagram::KEYS.iter().filter(|k| **k != best.question) {
+        if let Some(pos) = section[..section.find("Comments").unwrap()].find(&squash(reportq::template::diagram::topic(other))) {
+            assert!(pos > first_row, "{other} ranked above the best change {}", best.question);
+        }
+    }
+    assert!(text.contains(&format!("(+{:.1})", best.gain_renderability.max(best.gain_intellectual_control))));
+}
