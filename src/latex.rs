@@ -57,8 +57,20 @@ pub fn escape(s: &str) -> String {
 /// Characters the main font lacks (CJK, emoji) are wrapped, a run at a time, in a group that
 /// selects a fallback font from the bundle, so they print instead of vanishing.
 pub fn escape_into(out: &mut String, s: &str) {
+    /// Characters in a row without a space before a break opportunity is added.
+    const LONG_WORD: usize = 30;
     let mut run: Option<Fallback> = None;
+    let mut word = 0;
     for c in s.chars() {
+        if c.is_whitespace() {
+            word = 0;
+        } else {
+            word += 1;
+            if word > LONG_WORD && run.is_none() {
+                out.push_str(r"\rqbreak{}");
+                word = 1;
+            }
+        }
         let fb = if c.is_whitespace() || c.is_control() { None } else { fallback(c) };
         if fb != run {
             if run.is_some() {
@@ -155,6 +167,14 @@ mod tests {
         assert_eq!(escape("a漢字b"), r"a{\rqcjk 漢字}b");
         // DejaVu has the emoticons block but not the crab.
         assert_eq!(escape("😀🦀漢 x"), r"😀{\rqsym 🦀}{\rqcjk 漢} x");
+    }
+
+    #[test]
+    fn very_long_words_get_break_opportunities() {
+        let out = escape(&"x".repeat(100));
+        assert_eq!(out.matches(r"\rqbreak{}").count(), 3);
+        assert_eq!(out.replace(r"\rqbreak{}", ""), "x".repeat(100));
+        assert_eq!(escape("a normal sentence"), "a normal sentence");
     }
 
     #[test]
