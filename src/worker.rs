@@ -206,7 +206,20 @@ impl Worker {
             }
         };
         let _ = self.jobs.mark(&job).await;
+        match self.run_claimed(&job, &etag).await {
+            Err(e) if !matches!(e, WorkerError::Lost(_)) => {
+                // Hand the job back at once rather than make the next delivery wait out the
+                // lease; if even this write fails, the lease runs out by itself.
+                let queued = Job { status: Status::Queued, lease_until_epoch: None, updated_at_epoch: now_epoch(), ..job.clone() };
+                let _ = self.jobs.replace(&queued, &etag).await;
+                Err(e)
+            }
+            r => r,
+        }
+    }
 
+    async fn run_claimed(&self, job: &Job, etag: &str) -> Result<Outcome, WorkerError> {
+        let id = job.id;
         let key = report_key(id);
         // An earlier attempt may have uploaded the PDF and died before recording it: the same
         // request and date give the same bytes, so that PDF is this job's, no render needed.
@@ -215,7 +228,7 @@ impl Worker {
                 let size = meta["size"].parse().unwrap_or(0);
                 (Output { key: key.clone(), size, sha256: meta["sha256"].clone() }, Outcome::Recovered { job_id: id })
             }
-            _ => match self.render(&job).await {
+            _ => match self.render(job).await {
                 Ok(pdf) => {
                     let out = self.upload(&key, pdf).await?;
                     let size = out.size;
@@ -223,13 +236,13 @@ impl Worker {
                 }
                 Err(e) if e.is_permanent() => {
                     let failed = job.failed(now_epoch(), JobError { code: e.code().into(), message: safe_message(&e) });
-                    self.finish(&failed, &etag).await?;
+                    self.finish(&failed, etag).await?;
                     return Ok(Outcome::Failed { job_id: id, code: e.code().into() });
                 }
                 Err(e) => return Err(WorkerError::Render(e)),
             },
         };
-        self.finish(&job.succeeded(now_epoch(), output), &etag).await?;
+        self.finish(&job.succeeded(now_epoch(), output), etag).await?;
         Ok(outcome)
     }
 
@@ -329,4 +342,28 @@ pub fn batch_response(results: &[RecordResult]) -> SqsBatchResponse {
         }
     }
     resp
+}
+
+/// The renderer settings a worker uses: the TeX run's own limit is kept inside the job's
+/// deadline, so a stuck render is stopped by the renderer (a permanent `render_timeout`)
+/// before the job deadline gives the message back to the queue.
+pub fn render_config(mut render: crate::config::RenderConfig, cfg: &PipelineConfig) -> crate::config::RenderConfig {
+    let cap = cfg.job_deadline.mul_f64(0.8);
+    if render.timeout > cap {
+        render.timeout = cap;
+    }
+    render
+}
+
+impl Worker {
+    /// A worker and its queue from the environment.
+    pub async fn from_env() -> Result<(Worker, Queue), String> {
+        let cfg = PipelineConfig::from_env()?;
+        let render = render_config(crate::config::RenderConfig::from_env()?, &cfg);
+        let renderer = Arc::new(Renderer::new(render).map_err(|e| e.to_string())?);
+        let (s3, sqs) = crate::aws::clients().await;
+        let queue = Queue::new(sqs, cfg.queue_url()?);
+        let jobs = Jobs::new(crate::store::Store::new(s3, cfg.bucket.clone()));
+        Ok((Worker::new(jobs, renderer, cfg), queue))
+    }
 }

@@ -685,3 +685,27 @@ async fn healthz(State(s): State<Shared>) -> Response {
 async fn openapi_doc() -> Response {
     axum::Json(openapi::document()).into_response()
 }
+
+impl ApiState {
+    /// The API's state from the environment: AWS clients, bucket, queue, DiAGRAM network.
+    pub async fn from_env() -> Result<ApiState, String> {
+        let cfg = PipelineConfig::from_env()?;
+        let (s3, sqs) = crate::aws::clients().await;
+        Ok(Self::new(cfg.clone(), s3, sqs)?)
+    }
+
+    pub fn new(cfg: PipelineConfig, s3: aws_sdk_s3::Client, sqs: aws_sdk_sqs::Client) -> Result<ApiState, String> {
+        let queue = Queue::new(sqs, cfg.queue_url()?);
+        let jobs = Jobs::new(crate::store::Store::new(s3, cfg.bucket.clone()));
+        let scorer = load_scorer(&cfg);
+        if let Err(e) = &scorer {
+            eprintln!("api: scoring routes disabled: {e}");
+        }
+        Ok(ApiState { jobs, queue, cfg, scorer })
+    }
+}
+
+/// `reportq serve`: the same router over plain HTTP, until `stop` resolves.
+pub async fn serve(state: ApiState, listener: tokio::net::TcpListener, stop: impl std::future::Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(Arc::new(state))).with_graceful_shutdown(stop).await
+}
