@@ -383,7 +383,8 @@ async fn idempotency_key_returns_the_same_job_and_batch() {
 async fn diagram_pdf_route_answers_the_pdf_or_202() {
     let ls = LocalStack::start();
     let app = app(&ls.endpoint, Opts::new(EXE)).await;
-    let models = small("Old Route Archive")["params"]["models"].clone();
+    let mut models = small("unused")["params"]["models"].clone();
+    models[0]["model_name"] = json!("Old Route Archive");
     // Prefer: respond-async: 202 at once.
     let r = app.http.post(app.url("/api/report/pdf")).header("prefer", "respond-async").json(&models).send().await.unwrap();
     assert_eq!(r.status(), 202);
