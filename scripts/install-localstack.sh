@@ -26,7 +26,7 @@ fi
 PY=${REPORTQ_PYTHON:-}
 if [ -z "$PY" ]; then
   for c in /usr/bin/python3.11 python3.11 python3; do
-    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys, venv; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+    if command -v "$c" >/dev/null 2>&1 && "$c" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
       PY=$c; break
     fi
   done
