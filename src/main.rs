@@ -205,8 +205,17 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build()
 }
 
+/// Ctrl-C or SIGTERM (what process managers and `scripts/dev.sh` send).
 async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term => {} }
 }
 
 async fn serve(listen: Option<String>) -> Res {
@@ -221,6 +230,14 @@ async fn serve(listen: Option<String>) -> Res {
 async fn worker() -> Res {
     let (worker, queue) = reportq::worker::Worker::from_env().await?;
     eprintln!("reportq worker polling {}", queue.url());
+    // A job that can outlive its message's invisibility is handed to a second worker while
+    // the first still runs it: say so at start rather than in a confusing log later.
+    if let Ok(Some(v)) = queue.visibility_timeout().await {
+        let deadline = reportq::config::PipelineConfig::from_env()?.job_deadline;
+        if v <= deadline {
+            eprintln!("warning: the queue's visibility timeout ({v:?}) is not above REPORTQ_JOB_DEADLINE_SECS ({deadline:?})");
+        }
+    }
     worker.run(&queue, shutdown_signal()).await;
     Ok(())
 }

@@ -136,6 +136,24 @@ impl Queue {
         Err(QueueError { op: "SendMessageBatch", message: format!("{} messages not sent after {TRIES} tries: {last}", pending.len()) })
     }
 
+    /// The queue's visibility timeout, if the caller may read the queue's attributes.
+    pub async fn visibility_timeout(&self) -> Result<Option<Duration>, QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .send()
+            .await
+            .map_err(|e| QueueError { op: "GetQueueAttributes", message: describe(&e) })?;
+        Ok(out
+            .attributes()
+            .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
+            .and_then(|v| v.parse().ok())
+            .map(Duration::from_secs))
+    }
+
     /// Long-polls for up to `max` messages, as the Lambda event source would hand them over.
     pub async fn receive(&self, max: i32, wait: Duration) -> Result<Vec<SqsMessage>, QueueError> {
         let out = self

@@ -162,9 +162,8 @@ async fn a_job_that_keeps_failing_is_marked_failed_on_its_last_delivery() {
     let app = app(&ls.endpoint, Opts { visibility_secs: 1, max_receive: 2, ..Opts::new(EXE) }).await;
     let r = app.post_json("/v1/reports", &small("Stuck Archive")).await;
     let id: Uuid = r.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().parse().unwrap();
-    // A worker holds a live lease that never ends (it hangs): each delivery is refused as busy
-    // ... except the job is then left alone, so make the lease expire and the render fail
-    // transiently instead: a renderer whose child executable does not exist.
+    // Every render fails for a reason worth retrying: a worker whose TeX child executable is
+    // missing.
     let mut render = reportq::config::RenderConfig::from_env().unwrap();
     render.child_exe = Some("/nonexistent/reportq".into());
     let broken = reportq::worker::Worker::new(app.jobs.clone(), std::sync::Arc::new(reportq::Renderer::new(render).unwrap()), app.cfg.clone());
@@ -177,7 +176,7 @@ async fn a_job_that_keeps_failing_is_marked_failed_on_its_last_delivery() {
         if queue_depth(&app.sqs, &app.res.dlq_url).await.0 == 1 {
             break;
         }
-        // The failed attempt left the job running under a lease; let it lapse.
+        // A failed attempt hands the job back; should that write be lost, let the lease lapse.
         let (j, etag) = app.jobs.get(id).await.unwrap().unwrap();
         if j.status == Status::Running {
             let lapsed = Job { lease_until_epoch: Some(0), ..j };
