@@ -145,10 +145,25 @@ async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<Valu
         return Err(ApiError::UnsupportedMediaType);
     }
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut stream = body.into_data_stream();
+    let mut seen = 0usize;
+    // Past the limit the rest is read and dropped (up to a bound): a client still sending its
+    // body when the 413 comes would get a broken pipe instead of the answer.
+    let drain = limit.saturating_mul(4).min(16 << 20);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::Malformed(format!("reading the body: {e}")))?;
+        seen += chunk.len();
+        if seen > drain {
+            break;
+        }
+        if seen <= limit && declared.is_none_or(|n| n <= limit) {
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if seen > limit || declared.is_some_and(|n| n > limit) {
         return Err(ApiError::TooLarge { limit });
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::TooLarge { limit })?;
     serde_json::from_slice(&bytes).map_err(|e| ApiError::Malformed(e.to_string()))
 }
 

@@ -47,13 +47,16 @@ def main():
             s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
     except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
         pass
-    # Finished reports are fetched within minutes; keep them a week, as the deployed bucket does.
+    # Finished reports are fetched within minutes; keep them a week. Idempotency keys protect
+    # retries, which come within hours; keep them a day.
     s3.put_bucket_lifecycle_configuration(
         Bucket=bucket,
         LifecycleConfiguration={
             "Rules": [
                 {"ID": "expire-reports", "Status": "Enabled", "Filter": {"Prefix": "reports/"},
                  "Expiration": {"Days": 7}},
+                {"ID": "expire-idempotency-keys", "Status": "Enabled", "Filter": {"Prefix": "idempotency/"},
+                 "Expiration": {"Days": 1}},
             ]
         },
     )
