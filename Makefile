@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export REPORTQ_TEX_BUNDLE ?= $(HOME)/.cache/reportq/tex-bundle
 BIN := target/release/reportq
 
-.PHONY: deps build setup report test bench
+.PHONY: deps build setup report test bench localstack dev bench-pipeline
 
 deps:
 	scripts/install-deps.sh
@@ -19,13 +19,32 @@ setup: build
 report: setup
 	$(BIN) render examples/diagram.json -o report.pdf
 
-test: setup
-	@if cargo nextest --version >/dev/null 2>&1; then \
+# LocalStack on the host (a venv under ~/.cache/reportq; quick when already installed).
+localstack:
+	scripts/install-localstack.sh
+
+# One LocalStack for the whole run (each test makes its own bucket and queues in it), on a
+# free loopback port, stopped afterwards whatever happens. Without REPORTQ_TEST_LOCALSTACK
+# each test process starts its own.
+test: setup localstack
+	@state=$$(mktemp -d); trap 'scripts/localstack.sh stop "$$state"; rm -rf "$$state"' EXIT; \
+	eval "export $$(scripts/localstack.sh start "$$state")"; \
+	export REPORTQ_TEST_LOCALSTACK=$$AWS_ENDPOINT_URL; unset AWS_ENDPOINT_URL; \
+	if cargo nextest --version >/dev/null 2>&1; then \
 	  cargo nextest run --release --locked --no-fail-fast; \
 	else \
 	  cargo test --release --locked --no-fail-fast; \
 	fi
 
-bench: setup
+# LocalStack + bucket and queues + `reportq serve` + `reportq worker`, until Ctrl-C.
+dev: setup localstack
+	scripts/dev.sh
+
+# API submit latency, bulk submit throughput and end-to-end jobs/minute against LocalStack.
+bench-pipeline: setup localstack
+	cargo run --release --locked --example pipeline_bench
+
+bench: setup localstack
 	$(BIN) bench
 	cargo run --release --locked --example score_bench
+	cargo run --release --locked --example pipeline_bench

@@ -80,6 +80,38 @@ enum Cmd {
         /// Request files to time (default: the two examples).
         requests: Vec<PathBuf>,
     },
+    /// Serve the API over plain HTTP (the routes the API Lambda serves), on REPORTQ_LISTEN.
+    ///
+    /// AWS comes from AWS_ENDPOINT_URL, AWS_REGION and the usual credentials; the bucket and
+    /// queue from REPORTQ_BUCKET and REPORTQ_QUEUE_URL (`scripts/dev.sh` sets them all).
+    Serve {
+        /// Address to listen on (default: REPORTQ_LISTEN, else 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Long-poll the job queue and run each job through the worker Lambda's handler.
+    Worker,
+    /// Submit report requests to a reportq API and (with --wait) fetch the PDFs.
+    Submit {
+        /// A request file; with --batch, a folder of *.json requests or a JSONL file.
+        input: PathBuf,
+        /// The input is a batch (folder or JSONL), sent in batches of up to 1,000.
+        #[arg(long)]
+        batch: bool,
+        /// Wait for the jobs to finish and download the PDFs.
+        #[arg(long)]
+        wait: bool,
+        /// Where to save: the PDF (single request; default: the name the API gives) or a
+        /// folder (batch; default reports/).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// The API's base URL.
+        #[arg(long, env = "REPORTQ_URL", default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// Give up waiting after this many seconds.
+        #[arg(long, default_value_t = 1800)]
+        timeout: u64,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -135,6 +167,16 @@ fn run(cli: Cli) -> Res {
             };
             let opts = reportq::bench::Options { renders, cold_runs: cold, xelatex_runs: xelatex, examples };
             reportq::bench::run(&renderer, &opts)
+        }
+        Cmd::Serve { listen } => runtime()?.block_on(serve(listen)),
+        Cmd::Worker => runtime()?.block_on(worker()),
+        Cmd::Submit { input, batch, wait, output, url, timeout } => {
+            let timeout = std::time::Duration::from_secs(timeout);
+            if batch {
+                runtime()?.block_on(submit_batch(&url, &input, wait, output, timeout))
+            } else {
+                runtime()?.block_on(submit_one(&url, &input, wait, output, timeout))
+            }
         }
     }
 }
@@ -226,4 +268,160 @@ fn setup() -> Res {
     let r = renderer.render(&req, &RenderContext::new(Date::now(), req.pdf.standard))?;
     eprintln!("check render: {} bytes in {:.2?}; sandbox: {}", r.pdf.len(), t.elapsed(), r.sandbox);
     Ok(())
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
+/// Ctrl-C or SIGTERM (what process managers and `scripts/dev.sh` send).
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term => {} }
+}
+
+async fn serve(listen: Option<String>) -> Res {
+    let state = reportq::api::ApiState::from_env().await?;
+    let addr = listen.unwrap_or_else(|| state.cfg.listen.clone());
+    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    eprintln!("reportq API on http://{} (bucket {}, queue {})", listener.local_addr()?, state.cfg.bucket, state.queue.url());
+    reportq::api::serve(state, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn worker() -> Res {
+    let (worker, queue) = reportq::worker::Worker::from_env().await?;
+    eprintln!("reportq worker polling {}", queue.url());
+    // A job that can outlive its message's invisibility is handed to a second worker while
+    // the first still runs it: say so at start rather than in a confusing log later.
+    if let Ok(Some(v)) = queue.visibility_timeout().await {
+        let deadline = reportq::config::PipelineConfig::from_env()?.job_deadline;
+        if v <= deadline {
+            eprintln!("warning: the queue's visibility timeout ({v:?}) is not above REPORTQ_JOB_DEADLINE_SECS ({deadline:?})");
+        }
+    }
+    worker.run(&queue, shutdown_signal()).await;
+    Ok(())
+}
+
+async fn submit_one(url: &str, input: &PathBuf, wait: bool, output: Option<PathBuf>, timeout: std::time::Duration) -> Res {
+    let text = std::fs::read_to_string(input).map_err(|e| format!("reading {}: {e}", input.display()))?;
+    let request: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", input.display()))?;
+    let client = reportq::client::Client::new(url)?;
+    let submitted = client.submit(&request).await?;
+    let id = submitted["job_id"].as_str().unwrap_or_default().to_string();
+    if !wait {
+        println!("{}", serde_json::to_string_pretty(&submitted)?);
+        return Ok(());
+    }
+    eprintln!("job {id}");
+    let job = client.wait(&id, timeout, |s| eprintln!("  {s}")).await?;
+    let path = output.unwrap_or_else(|| PathBuf::from(job["result"]["filename"].as_str().unwrap_or("report.pdf")));
+    let n = client.download(&id, &path).await?;
+    eprintln!("wrote {} ({n} bytes)", path.display());
+    Ok(())
+}
+
+async fn submit_batch(url: &str, input: &PathBuf, wait: bool, output: Option<PathBuf>, timeout: std::time::Duration) -> Res {
+    use futures::StreamExt;
+    let items = reportq::client::read_batch(input)?;
+    if items.is_empty() {
+        return Err(format!("{}: no requests found", input.display()).into());
+    }
+    let client = reportq::client::Client::new(url)?;
+    // (stem, job id) in input order; one API batch per 1,000 requests.
+    let mut jobs: Vec<(String, String)> = Vec::new();
+    let mut batches = Vec::new();
+    for chunk in items.chunks(reportq::config::MAX_BATCH) {
+        let reqs: Vec<serde_json::Value> = chunk.iter().map(|(_, v)| v.clone()).collect();
+        let resp = client.submit_batch(&reqs).await.map_err(|e| match e {
+            reportq::client::ClientError::Api { body, .. } if body["error"]["items"].is_array() => {
+                let lines: Vec<String> = body["error"]["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| format!("  {}: {}: {}", chunk[i["index"].as_u64().unwrap_or(0) as usize].0, i["field"].as_str().unwrap_or(""), i["message"].as_str().unwrap_or("")))
+                    .collect();
+                format!("the batch was refused, nothing was queued:\n{}", lines.join("\n"))
+            }
+            e => e.to_string(),
+        })?;
+        let ids = resp["job_ids"].as_array().cloned().unwrap_or_default();
+        for ((stem, _), id) in chunk.iter().zip(ids) {
+            jobs.push((stem.clone(), id.as_str().unwrap_or_default().to_string()));
+        }
+        batches.push(resp["batch_id"].as_str().unwrap_or_default().to_string());
+    }
+    eprintln!("submitted {} requests in {} batch(es): {}", jobs.len(), batches.len(), batches.join(", "));
+    if !wait {
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "batches": batches, "jobs": jobs.iter().map(|(s, id)| serde_json::json!({"name": s, "job_id": id})).collect::<Vec<_>>() }))?);
+        return Ok(());
+    }
+    let dir = output.unwrap_or_else(|| PathBuf::from("reports"));
+    std::fs::create_dir_all(&dir)?;
+    let bar = indicatif::ProgressBar::new(jobs.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} done, {msg} [{elapsed_precise}]")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let names: std::collections::HashMap<String, String> = jobs.iter().map(|(s, id)| (id.clone(), s.clone())).collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut failed = Vec::new();
+    let start = Instant::now();
+    let mut backoff = reportq::client::Backoff::new();
+    while seen.len() < jobs.len() {
+        let mut finished = Vec::new();
+        for b in &batches {
+            let (_, statuses) = client.batch(b).await?;
+            for (id, st) in statuses {
+                if (st == "succeeded" || st == "failed") && !seen.contains(&id) {
+                    finished.push((id, st));
+                }
+            }
+        }
+        let downloads = futures::stream::iter(finished.clone())
+            .map(|(id, st)| {
+                let client = &client;
+                let path = dir.join(format!("{}.pdf", names.get(&id).cloned().unwrap_or_else(|| id.clone())));
+                async move {
+                    if st == "succeeded" { client.download(&id, &path).await.map(|_| (id, None)) } else {
+                        let job = client.job(&id).await?;
+                        Ok((id, Some(format!("{}: {}", job["error"]["code"].as_str().unwrap_or(""), job["error"]["message"].as_str().unwrap_or("")))))
+                    }
+                }
+            })
+            .buffer_unordered(4)
+            .collect::<Vec<Result<_, reportq::client::ClientError>>>()
+            .await;
+        for d in downloads {
+            let (id, err) = d?;
+            if let Some(e) = err {
+                failed.push(format!("{}: {e}", names.get(&id).cloned().unwrap_or(id.clone())));
+            }
+            seen.insert(id);
+            bar.inc(1);
+        }
+        bar.set_message(format!("{} failed", failed.len()));
+        if seen.len() >= jobs.len() {
+            break;
+        }
+        if start.elapsed() > timeout {
+            bar.abandon();
+            return Err(format!("gave up after {timeout:?}: {} of {} jobs finished", seen.len(), jobs.len()).into());
+        }
+        tokio::time::sleep(backoff.next()).await;
+    }
+    bar.finish();
+    eprintln!("{} PDFs in {}; {} failed", jobs.len() - failed.len(), dir.display(), failed.len());
+    for f in &failed {
+        eprintln!("  {f}");
+    }
+    if failed.is_empty() { Ok(()) } else { Err(format!("{} jobs failed", failed.len()).into()) }
 }

@@ -2,6 +2,10 @@
 //! binary, with its own temp folder so a test can prove nothing is left behind.
 #![allow(dead_code)]
 
+pub mod app;
+pub mod aws;
+pub mod lambda_rt;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;

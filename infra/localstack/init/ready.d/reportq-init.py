@@ -1,0 +1,81 @@
+"""Creates reportq's bucket and queues (with DLQ redrive) in LocalStack.
+
+The one init step for every emulator reportq talks to: LocalStack runs it from
+/etc/localstack/init/ready.d at each start (infra/docker-compose.yml mounts this folder),
+scripts/localstack.sh runs it on the host, and the Rust test harness runs it for each test's own
+bucket and queues, so the three cannot drift. Idempotent.
+
+Settings (environment): REPORTQ_BUCKET (reportq-local), REPORTQ_QUEUE_NAME (reportq-jobs; its
+DLQ is NAME-dlq), REPORTQ_VISIBILITY_TIMEOUT_SECS (180: must exceed the worker's per-job deadline
+and, on AWS, the worker Lambda's timeout), REPORTQ_MAX_RECEIVE_COUNT (5: deliveries before the
+DLQ), AWS_ENDPOINT_URL (default http://localhost:4566), AWS_REGION (us-east-1).
+Prints the queue URLs as shell assignments for scripts to eval.
+"""
+
+import json
+import os
+
+import boto3
+from botocore.config import Config
+
+
+def env(name, default):
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def main():
+    endpoint = env("AWS_ENDPOINT_URL", "http://localhost:4566")
+    region = env("AWS_REGION", env("AWS_DEFAULT_REGION", "us-east-1"))
+    bucket = env("REPORTQ_BUCKET", "reportq-local")
+    queue = env("REPORTQ_QUEUE_NAME", "reportq-jobs")
+    visibility = int(env("REPORTQ_VISIBILITY_TIMEOUT_SECS", "180"))
+    max_receive = int(env("REPORTQ_MAX_RECEIVE_COUNT", "5"))
+    session = boto3.session.Session(
+        aws_access_key_id=env("AWS_ACCESS_KEY_ID", "test"),
+        aws_secret_access_key=env("AWS_SECRET_ACCESS_KEY", "test"),
+        region_name=region,
+    )
+    cfg = Config(retries={"max_attempts": 10, "mode": "standard"}, s3={"addressing_style": "path"})
+    s3 = session.client("s3", endpoint_url=endpoint, config=cfg)
+    sqs = session.client("sqs", endpoint_url=endpoint, config=cfg)
+
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=bucket)
+        else:
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+    except (s3.exceptions.BucketAlreadyOwnedByYou, s3.exceptions.BucketAlreadyExists):
+        pass
+    # Finished reports are fetched within minutes; keep them a week. Idempotency keys protect
+    # retries, which come within hours; keep them a day.
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket,
+        LifecycleConfiguration={
+            "Rules": [
+                {"ID": "expire-reports", "Status": "Enabled", "Filter": {"Prefix": "reports/"},
+                 "Expiration": {"Days": 7}},
+                {"ID": "expire-idempotency-keys", "Status": "Enabled", "Filter": {"Prefix": "idempotency/"},
+                 "Expiration": {"Days": 1}},
+            ]
+        },
+    )
+
+    dlq_url = sqs.create_queue(QueueName=f"{queue}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attrs = {
+        "VisibilityTimeout": str(visibility),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)}),
+    }
+    try:
+        queue_url = sqs.create_queue(QueueName=queue, Attributes=attrs)["QueueUrl"]
+    except sqs.exceptions.QueueNameExists:
+        queue_url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=attrs)
+    print(f"REPORTQ_BUCKET={bucket}")
+    print(f"REPORTQ_QUEUE_URL={queue_url}")
+    print(f"REPORTQ_DLQ_URL={dlq_url}")
+
+
+if __name__ == "__main__":
+    main()

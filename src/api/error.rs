@@ -1,0 +1,138 @@
+//! The API's one error type, mapped once to a status and the body
+//! `{"error": {"code", "message", "field"?, ...}}`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::job::JobError;
+use crate::queue::QueueError;
+use crate::request::ParamError;
+use crate::scoring::ScoreError;
+use crate::store::StoreError;
+
+/// One bad item of a batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemError {
+    pub index: usize,
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    Invalid(ParamError),
+    #[error("{} of the batch's requests are invalid", .0.len())]
+    InvalidBatch(Vec<ItemError>),
+    #[error("the body is not valid JSON: {0}")]
+    Malformed(String),
+    #[error("header {name}: {message}")]
+    BadHeader { name: &'static str, message: String },
+    #[error("the body is larger than the {limit} bytes this route takes")]
+    TooLarge { limit: usize },
+    #[error("send the body as JSON, with Content-Type: application/json")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this route does not take that method")]
+    MethodNotAllowed,
+    #[error("the report is not ready: the job is {0}")]
+    NotReady(&'static str),
+    #[error("the job failed: {}", .0.message)]
+    JobFailed(JobError),
+    #[error("this Idempotency-Key was used for a different request; use a new key for a new request")]
+    IdempotencyMismatch,
+    #[error("{error}")]
+    Score { error: ScoreError, index: Option<usize> },
+    #[error("{0}")]
+    ScoringUnavailable(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+    #[error("{0}")]
+    Queue(#[from] QueueError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid(_)
+            | ApiError::InvalidBatch(_)
+            | ApiError::Malformed(_)
+            | ApiError::BadHeader { .. }
+            | ApiError::Score { .. } => StatusCode::BAD_REQUEST,
+            ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::NotReady(_) | ApiError::JobFailed(_) => StatusCode::CONFLICT,
+            ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::ScoringUnavailable(_) | ApiError::Store(_) | ApiError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Invalid(_) => "invalid_request",
+            ApiError::InvalidBatch(_) => "invalid_batch",
+            ApiError::Malformed(_) => "malformed_json",
+            ApiError::BadHeader { .. } => "invalid_header",
+            ApiError::TooLarge { .. } => "too_large",
+            ApiError::UnsupportedMediaType => "unsupported_media_type",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::NotReady(_) => "not_ready",
+            ApiError::JobFailed(_) => "job_failed",
+            ApiError::IdempotencyMismatch => "idempotency_key_reused",
+            ApiError::Score { .. } => "invalid_model",
+            ApiError::ScoringUnavailable(_) => "scoring_unavailable",
+            ApiError::Store(_) => "store_unavailable",
+            ApiError::Queue(_) => "queue_unavailable",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn body(&self) -> Value {
+        // Store and queue errors name buckets, keys and SDK internals: logged, not shown.
+        let message = match self {
+            ApiError::Store(_) => "the job store is unavailable; try again shortly".to_string(),
+            ApiError::Queue(_) => "the job queue is unavailable; try again shortly".to_string(),
+            ApiError::Internal(_) => "internal error".to_string(),
+            e => e.to_string(),
+        };
+        let mut err = json!({ "code": self.code(), "message": message });
+        match self {
+            ApiError::Invalid(p) => err["field"] = json!(p.field),
+            ApiError::BadHeader { name, .. } => err["field"] = json!(name),
+            ApiError::InvalidBatch(items) => err["items"] = json!(items),
+            ApiError::Score { error, index } => {
+                err["field"] = json!(error.field);
+                err["model"] = json!(error.model);
+                err["scenario"] = json!(error.scenario);
+                if let Some(i) = index {
+                    err["index"] = json!(i);
+                }
+            }
+            ApiError::JobFailed(e) => err["job_error"] = json!(e),
+            _ => {}
+        }
+        json!({ "error": err })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if matches!(self, ApiError::Store(_) | ApiError::Queue(_) | ApiError::Internal(_)) {
+            eprintln!("api: {self}");
+        }
+        let mut resp = (self.status(), axum::Json(self.body())).into_response();
+        if matches!(self, ApiError::Store(_) | ApiError::Queue(_)) {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
+        }
+        resp
+    }
+}

@@ -1,0 +1,246 @@
+//! The OpenAPI 3 document for `GET /openapi.json`, written by hand so that it says what each
+//! route means; a test checks that its operations are exactly the router's.
+
+use serde_json::{Value, json};
+
+fn err(desc: &str) -> Value {
+    json!({ "description": desc, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } })
+}
+
+fn json_body(schema: &str) -> Value {
+    json!({ "required": true, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } })
+}
+
+fn ok_json(desc: &str, schema: &str) -> Value {
+    json!({ "description": desc, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } })
+}
+
+fn binary(desc: &str, mime: &str) -> Value {
+    json!({ "description": desc, "content": { mime: { "schema": { "type": "string", "format": "binary" } } } })
+}
+
+fn id_param(name: &str) -> Value {
+    json!([{ "name": "id", "in": "path", "required": true, "description": name, "schema": { "type": "string", "format": "uuid" } }])
+}
+
+fn idem_param() -> Value {
+    json!({ "name": "Idempotency-Key", "in": "header", "required": false,
+            "description": "Makes a retried submit return the job (or batch) the first try created. 1-255 characters.",
+            "schema": { "type": "string", "maxLength": 255 } })
+}
+
+fn submit_errors(mut responses: Value) -> Value {
+    responses["400"] = err("Invalid request: `field` names the part of the body at fault");
+    responses["413"] = err("Body over the size limit");
+    responses["415"] = err("Body not sent as application/json");
+    responses
+}
+
+pub fn document() -> Value {
+    let score_unavailable = err("No DiAGRAM network configured (REPORTQ_DIAGRAM_MODEL; scripts/fetch-diagram-model.sh)");
+    let store_unavailable = err("S3 or SQS unavailable; retry (Retry-After)");
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "reportq",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Report requests in, PDF reports out, asynchronously: submit a request, poll its job, download the PDF through a presigned URL. Also DiAGRAM's older synchronous routes under /api/."
+        },
+        "paths": {
+            "/v1/reports": { "post": {
+                "summary": "Submit a report request",
+                "operationId": "submitReport",
+                "parameters": [idem_param()],
+                "requestBody": json_body("ReportRequest"),
+                "responses": submit_errors(json!({
+                    "202": { "description": "Queued; Location names the job", "headers": { "Location": { "schema": { "type": "string" } } },
+                             "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Submitted" } } } },
+                    "422": err("Idempotency-Key reused for a different request"),
+                    "503": store_unavailable.clone(),
+                }))
+            }},
+            "/v1/reports/batch": { "post": {
+                "summary": "Submit up to 1,000 report requests at once",
+                "description": "All requests are validated first; if any is invalid nothing is stored or queued and the 400 lists each bad item's index and field.",
+                "operationId": "submitBatch",
+                "parameters": [idem_param()],
+                "requestBody": json_body("BatchRequest"),
+                "responses": submit_errors(json!({
+                    "202": ok_json("Queued; Location names the batch", "BatchSubmitted"),
+                    "422": err("Idempotency-Key reused for a different request"),
+                    "503": store_unavailable.clone(),
+                }))
+            }},
+            "/v1/reports/chart": { "post": {
+                "summary": "The request's chart, at once (PNG)",
+                "operationId": "reportChart",
+                "requestBody": json_body("ReportRequest"),
+                "responses": submit_errors(json!({ "200": binary("The chart", "image/png") }))
+            }},
+            "/v1/reports/csv": { "post": {
+                "summary": "The request's data, at once (CSV)",
+                "operationId": "reportCsv",
+                "requestBody": json_body("ReportRequest"),
+                "responses": submit_errors(json!({ "200": { "description": "RFC 4180 CSV", "content": { "text/csv": { "schema": { "type": "string" } } } } }))
+            }},
+            "/v1/reports/{id}": { "get": {
+                "summary": "A job's status; when succeeded, a presigned download URL and its expiry",
+                "operationId": "getReport",
+                "parameters": id_param("Job id"),
+                "responses": { "200": ok_json("The job", "Job"), "404": err("No such job"), "503": store_unavailable.clone() }
+            }},
+            "/v1/reports/{id}/pdf": { "get": {
+                "summary": "Redirect to a fresh presigned URL of the PDF",
+                "operationId": "getReportPdf",
+                "parameters": id_param("Job id"),
+                "responses": {
+                    "303": { "description": "See the presigned URL in Location" },
+                    "404": err("No such job"),
+                    "409": err("Not ready (queued or running), or the job failed"),
+                    "503": store_unavailable.clone()
+                }
+            }},
+            "/v1/batches/{id}": { "get": {
+                "summary": "A batch's counts per status and its jobs, a page at a time",
+                "operationId": "getBatch",
+                "parameters": [
+                    { "name": "id", "in": "path", "required": true, "schema": { "type": "string", "format": "uuid" } },
+                    { "name": "cursor", "in": "query", "required": false, "schema": { "type": "string" }, "description": "next_cursor of the previous page" },
+                    { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 } }
+                ],
+                "responses": { "200": ok_json("The batch", "BatchStatus"), "404": err("No such batch"), "503": store_unavailable.clone() }
+            }},
+            "/v1/score": { "post": {
+                "summary": "Score DiAGRAM models, answered in order",
+                "operationId": "score",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/DiagramModel" } } } } },
+                "responses": {
+                    "200": { "description": "One score per model", "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Score" } } } } },
+                    "400": err("A model cannot be scored: index, model, scenario and field say where"),
+                    "503": score_unavailable.clone()
+                }
+            }},
+            "/v1/score/improvements": { "post": {
+                "summary": "For one model, each question's best single change, largest gain first",
+                "operationId": "improvements",
+                "requestBody": json_body("DiagramModel"),
+                "responses": {
+                    "200": ok_json("Ranked improvements", "Improvements"),
+                    "400": err("The model cannot be scored"),
+                    "503": score_unavailable.clone()
+                }
+            }},
+            "/api/model/score": { "post": {
+                "summary": "DiAGRAM: score one model (or an array of exactly one); numbers rounded to 4 decimals",
+                "operationId": "diagramScore",
+                "requestBody": json_body("DiagramModel"),
+                "responses": { "200": ok_json("The scores", "Score"), "400": err("The model cannot be scored"), "503": score_unavailable }
+            }},
+            "/api/validation/validate_json": { "post": {
+                "summary": "DiAGRAM: validate an array of models",
+                "operationId": "diagramValidate",
+                "requestBody": json_body("DiagramModels"),
+                "responses": {
+                    "200": { "description": "Valid", "content": { "application/json": { "schema": { "type": "object", "properties": { "status": { "type": "boolean" } } } } } },
+                    "400": err("Invalid; the body also has \"status\": false")
+                }
+            }},
+            "/api/report/pdf": { "post": {
+                "summary": "DiAGRAM: the PDF report of an array of models",
+                "description": "Queued like every report. Waits up to REPORTQ_PDF_WAIT_SECS (default 20 s) and answers the PDF; if the job is not done by then, or with `Prefer: respond-async`, answers 202 with the job.",
+                "operationId": "diagramPdf",
+                "parameters": [idem_param(), { "name": "Prefer", "in": "header", "required": false, "schema": { "type": "string", "example": "respond-async" } }],
+                "requestBody": json_body("DiagramModels"),
+                "responses": submit_errors(json!({
+                    "200": binary("The PDF", "application/pdf"),
+                    "202": ok_json("Not done yet (or respond-async): poll the job", "Submitted"),
+                    "303": { "description": "A PDF too large to answer inline: see the presigned URL in Location" },
+                    "500": err("The job failed"),
+                    "503": store_unavailable.clone()
+                }))
+            }},
+            "/api/report/csv": { "post": {
+                "summary": "DiAGRAM: the CSV of an array of models",
+                "operationId": "diagramCsv",
+                "requestBody": json_body("DiagramModels"),
+                "responses": submit_errors(json!({ "200": { "description": "CSV", "content": { "text/csv": { "schema": { "type": "string" } } } } }))
+            }},
+            "/api/chart/plot": { "post": {
+                "summary": "DiAGRAM: bar chart of score rows (PNG)",
+                "operationId": "diagramChart",
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/ScoreRow" } } } } },
+                "responses": submit_errors(json!({ "200": binary("The chart", "image/png") }))
+            }},
+            "/api/test/is_alive": {
+                "get": { "summary": "DiAGRAM: liveness", "operationId": "diagramAliveGet", "responses": { "200": ok_json("Alive", "Alive") } },
+                "post": { "summary": "DiAGRAM: liveness (as the old frontend calls it)", "operationId": "diagramAlive", "responses": { "200": ok_json("Alive", "Alive") } }
+            },
+            "/healthz": { "get": {
+                "summary": "Health", "operationId": "health",
+                "responses": { "200": { "description": "Up", "content": { "application/json": { "schema": { "type": "object" } } } } }
+            }},
+            "/openapi.json": { "get": {
+                "summary": "This document", "operationId": "openapi",
+                "responses": { "200": { "description": "OpenAPI 3", "content": { "application/json": { "schema": { "type": "object" } } } } }
+            }}
+        },
+        "components": { "schemas": {
+            "Error": { "type": "object", "required": ["error"], "properties": { "error": {
+                "type": "object", "required": ["code", "message"],
+                "properties": {
+                    "code": { "type": "string" }, "message": { "type": "string" }, "field": { "type": "string" },
+                    "items": { "type": "array", "items": { "type": "object", "properties": {
+                        "index": { "type": "integer" }, "field": { "type": "string" }, "message": { "type": "string" } } } },
+                    "model": { "type": "string" }, "scenario": { "type": "string" }, "index": { "type": "integer" }
+                } } } },
+            "ReportRequest": { "type": "object", "required": ["template", "params"], "additionalProperties": false, "properties": {
+                "template": { "type": "string", "enum": crate::template::names() },
+                "params": { "type": "object", "description": "The template's parameters (`reportq templates`)" },
+                "pdf": { "type": "object", "properties": { "standard": { "type": "string", "enum": ["a-2b", "a-3b", "a-1b", "none"] } } } } },
+            "BatchRequest": { "type": "object", "required": ["requests"], "properties": {
+                "requests": { "type": "array", "minItems": 1, "maxItems": crate::config::MAX_BATCH, "items": { "$ref": "#/components/schemas/ReportRequest" } } } },
+            "Links": { "type": "object", "properties": { "self": { "type": "string" }, "pdf": { "type": "string" } } },
+            "Status": { "type": "string", "enum": ["queued", "running", "succeeded", "failed"] },
+            "Submitted": { "type": "object", "required": ["job_id", "status", "links"], "properties": {
+                "job_id": { "type": "string", "format": "uuid" }, "status": { "$ref": "#/components/schemas/Status" },
+                "created_at": { "type": "string", "format": "date-time" }, "links": { "$ref": "#/components/schemas/Links" } } },
+            "BatchSubmitted": { "type": "object", "required": ["batch_id", "job_ids"], "properties": {
+                "batch_id": { "type": "string", "format": "uuid" }, "count": { "type": "integer" },
+                "job_ids": { "type": "array", "items": { "type": "string", "format": "uuid" } },
+                "created_at": { "type": "string", "format": "date-time" }, "links": { "type": "object" } } },
+            "Job": { "type": "object", "required": ["job_id", "status", "links"], "properties": {
+                "job_id": { "type": "string", "format": "uuid" }, "status": { "$ref": "#/components/schemas/Status" },
+                "template": { "type": "string" }, "batch_id": { "type": "string", "format": "uuid" },
+                "created_at": { "type": "string", "format": "date-time" }, "updated_at": { "type": "string", "format": "date-time" },
+                "started_at": { "type": "string", "format": "date-time" }, "finished_at": { "type": "string", "format": "date-time" },
+                "attempts": { "type": "integer" },
+                "error": { "type": "object", "properties": { "code": { "type": "string" }, "message": { "type": "string" } } },
+                "result": { "type": "object", "properties": {
+                    "url": { "type": "string", "description": "Presigned GET; valid until expires_at, or until the signing credentials expire, whichever is first" },
+                    "expires_at": { "type": "string", "format": "date-time" }, "filename": { "type": "string" },
+                    "size": { "type": "integer" }, "sha256": { "type": "string" }, "content_type": { "type": "string" } } },
+                "links": { "$ref": "#/components/schemas/Links" } } },
+            "BatchStatus": { "type": "object", "properties": {
+                "batch_id": { "type": "string", "format": "uuid" }, "created_at": { "type": "string", "format": "date-time" },
+                "total": { "type": "integer" }, "done": { "type": "boolean" },
+                "counts": { "type": "object", "properties": { "queued": { "type": "integer" }, "running": { "type": "integer" },
+                                                              "succeeded": { "type": "integer" }, "failed": { "type": "integer" } } },
+                "jobs": { "type": "array", "items": { "type": "object", "properties": {
+                    "job_id": { "type": "string", "format": "uuid" }, "status": { "$ref": "#/components/schemas/Status" }, "links": { "$ref": "#/components/schemas/Links" } } } },
+                "next_cursor": { "type": "string", "nullable": true } } },
+            "DiagramModel": { "type": "object", "description": "A DiAGRAM model object (model_name, scenario, notes, intellectual_control, renderability, response, advanced, is_advanced)",
+                "required": ["model_name", "scenario", "response"] },
+            "DiagramModels": { "type": "array", "items": { "$ref": "#/components/schemas/DiagramModel" } },
+            "ScoreRow": { "type": "object", "required": ["model_name", "scenario", "intellectual_control", "renderability"], "properties": {
+                "model_name": { "type": "string" }, "scenario": { "type": "string" },
+                "intellectual_control": { "type": "number", "minimum": 0, "maximum": 100 }, "renderability": { "type": "number", "minimum": 0, "maximum": 100 } } },
+            "Score": { "type": "object", "required": ["intellectual_control", "renderability", "nodes"], "properties": {
+                "intellectual_control": { "type": "number" }, "renderability": { "type": "number" }, "nodes": { "type": "object" } } },
+            "Improvements": { "type": "object", "properties": { "improvements": { "type": "array", "items": { "type": "object", "properties": {
+                "rank": { "type": "integer" }, "question": { "type": "string" }, "answer": {},
+                "intellectual_control": { "type": "number" }, "renderability": { "type": "number" },
+                "gain_intellectual_control": { "type": "number" }, "gain_renderability": { "type": "number" }, "total_gain": { "type": "number" } } } } } },
+            "Alive": { "type": "object", "properties": { "alive": { "type": "boolean" } } }
+        } }
+    })
+}

@@ -1,0 +1,17 @@
+//! The worker Lambda: SQS event source (with ReportBatchItemFailures) -> the worker.
+
+use std::sync::Arc;
+
+fn main() -> Result<(), lambda_runtime::Error> {
+    reportq::sandbox::maybe_run_child();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let (worker, _queue) = reportq::worker::Worker::from_env().await?;
+        let worker = Arc::new(worker);
+        lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+            let worker = worker.clone();
+            async move { worker.handle(event).await }
+        }))
+        .await
+    })
+}

@@ -1,0 +1,302 @@
+//! Jobs: one report request on its way to a PDF, recorded in S3 at `jobs/{id}.json` next to
+//! its output `reports/{id}.pdf`.
+//!
+//! SQS delivers a message at least once, so the worker may see a job twice, late, or while
+//! another worker has it. Every status change is a compare-and-swap on the record's ETag, and
+//! the rules in [`Job::claim`] make a finished job final: a duplicate or late message finds
+//! `succeeded` or `failed` and stops, and a second worker backs off while the first one's
+//! lease runs.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::store::{Put, Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+}
+
+impl Status {
+    pub const ALL: [Status; 4] = [Status::Queued, Status::Running, Status::Succeeded, Status::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::Succeeded => "succeeded",
+            Status::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Status> {
+        Status::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed)
+    }
+}
+
+/// Why a job failed, in words safe to show the caller (no paths, no internals).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+}
+
+/// Where the finished PDF is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Output {
+    pub key: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// A job record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Job {
+    pub id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<Uuid>,
+    pub template: String,
+    /// The validated request as submitted (`{"template", "params", "pdf"?}`): the only copy the
+    /// worker renders from.
+    pub request: serde_json::Value,
+    pub status: Status,
+    /// Seconds since 1970. Also the report's date, so a retried render writes the same bytes.
+    pub created_at_epoch: i64,
+    pub updated_at_epoch: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at_epoch: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at_epoch: Option<i64>,
+    /// Renders started (takeovers of an expired lease count).
+    pub attempts: u32,
+    /// While `running`: until when the worker that has the job may keep it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_until_epoch: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<Output>,
+}
+
+/// What a worker holding a message may do with the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Queued, or running under a lease that has run out (its worker died): take it.
+    Take,
+    /// Another worker holds a live lease: leave the message for later.
+    Busy,
+    /// Already finished: a duplicate or late message, nothing to do.
+    Done,
+}
+
+pub fn now_epoch() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+pub fn job_key(id: Uuid) -> String {
+    format!("jobs/{id}.json")
+}
+
+pub fn report_key(id: Uuid) -> String {
+    format!("reports/{id}.pdf")
+}
+
+pub fn batch_key(id: Uuid) -> String {
+    format!("batches/{id}.json")
+}
+
+/// Prefix of a batch's status markers: `batches/{id}/{job_id}/{status}`, empty objects written
+/// as jobs move, so a batch's progress is one listing rather than one read per job.
+pub fn marker_prefix(batch: Uuid) -> String {
+    format!("batches/{batch}/")
+}
+
+pub fn marker_key(batch: Uuid, job: Uuid, status: Status) -> String {
+    format!("batches/{batch}/{job}/{}", status.as_str())
+}
+
+impl Job {
+    pub fn new(id: Uuid, batch_id: Option<Uuid>, template: &str, request: serde_json::Value, now: i64) -> Job {
+        Job {
+            id,
+            batch_id,
+            template: template.to_string(),
+            request,
+            status: Status::Queued,
+            created_at_epoch: now,
+            updated_at_epoch: now,
+            started_at_epoch: None,
+            finished_at_epoch: None,
+            attempts: 0,
+            lease_until_epoch: None,
+            error: None,
+            output: None,
+        }
+    }
+
+    pub fn claim(&self, now: i64) -> Claim {
+        match self.status {
+            Status::Succeeded | Status::Failed => Claim::Done,
+            Status::Queued => Claim::Take,
+            Status::Running if self.lease_until_epoch.is_none_or(|t| t <= now) => Claim::Take,
+            Status::Running => Claim::Busy,
+        }
+    }
+
+    pub fn running(&self, now: i64, lease_secs: i64) -> Job {
+        Job {
+            status: Status::Running,
+            started_at_epoch: Some(now),
+            updated_at_epoch: now,
+            attempts: self.attempts + 1,
+            lease_until_epoch: Some(now + lease_secs),
+            ..self.clone()
+        }
+    }
+
+    pub fn succeeded(&self, now: i64, output: Output) -> Job {
+        Job {
+            status: Status::Succeeded,
+            updated_at_epoch: now,
+            finished_at_epoch: Some(now),
+            lease_until_epoch: None,
+            error: None,
+            output: Some(output),
+            ..self.clone()
+        }
+    }
+
+    pub fn failed(&self, now: i64, error: JobError) -> Job {
+        Job {
+            status: Status::Failed,
+            updated_at_epoch: now,
+            finished_at_epoch: Some(now),
+            lease_until_epoch: None,
+            error: Some(error),
+            output: None,
+            ..self.clone()
+        }
+    }
+
+    /// The download's file name: what DiAGRAM's frontend calls its reports
+    /// (`models-YYYY-MM-DD.pdf`), `{template}-YYYY-MM-DD.pdf` for the others.
+    pub fn filename(&self) -> String {
+        let date = crate::template::Date::from_epoch(self.created_at_epoch).iso();
+        let stem = if self.template == "diagram" { "models" } else { self.template.as_str() };
+        let clean: String = stem.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+        format!("{clean}-{date}.pdf")
+    }
+}
+
+/// A batch record: the jobs of one `POST /v1/reports/batch`, in request order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub id: Uuid,
+    pub created_at_epoch: i64,
+    pub job_ids: Vec<Uuid>,
+}
+
+/// Job records in the store.
+#[derive(Clone, Debug)]
+pub struct Jobs {
+    pub store: Store,
+}
+
+impl Jobs {
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Creates the record; `false` if a job with that id already exists.
+    pub async fn create(&self, job: &Job) -> Result<bool, StoreError> {
+        Ok(matches!(self.store.put_json_if(&job_key(job.id), job, None).await?, Put::Written(_)))
+    }
+
+    pub async fn get(&self, id: Uuid) -> Result<Option<(Job, String)>, StoreError> {
+        self.store.get_json(&job_key(id)).await
+    }
+
+    /// Replaces the record only if it is still the version `etag` names.
+    pub async fn replace(&self, job: &Job, etag: &str) -> Result<Put, StoreError> {
+        self.store.put_json_if(&job_key(job.id), job, Some(etag)).await
+    }
+
+    /// Records a batch job's new status as a marker (see [`marker_prefix`]).
+    pub async fn mark(&self, job: &Job) -> Result<(), StoreError> {
+        if let Some(batch) = job.batch_id {
+            self.store.put(&marker_key(batch, job.id, job.status), Vec::new(), "application/octet-stream", &[]).await?;
+        }
+        Ok(())
+    }
+
+    /// Each job of a batch that has moved past `queued`, with the furthest status its markers
+    /// show (markers are only added, so a late listing can only lag, never go back).
+    pub async fn batch_statuses(&self, batch: Uuid) -> Result<std::collections::HashMap<Uuid, Status>, StoreError> {
+        let prefix = marker_prefix(batch);
+        let mut out = std::collections::HashMap::new();
+        for key in self.store.list(&prefix).await? {
+            let mut parts = key[prefix.len()..].split('/');
+            let (Some(job), Some(status)) = (parts.next(), parts.next()) else { continue };
+            let (Ok(job), Some(status)) = (job.parse::<Uuid>(), Status::parse(status)) else { continue };
+            let e = out.entry(job).or_insert(status);
+            if status > *e {
+                *e = status;
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job() -> Job {
+        Job::new(Uuid::new_v4(), None, "diagram", serde_json::json!({}), 1_000)
+    }
+
+    #[test]
+    fn finished_jobs_stay_finished() {
+        let j = job();
+        assert_eq!(j.claim(1_000), Claim::Take);
+        let r = j.running(1_000, 60);
+        assert_eq!(r.claim(1_030), Claim::Busy, "live lease");
+        assert_eq!(r.claim(1_060), Claim::Take, "expired lease: the worker died");
+        let out = Output { key: "k".into(), size: 1, sha256: "00".into() };
+        assert_eq!(r.succeeded(1_010, out).claim(5_000), Claim::Done);
+        let f = r.failed(1_010, JobError { code: "tex_error".into(), message: "m".into() });
+        assert_eq!(f.claim(5_000), Claim::Done);
+        assert_eq!(r.running(1_100, 60).attempts, 2);
+    }
+
+    #[test]
+    fn filenames() {
+        let mut j = job();
+        j.created_at_epoch = 1_795_000_000;
+        assert_eq!(j.filename(), "models-2026-11-18.pdf");
+        j.template = "summary".into();
+        assert_eq!(j.filename(), "summary-2026-11-18.pdf");
+    }
+
+    #[test]
+    fn status_order_is_progress() {
+        assert!(Status::Queued < Status::Running && Status::Running < Status::Succeeded);
+    }
+}
+
+/// `2026-11-25T17:44:03Z` for seconds since 1970.
+pub fn rfc3339(epoch: i64) -> String {
+    let d = crate::template::Date::from_epoch(epoch);
+    let s = epoch.rem_euclid(86_400);
+    format!("{}T{:02}:{:02}:{:02}Z", d.iso(), s / 3600, s / 60 % 60, s % 60)
+}

@@ -1,0 +1,380 @@
+//! The worker: takes job messages (from the Lambda SQS event source, or from `reportq worker`
+//! polling the queue), renders each job once, uploads the PDF and records the outcome.
+//!
+//! The retry decision is made once, in [`WorkerError::retry`]: a transient fault leaves the
+//! message on the queue (reported in `batchItemFailures`) to come back after its visibility
+//! timeout; a permanent one marks the job `failed` and lets the message go. A message that
+//! keeps failing is moved to the DLQ by SQS's redrive policy.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::config::PipelineConfig;
+use crate::job::{Claim, Job, JobError, Jobs, Output, Status, now_epoch, report_key};
+use crate::queue::{JobMessage, Queue, QueueError};
+use crate::render::{RenderError, Renderer};
+use crate::request::ReportRequest;
+use crate::store::{Put, StoreError};
+use crate::template::{Date, RenderContext};
+
+/// What became of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Rendered, uploaded, recorded.
+    Rendered { job_id: Uuid, size: u64 },
+    /// The PDF of an earlier attempt was already in the store: recorded without rendering.
+    Recovered { job_id: Uuid },
+    /// The job was already finished: a duplicate or late delivery.
+    AlreadyDone { job_id: Uuid, status: Status },
+    /// The job failed for good (bad parameters, TeX error); recorded, not retried.
+    Failed { job_id: Uuid, code: String },
+}
+
+/// Why a message could not be handled this time.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("rendering failed for a reason worth retrying: {0}")]
+    Render(RenderError),
+    #[error("another worker holds job {0} (lease still running)")]
+    Busy(Uuid),
+    #[error("job {0} changed under this worker (another delivery took it over)")]
+    Lost(Uuid),
+    #[error("the message is not a job message: {0}")]
+    BadMessage(String),
+    #[error("no job {0} in the store")]
+    NoSuchJob(Uuid),
+    #[error("the job took longer than its {0:.1?} deadline")]
+    Deadline(Duration),
+    #[error("the render task failed: {0}")]
+    Panic(String),
+}
+
+impl WorkerError {
+    /// Whether SQS should deliver the message again. Every error that reaches here is: the
+    /// permanent ones were turned into a `failed` job already ([`Outcome::Failed`]). A message
+    /// that is not a job message, or names no job, is retried too, so that it ends up in the DLQ
+    /// where a person can look at it, instead of vanishing.
+    pub fn retry(&self) -> bool {
+        true
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            WorkerError::Store(_) => "store_unavailable",
+            WorkerError::Render(e) => e.code(),
+            WorkerError::Busy(_) => "busy",
+            WorkerError::Lost(_) => "lost_lease",
+            WorkerError::BadMessage(_) => "bad_message",
+            WorkerError::NoSuchJob(_) => "no_such_job",
+            WorkerError::Deadline(_) => "deadline",
+            WorkerError::Panic(_) => "panic",
+        }
+    }
+}
+
+/// One message's result, by message id.
+#[derive(Debug)]
+pub struct RecordResult {
+    pub message_id: String,
+    pub receipt_handle: Option<String>,
+    pub result: Result<Outcome, WorkerError>,
+}
+
+pub struct Worker {
+    jobs: Jobs,
+    renderer: Arc<Renderer>,
+    cfg: PipelineConfig,
+    /// The DiAGRAM network, when configured: `diagram` reports then rank improvements.
+    scorer: Option<Arc<crate::scoring::Diagram>>,
+}
+
+/// Longest error message kept in a job record (a TeX log excerpt can be long).
+const MAX_ERROR: usize = 2000;
+
+fn safe_message(e: &RenderError) -> String {
+    // Bundle and child errors carry paths, but those are transient and never recorded; the
+    // permanent ones describe the caller's own document.
+    let mut s = e.to_string();
+    if s.len() > MAX_ERROR {
+        let mut cut = MAX_ERROR;
+        while !s.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        s.truncate(cut);
+        s.push_str(" …");
+    }
+    s
+}
+
+impl Worker {
+    pub fn new(jobs: Jobs, renderer: Arc<Renderer>, cfg: PipelineConfig) -> Self {
+        // A broken network file costs the reports their "Where to improve first" section, not
+        // the reports themselves; the API's scoring routes say what is wrong.
+        let scorer = cfg.diagram_model.as_ref().and_then(|p| match crate::scoring::Diagram::load(p) {
+            Ok(d) => Some(Arc::new(d)),
+            Err(e) => {
+                eprintln!("worker: DiAGRAM network not loaded, reports go without improvements: {e}");
+                None
+            }
+        });
+        Self { jobs, renderer, cfg, scorer }
+    }
+
+    pub fn jobs(&self) -> &Jobs {
+        &self.jobs
+    }
+
+    /// The Lambda handler: every record of the event, at once (the renderer bounds how many
+    /// TeX processes run), answered as partial batch failures.
+    pub async fn handle(&self, event: lambda_runtime::LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
+        // Lambda stops the function at its deadline: finish (or give up on) each job before.
+        let lambda_left = event.context.deadline().duration_since(std::time::SystemTime::now()).ok();
+        let deadline = match lambda_left {
+            Some(left) => self.cfg.job_deadline.min(left.saturating_sub(Duration::from_secs(2))),
+            None => self.cfg.job_deadline,
+        };
+        let results = self.process(&event.payload.records, deadline).await;
+        Ok(batch_response(&results))
+    }
+
+    /// Handles messages concurrently, each within `deadline`.
+    pub async fn process(&self, records: &[SqsMessage], deadline: Duration) -> Vec<RecordResult> {
+        let sem = tokio::sync::Semaphore::new(self.cfg.worker_concurrency);
+        let work = records.iter().map(|m| async {
+            let _permit = sem.acquire().await.expect("never closed");
+            let result = match tokio::time::timeout(deadline, self.process_one(m, deadline)).await {
+                Ok(r) => r,
+                Err(_) => Err(WorkerError::Deadline(deadline)),
+            };
+            let result = match result {
+                Err(e) if self.last_delivery(m) => self.give_up(m, e).await,
+                r => r,
+            };
+            match &result {
+                Ok(o) => eprintln!("worker: message {}: {o:?}", m.message_id.as_deref().unwrap_or("?")),
+                Err(e) => eprintln!("worker: message {} will be retried: {e}", m.message_id.as_deref().unwrap_or("?")),
+            }
+            RecordResult { message_id: m.message_id.clone().unwrap_or_default(), receipt_handle: m.receipt_handle.clone(), result }
+        });
+        futures::future::join_all(work).await
+    }
+
+    fn last_delivery(&self, m: &SqsMessage) -> bool {
+        let n: u32 = m.attributes.get("ApproximateReceiveCount").and_then(|v| v.parse().ok()).unwrap_or(1);
+        n >= self.cfg.max_receive_count
+    }
+
+    /// The message goes to the DLQ after this delivery: mark its job `failed` so pollers stop
+    /// waiting, and still report the failure so SQS moves the message.
+    async fn give_up(&self, m: &SqsMessage, e: WorkerError) -> Result<Outcome, WorkerError> {
+        if let Ok(msg) = parse_message(m) {
+            if let Ok(Some((job, etag))) = self.jobs.get(msg.job_id).await {
+                if !job.status.is_final() && !matches!(e, WorkerError::Busy(_)) {
+                    let failed = job.failed(
+                        now_epoch(),
+                        JobError {
+                            code: "retries_exhausted".into(),
+                            message: format!(
+                                "the job failed {} times for reasons worth retrying (last: {}); it was moved to the dead-letter queue",
+                                self.cfg.max_receive_count,
+                                e.code()
+                            ),
+                        },
+                    );
+                    if let Ok(Put::Written(_)) = self.jobs.replace(&failed, &etag).await {
+                        let _ = self.jobs.mark(&failed).await;
+                    }
+                }
+            }
+        }
+        Err(e)
+    }
+
+    async fn process_one(&self, m: &SqsMessage, deadline: Duration) -> Result<Outcome, WorkerError> {
+        let msg = parse_message(m)?;
+        let id = msg.job_id;
+        // Claim the job: compare-and-swap queued -> running. A lost race re-reads and decides
+        // again; the loop ends because every write that beats us moves the job forward.
+        let (job, etag) = loop {
+            let Some((job, etag)) = self.jobs.get(id).await? else { return Err(WorkerError::NoSuchJob(id)) };
+            let now = now_epoch();
+            match job.claim(now) {
+                Claim::Done => return Ok(Outcome::AlreadyDone { job_id: id, status: job.status }),
+                Claim::Busy => return Err(WorkerError::Busy(id)),
+                Claim::Take => {
+                    // The lease outlives the deadline a little, so it never ends while we run.
+                    let running = job.running(now, deadline.as_secs() as i64 + 5);
+                    if let Put::Written(etag) = self.jobs.replace(&running, &etag).await? {
+                        break (running, etag);
+                    }
+                }
+            }
+        };
+        let _ = self.jobs.mark(&job).await;
+        match self.run_claimed(&job, &etag).await {
+            Err(e) if !matches!(e, WorkerError::Lost(_)) => {
+                // Hand the job back at once rather than make the next delivery wait out the
+                // lease; if even this write fails, the lease runs out by itself.
+                let queued = Job { status: Status::Queued, lease_until_epoch: None, updated_at_epoch: now_epoch(), ..job.clone() };
+                let _ = self.jobs.replace(&queued, &etag).await;
+                Err(e)
+            }
+            r => r,
+        }
+    }
+
+    async fn run_claimed(&self, job: &Job, etag: &str) -> Result<Outcome, WorkerError> {
+        let id = job.id;
+        let key = report_key(id);
+        // An earlier attempt may have uploaded the PDF and died before recording it: the same
+        // request and date give the same bytes, so that PDF is this job's, no render needed.
+        let (output, outcome) = match self.jobs.store.head(&key).await? {
+            Some(meta) if meta.get("sha256").is_some_and(|s| s.len() == 64) && meta.contains_key("size") => {
+                let size = meta["size"].parse().unwrap_or(0);
+                (Output { key: key.clone(), size, sha256: meta["sha256"].clone() }, Outcome::Recovered { job_id: id })
+            }
+            _ => match self.render(job).await {
+                Ok(pdf) => {
+                    let out = self.upload(&key, pdf).await?;
+                    let size = out.size;
+                    (out, Outcome::Rendered { job_id: id, size })
+                }
+                Err(e) if e.is_permanent() => {
+                    let failed = job.failed(now_epoch(), JobError { code: e.code().into(), message: safe_message(&e) });
+                    self.finish(&failed, etag).await?;
+                    return Ok(Outcome::Failed { job_id: id, code: e.code().into() });
+                }
+                Err(e) => return Err(WorkerError::Render(e)),
+            },
+        };
+        self.finish(&job.succeeded(now_epoch(), output), etag).await?;
+        Ok(outcome)
+    }
+
+    async fn render(&self, job: &Job) -> Result<Vec<u8>, RenderError> {
+        let req = ReportRequest::from_value(job.request.clone())?;
+        let renderer = self.renderer.clone();
+        // The job's creation date, never the clock now: a retry renders byte-identical output.
+        let ctx = RenderContext::new(Date::from_epoch(job.created_at_epoch), req.pdf.standard).with_scorer(self.scorer.clone());
+        match tokio::task::spawn_blocking(move || renderer.render(&req, &ctx)).await {
+            Ok(r) => r.map(|r| r.pdf),
+            Err(e) => Err(RenderError::Child(format!("render task: {e}"))),
+        }
+    }
+
+    /// Uploads the PDF once: `If-None-Match: *` so a second writer cannot replace an object a
+    /// reader may be downloading. If one is there already it came from an earlier attempt at
+    /// the same job; its hash is compared, and only a differing object (which would mean the
+    /// render is not deterministic) is replaced.
+    async fn upload(&self, key: &str, pdf: Vec<u8>) -> Result<Output, WorkerError> {
+        let sha = hex::encode(Sha256::digest(&pdf));
+        let size = pdf.len() as u64;
+        let size_s = size.to_string();
+        let meta = [("sha256", sha.as_str()), ("size", size_s.as_str())];
+        match self.jobs.store.put_if(key, pdf.clone(), "application/pdf", None, &meta).await? {
+            Put::Written(_) => {}
+            Put::Conflict => {
+                let existing = self.jobs.store.head(key).await?.unwrap_or_default();
+                if existing.get("sha256") != Some(&sha) {
+                    eprintln!("worker: {key} existed with another hash; replacing it");
+                    self.jobs.store.put(key, pdf, "application/pdf", &meta).await?;
+                }
+            }
+        }
+        Ok(Output { key: key.to_string(), size, sha256: sha })
+    }
+
+    /// Writes the final record over our `running` one. If the record changed meanwhile, our
+    /// lease was taken over: whatever the other worker wrote stands.
+    async fn finish(&self, done: &Job, etag: &str) -> Result<(), WorkerError> {
+        match self.jobs.replace(done, etag).await? {
+            Put::Written(_) => {
+                let _ = self.jobs.mark(done).await;
+                Ok(())
+            }
+            Put::Conflict => match self.jobs.get(done.id).await? {
+                Some((j, _)) if j.status.is_final() => Ok(()),
+                _ => Err(WorkerError::Lost(done.id)),
+            },
+        }
+    }
+
+    /// One long poll of the queue, handled like a Lambda invocation; handled messages are
+    /// deleted, failed ones come back after their visibility timeout.
+    pub async fn poll_once(&self, queue: &Queue, wait: Duration) -> Result<Vec<RecordResult>, QueueError> {
+        let msgs = queue.receive(10, wait).await?;
+        if msgs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let results = self.process(&msgs, self.cfg.job_deadline).await;
+        let done: Vec<String> = results.iter().filter(|r| r.result.is_ok()).filter_map(|r| r.receipt_handle.clone()).collect();
+        queue.delete(&done).await?;
+        Ok(results)
+    }
+
+    /// `reportq worker`: polls until `stop` resolves.
+    pub async fn run(&self, queue: &Queue, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            let t = Instant::now();
+            tokio::select! {
+                _ = &mut stop => return,
+                r = self.poll_once(queue, self.cfg.poll_wait) => match r {
+                    Ok(_) => backoff = Duration::from_millis(500),
+                    Err(e) => {
+                        eprintln!("worker: {e}; retrying in {backoff:?}");
+                        tokio::time::sleep(backoff.saturating_sub(t.elapsed())).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(20));
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn parse_message(m: &SqsMessage) -> Result<JobMessage, WorkerError> {
+    let body = m.body.as_deref().unwrap_or_default();
+    serde_json::from_str(body).map_err(|e| WorkerError::BadMessage(e.to_string()))
+}
+
+/// Partial batch failures: the records to deliver again.
+pub fn batch_response(results: &[RecordResult]) -> SqsBatchResponse {
+    let mut resp = SqsBatchResponse::default();
+    for r in results {
+        if matches!(&r.result, Err(e) if e.retry()) {
+            resp.add_failure(r.message_id.clone());
+        }
+    }
+    resp
+}
+
+/// The renderer settings a worker uses: the TeX run's own limit is kept inside the job's
+/// deadline, so a stuck render is stopped by the renderer (a permanent `render_timeout`)
+/// before the job deadline gives the message back to the queue.
+pub fn render_config(mut render: crate::config::RenderConfig, cfg: &PipelineConfig) -> crate::config::RenderConfig {
+    let cap = cfg.job_deadline.mul_f64(0.8);
+    if render.timeout > cap {
+        render.timeout = cap;
+    }
+    render
+}
+
+impl Worker {
+    /// A worker and its queue from the environment.
+    pub async fn from_env() -> Result<(Worker, Queue), String> {
+        let cfg = PipelineConfig::from_env()?;
+        let render = render_config(crate::config::RenderConfig::from_env()?, &cfg);
+        let renderer = Arc::new(Renderer::new(render).map_err(|e| e.to_string())?);
+        let (s3, sqs) = crate::aws::clients().await;
+        let queue = Queue::new(sqs, cfg.queue_url()?);
+        let jobs = Jobs::new(crate::store::Store::new(s3, cfg.bucket.clone()));
+        Ok((Worker::new(jobs, renderer, cfg), queue))
+    }
+}

@@ -1,0 +1,203 @@
+//! The router on its own (no emulator needed): the OpenAPI document against the routes, the
+//! scoring routes, the synchronous outputs, CORS and the DiAGRAM compatibility routes.
+
+mod common;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use reportq::api::{ApiState, router, routes};
+use reportq::config::PipelineConfig;
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+/// The router with clients pointed at a port nothing listens on: these routes never reach AWS.
+async fn state(model: bool) -> Arc<ApiState> {
+    let (s3, sqs) = common::aws::clients("http://127.0.0.1:9").await;
+    let mut cfg = PipelineConfig::from_env().unwrap();
+    cfg.queue_url = Some("http://127.0.0.1:9/queue/us-east-1/000000000000/none".into());
+    cfg.diagram_model = model.then(|| common::root().join("tests/fixtures/diagram-like.bif"));
+    cfg.cors_origins = vec!["https://diagram.example.org".into()];
+    Arc::new(ApiState::new(cfg, s3, sqs).unwrap())
+}
+
+async fn call(s: &Arc<ApiState>, method: &str, path: &str, body: Option<Value>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let mut req = Request::builder().method(method).uri(path);
+    let body = match body {
+        Some(v) => {
+            req = req.header("content-type", "application/json");
+            Body::from(v.to_string())
+        }
+        None => Body::empty(),
+    };
+    let resp = router(s.clone()).oneshot(req.body(body).unwrap()).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    (parts.status, parts.headers, axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec())
+}
+
+fn json_of(b: &[u8]) -> Value {
+    serde_json::from_slice(b).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(b)))
+}
+
+fn models() -> Value {
+    let v: Value = serde_json::from_slice(&common::example("diagram.json")).unwrap();
+    v["params"]["models"].clone()
+}
+
+#[tokio::test]
+async fn openapi_matches_the_router() {
+    let s = state(true).await;
+    let (st, _, body) = call(&s, "GET", "/openapi.json", None).await;
+    assert_eq!(st, 200);
+    let doc = json_of(&body);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented: Vec<(String, String)> = Vec::new();
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for m in ops.as_object().unwrap().keys() {
+            documented.push((m.to_uppercase(), path.clone()));
+        }
+    }
+    let mut served: Vec<(String, String)> = routes().iter().map(|r| (r.method.to_string(), r.path.to_string())).collect();
+    documented.sort();
+    served.sort();
+    assert_eq!(documented, served, "openapi.json and the router disagree");
+    // Every documented operation is routed (not the 404 or 405 fallback), and every $ref
+    // resolves.
+    for (m, p) in &documented {
+        let path = p.replace("{id}", &uuid::Uuid::new_v4().to_string());
+        let (st, _, body) = call(&s, m, &path, None).await;
+        assert_ne!(st, StatusCode::METHOD_NOT_ALLOWED, "{m} {p}");
+        if st == StatusCode::NOT_FOUND {
+            assert_ne!(json_of(&body)["error"]["message"], "no such route", "{m} {p}");
+        }
+    }
+    let text = doc.to_string();
+    for r in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+        let name = &r[..r.find('"').unwrap()];
+        assert!(doc["components"]["schemas"][name].is_object(), "dangling $ref {name}");
+    }
+    // Operation ids are unique.
+    let ids: Vec<&str> = doc["paths"].as_object().unwrap().values().flat_map(|o| o.as_object().unwrap().values()).map(|op| op["operationId"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), ids.iter().collect::<std::collections::HashSet<_>>().len());
+}
+
+#[tokio::test]
+async fn scoring_routes() {
+    let s = state(true).await;
+    let m = &models()[0];
+    let (st, _, body) = call(&s, "POST", "/api/model/score", Some(m.clone())).await;
+    assert_eq!(st, 200);
+    let one = json_of(&body);
+    for k in ["intellectual_control", "renderability"] {
+        let x = one[k].as_f64().unwrap();
+        assert!((0.0..=100.0).contains(&x));
+        assert_eq!((x * 1e4).round() / 1e4, x, "rounded to 4 decimals like the old backend");
+    }
+    assert_eq!(one["nodes"].as_object().unwrap().len(), 21);
+    // An array of exactly one is the same model.
+    let (_, _, body) = call(&s, "POST", "/api/model/score", Some(json!([m]))).await;
+    assert_eq!(json_of(&body), one);
+    let (st, _, _) = call(&s, "POST", "/api/model/score", Some(json!([m, m]))).await;
+    assert_eq!(st, 400);
+
+    let (st, _, body) = call(&s, "POST", "/v1/score", Some(models())).await;
+    assert_eq!(st, 200);
+    let many = json_of(&body);
+    assert_eq!(many.as_array().unwrap().len(), models().as_array().unwrap().len());
+    assert!((many[0]["intellectual_control"].as_f64().unwrap() - one["intellectual_control"].as_f64().unwrap()).abs() < 1e-4);
+
+    let mut bad = models();
+    bad[1]["response"]["Physical_Disaster"] = json!("Sometimes");
+    let (st, _, body) = call(&s, "POST", "/v1/score", Some(bad)).await;
+    assert_eq!(st, 400);
+    let e = json_of(&body)["error"].clone();
+    assert_eq!(e["code"], "invalid_model");
+    assert_eq!(e["index"], 1);
+    assert!(e["field"].as_str().unwrap().contains("Physical_Disaster"), "{e}");
+    assert_eq!(e["scenario"], models()[1]["scenario"]);
+    assert!(e["model"].is_string());
+
+    let (st, _, body) = call(&s, "POST", "/v1/score/improvements", Some(m.clone())).await;
+    assert_eq!(st, 200);
+    let imp = json_of(&body)["improvements"].as_array().unwrap().clone();
+    assert!(!imp.is_empty());
+    assert_eq!(imp[0]["rank"], 1);
+    let gains: Vec<f64> = imp.iter().map(|i| i["total_gain"].as_f64().unwrap()).collect();
+    assert!(gains.windows(2).all(|w| w[0] >= w[1]), "ranked: {gains:?}");
+
+    // Without a network: 503 naming the setting and the script.
+    let none = state(false).await;
+    for path in ["/api/model/score", "/v1/score", "/v1/score/improvements"] {
+        let (st, _, body) = call(&none, "POST", path, Some(json!([m]))).await;
+        assert_eq!(st, 503, "{path}");
+        let msg = json_of(&body)["error"]["message"].as_str().unwrap().to_string();
+        assert!(msg.contains("REPORTQ_DIAGRAM_MODEL") && msg.contains("scripts/fetch-diagram-model.sh"), "{msg}");
+    }
+    let (_, _, body) = call(&none, "GET", "/healthz", None).await;
+    assert_eq!(json_of(&body)["scoring"], false);
+}
+
+#[tokio::test]
+async fn synchronous_outputs_and_diagram_routes() {
+    let s = state(true).await;
+    let req: Value = serde_json::from_slice(&common::example("diagram.json")).unwrap();
+    let (st, h, body) = call(&s, "POST", "/v1/reports/chart", Some(req.clone())).await;
+    assert_eq!((st, h["content-type"].to_str().unwrap()), (StatusCode::OK, "image/png"));
+    assert!(body.starts_with(b"\x89PNG"));
+    let (st, h, body) = call(&s, "POST", "/v1/reports/csv", Some(req.clone())).await;
+    assert_eq!(st, 200);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/csv"));
+    assert!(String::from_utf8(body).unwrap().starts_with("name,scenario,notes,topic"));
+
+    let (st, _, body) = call(&s, "POST", "/api/validation/validate_json", Some(models())).await;
+    assert_eq!((st, json_of(&body)), (StatusCode::OK, json!({"status": true})));
+    let mut bad = models();
+    bad[0]["renderability"] = json!(140);
+    let (st, _, body) = call(&s, "POST", "/api/validation/validate_json", Some(bad)).await;
+    assert_eq!(st, 400);
+    let v = json_of(&body);
+    assert_eq!(v["status"], false);
+    assert_eq!(v["error"]["field"], "params.models[0].renderability");
+
+    let (st, h, body) = call(&s, "POST", "/api/report/csv", Some(models())).await;
+    assert_eq!(st, 200);
+    assert_eq!(h["content-type"], "text/csv; charset=UTF-8");
+    assert!(h["content-disposition"].to_str().unwrap().contains("models-"));
+    assert!(!body.is_empty());
+
+    let rows = json!([{"model_name": "A", "scenario": "Base Model", "intellectual_control": 50, "renderability": 60}]);
+    let (st, h, body) = call(&s, "POST", "/api/chart/plot", Some(rows)).await;
+    assert_eq!((st, h["content-type"].to_str().unwrap()), (StatusCode::OK, "image/png"));
+    assert!(body.starts_with(b"\x89PNG"));
+    let (st, _, body) = call(&s, "POST", "/api/chart/plot", Some(json!([{"model_name": "A", "scenario": "B", "intellectual_control": 500, "renderability": 1}]))).await;
+    assert_eq!(st, 400);
+    assert_eq!(json_of(&body)["error"]["field"], "[0].intellectual_control");
+
+    for m in ["GET", "POST"] {
+        let (st, _, body) = call(&s, m, "/api/test/is_alive", None).await;
+        assert_eq!((st, json_of(&body)), (StatusCode::OK, json!({"alive": true})));
+    }
+    let (st, _, body) = call(&s, "POST", "/api/unknown", None).await;
+    assert_eq!(st, 404);
+    assert_eq!(json_of(&body)["error"]["code"], "not_found");
+}
+
+#[tokio::test]
+async fn cors_for_configured_origins_only() {
+    let s = state(true).await;
+    let preflight = |origin: &'static str| {
+        Request::builder()
+            .method("OPTIONS")
+            .uri("/v1/reports")
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type,idempotency-key")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let ok = router(s.clone()).oneshot(preflight("https://diagram.example.org")).await.unwrap();
+    assert_eq!(ok.headers()["access-control-allow-origin"], "https://diagram.example.org");
+    let other = router(s.clone()).oneshot(preflight("https://evil.example")).await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+}

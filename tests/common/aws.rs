@@ -1,0 +1,289 @@
+//! A real LocalStack for tests: started on a free 127.0.0.1 port with presigned-URL signature
+//! checks on (or reused from `REPORTQ_TEST_LOCALSTACK`, which `make test` sets to one shared
+//! instance), each test with its own bucket and queues made by the same init script as
+//! `infra/localstack/`. Also a fault-injecting TCP proxy the tests put in front of it.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::Credentials;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| "/tmp".into())
+}
+
+pub fn venv() -> PathBuf {
+    std::env::var_os("REPORTQ_LOCALSTACK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".cache/reportq/localstack-venv"))
+}
+
+fn python() -> PathBuf {
+    let p = venv().join("bin/python");
+    assert!(p.exists(), "LocalStack is not installed at {}: run scripts/install-localstack.sh (make test does)", venv().display());
+    p
+}
+
+/// A LocalStack process (or a shared one), stopped on drop.
+pub struct LocalStack {
+    pub endpoint: String,
+    child: Option<Child>,
+    _root: Option<tempfile::TempDir>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn healthy(endpoint: &str) -> bool {
+    // A tiny blocking HTTP GET: the harness runs before any runtime exists.
+    use std::io::{Read, Write};
+    let addr = endpoint.trim_start_matches("http://");
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_millis(300)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(format!("GET /_localstack/health HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).is_err() {
+        return false;
+    }
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.contains("\"s3\": \"running\"") && body.contains("\"sqs\": \"running\"")
+}
+
+impl LocalStack {
+    pub fn start() -> LocalStack {
+        if let Ok(endpoint) = std::env::var("REPORTQ_TEST_LOCALSTACK") {
+            assert!(healthy(&endpoint), "REPORTQ_TEST_LOCALSTACK={endpoint} is not a running LocalStack");
+            return LocalStack { endpoint, child: None, _root: None };
+        }
+        let py = python();
+        let cache = home().join(".cache/reportq/localstack-cache");
+        for _attempt in 0..3 {
+            let root = tempfile::tempdir().unwrap();
+            let cache_dir = root.path().join("var/lib/localstack/cache");
+            std::fs::create_dir_all(&cache_dir).unwrap();
+            // LocalStack builds a service catalogue on first start (seconds); reuse it.
+            for e in std::fs::read_dir(&cache).into_iter().flatten().flatten() {
+                let _ = std::fs::copy(e.path(), cache_dir.join(e.file_name()));
+            }
+            let port = free_port();
+            let endpoint = format!("http://127.0.0.1:{port}");
+            let log = std::fs::File::create(root.path().join("localstack.log")).unwrap();
+            let mut cmd = Command::new(&py);
+            cmd.args(["-m", "localstack.runtime.main"])
+                .envs(localstack_env(port, root.path()))
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log);
+            // Dies with the test process, even one killed by a timeout.
+            unsafe {
+                use std::os::unix::process::CommandExt;
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                    Ok(())
+                });
+            }
+            let mut child = cmd.spawn().expect("start LocalStack");
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < deadline {
+                if healthy(&endpoint) {
+                    if !cache.exists() {
+                        let _ = std::fs::create_dir_all(&cache);
+                        for e in std::fs::read_dir(&cache_dir).into_iter().flatten().flatten() {
+                            if e.file_name().to_string_lossy().starts_with("service-catalog") {
+                                let _ = std::fs::copy(e.path(), cache.join(e.file_name()));
+                            }
+                        }
+                    }
+                    return LocalStack { endpoint, child: Some(child), _root: Some(root) };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break; // port taken, most likely: try another
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            eprintln!("LocalStack did not start:\n{}", std::fs::read_to_string(root.path().join("localstack.log")).unwrap_or_default());
+        }
+        panic!("LocalStack did not start in 3 tries");
+    }
+}
+
+/// The settings of localstack-on-host.md: no Docker, nothing outside its own folder, S3 and SQS
+/// only, presigned URLs checked.
+pub fn localstack_env(port: u16, root: &std::path::Path) -> Vec<(String, String)> {
+    [
+        ("OVERRIDE_IN_DOCKER", "0".to_string()),
+        ("DNS_ADDRESS", "0".to_string()),
+        ("GATEWAY_LISTEN", format!("127.0.0.1:{port}")),
+        ("LOCALSTACK_HOST", format!("127.0.0.1:{port}")),
+        ("SERVICES", "s3,sqs".to_string()),
+        ("EAGER_SERVICE_LOADING", "1".to_string()),
+        ("S3_SKIP_SIGNATURE_VALIDATION", "0".to_string()),
+        ("SQS_ENDPOINT_STRATEGY", "path".to_string()),
+        ("DISABLE_EVENTS", "1".to_string()),
+        ("SKIP_SSL_CERT_DOWNLOAD", "1".to_string()),
+        ("FILESYSTEM_ROOT", root.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let end = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < end {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// One test's bucket and queues.
+#[derive(Clone, Debug)]
+pub struct Resources {
+    pub endpoint: String,
+    pub bucket: String,
+    pub queue_url: String,
+    pub dlq_url: String,
+}
+
+/// Creates a bucket and a queue with its DLQ, running `infra/localstack/init/ready.d/reportq-init.py`.
+pub fn resources(endpoint: &str, visibility_secs: u32, max_receive: u32) -> Resources {
+    let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+    let out = Command::new(python())
+        .arg(repo().join("infra/localstack/init/ready.d/reportq-init.py"))
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("REPORTQ_BUCKET", format!("rq-test-{tag}"))
+        .env("REPORTQ_QUEUE_NAME", format!("rq-test-{tag}"))
+        .env("REPORTQ_VISIBILITY_TIMEOUT_SECS", visibility_secs.to_string())
+        .env("REPORTQ_MAX_RECEIVE_COUNT", max_receive.to_string())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "init script failed: {}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let get = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap().to_string();
+    Resources { endpoint: endpoint.to_string(), bucket: get("REPORTQ_BUCKET"), queue_url: get("REPORTQ_QUEUE_URL"), dlq_url: get("REPORTQ_DLQ_URL") }
+}
+
+/// SDK config for the emulator at `endpoint`: test credentials, quick timeouts, few retries.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+        .retry_config(RetryConfig::standard().with_max_attempts(2))
+        .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(2)).operation_attempt_timeout(Duration::from_secs(30)).build())
+        .load()
+        .await
+}
+
+pub async fn clients(endpoint: &str) -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
+    reportq::aws::clients_from(&sdk_config(endpoint).await)
+}
+
+/// Messages waiting in a queue (visible and in flight).
+pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> (i64, i64) {
+    use aws_sdk_sqs::types::QueueAttributeName as A;
+    let out = sqs
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(A::ApproximateNumberOfMessages)
+        .attribute_names(A::ApproximateNumberOfMessagesNotVisible)
+        .send()
+        .await
+        .unwrap();
+    let attrs = out.attributes().cloned().unwrap_or_default();
+    let n = |a: A| attrs.get(&a).and_then(|v| v.parse().ok()).unwrap_or(0);
+    (n(A::ApproximateNumberOfMessages), n(A::ApproximateNumberOfMessagesNotVisible))
+}
+
+pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
+    reportq::store::Store::new(s3.clone(), bucket).list("").await.unwrap()
+}
+
+/// A TCP proxy in front of LocalStack that a test can make fail: while failing, every
+/// connection (new or open) is cut, as when S3 is unreachable.
+pub struct FaultProxy {
+    pub endpoint: String,
+    failing: Arc<AtomicBool>,
+}
+
+impl FaultProxy {
+    pub async fn start(target: &str) -> FaultProxy {
+        let target = target.trim_start_matches("http://").to_string();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        let failing = Arc::new(AtomicBool::new(false));
+        let f = failing.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { return };
+                if f.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let target = target.clone();
+                let f = f.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let (mut cr, mut cw) = client.split();
+                    let (mut sr, mut sw) = server.split();
+                    let up = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = cr.read(&mut buf).await.unwrap_or(0);
+                            if n == 0 || f.load(Ordering::SeqCst) {
+                                return;
+                            }
+                            if sw.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    let down = async {
+                        let mut buf = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = sr.read(&mut buf).await.unwrap_or(0);
+                            if n == 0 || f.load(Ordering::SeqCst) {
+                                return;
+                            }
+                            if cw.write_all(&buf[..n]).await.is_err() {
+                                return;
+                            }
+                        }
+                    };
+                    tokio::select! { _ = up => {}, _ = down => {} }
+                });
+            }
+        });
+        FaultProxy { endpoint, failing }
+    }
+
+    pub fn fail(&self, on: bool) {
+        self.failing.store(on, Ordering::SeqCst);
+    }
+}

@@ -1,0 +1,414 @@
+//! The job pipeline against a real LocalStack: API over HTTP, worker, S3 conditional writes,
+//! SQS redelivery and DLQ, presigned URLs with signature checks.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use common::app::{App, Opts, app};
+use common::aws::{FaultProxy, LocalStack, list_keys, queue_depth};
+use reportq::job::{Job, Status};
+use reportq::queue::JobMessage;
+use reportq::worker::Outcome;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const EXE: &str = env!("CARGO_BIN_EXE_reportq");
+
+fn small(org: &str) -> Value {
+    let mut v: Value = serde_json::from_slice(&std::fs::read(common::root().join("tests/fixtures/diagram-small.json")).unwrap()).unwrap();
+    v["params"]["organisation"] = json!(org);
+    v
+}
+
+async fn job_json(app: &App, id: &str) -> Value {
+    let r = app.get(&format!("/v1/reports/{id}")).await;
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+/// Polls the worker until `done` holds or `limit` passes; returns every outcome seen.
+async fn drive(app: &App, limit: Duration, mut done: impl FnMut(&[reportq::worker::RecordResult]) -> bool) -> Vec<reportq::worker::RecordResult> {
+    let end = Instant::now() + limit;
+    let mut all = Vec::new();
+    while Instant::now() < end {
+        let got = app.worker.poll_once(&app.queue, Duration::from_secs(1)).await.unwrap();
+        all.extend(got);
+        if done(&all) {
+            return all;
+        }
+    }
+    panic!("not done within {limit:?}; outcomes: {all:?}");
+}
+
+fn rendered(results: &[reportq::worker::RecordResult]) -> usize {
+    results.iter().filter(|r| matches!(r.result, Ok(Outcome::Rendered { .. }))).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn duplicate_delivery_renders_once_and_stays_succeeded() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts { visibility_secs: 2, ..Opts::new(EXE) }).await;
+    let r = app.post_json("/v1/reports", &small("Twice Delivered Archive")).await;
+    assert_eq!(r.status(), 202);
+    let id: Uuid = r.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().parse().unwrap();
+    // SQS delivers at least once: the same message twice, at the same time.
+    app.queue.send(&JobMessage { job_id: id }).await.unwrap();
+    let results = drive(&app, Duration::from_secs(60), |all| {
+        all.iter().filter(|r| matches!(r.result, Ok(Outcome::AlreadyDone { .. }) | Ok(Outcome::Rendered { .. }))).count() >= 2
+    })
+    .await;
+    assert_eq!(rendered(&results), 1, "{results:?}");
+    let (job, _) = app.jobs.get(id).await.unwrap().unwrap();
+    assert_eq!(job.status, Status::Succeeded);
+    assert_eq!(job.attempts, 1);
+    let sha = job.output.clone().unwrap().sha256;
+
+    // A late duplicate after success: nothing rendered, still succeeded.
+    app.queue.send(&JobMessage { job_id: id }).await.unwrap();
+    let late = drive(&app, Duration::from_secs(20), |all| !all.is_empty()).await;
+    assert!(matches!(late[0].result, Ok(Outcome::AlreadyDone { status: Status::Succeeded, .. })), "{late:?}");
+    assert_eq!(app.jobs.get(id).await.unwrap().unwrap().0.status, Status::Succeeded);
+
+    // A worker that uploaded the PDF and died before recording it: the next delivery finds
+    // the PDF and records it without rendering again.
+    let (cur, etag) = app.jobs.get(id).await.unwrap().unwrap();
+    let crashed = Job { status: Status::Running, lease_until_epoch: Some(0), output: None, finished_at_epoch: None, ..cur };
+    assert!(matches!(app.jobs.replace(&crashed, &etag).await.unwrap(), reportq::store::Put::Written(_)));
+    app.queue.send(&JobMessage { job_id: id }).await.unwrap();
+    let again = drive(&app, Duration::from_secs(20), |all| !all.is_empty()).await;
+    assert!(matches!(again[0].result, Ok(Outcome::Recovered { .. })), "{again:?}");
+    let (job, _) = app.jobs.get(id).await.unwrap().unwrap();
+    assert_eq!((job.status, job.output.unwrap().sha256), (Status::Succeeded, sha));
+    assert_eq!(queue_depth(&app.sqs, &app.res.queue_url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn permanent_error_fails_the_job_and_is_not_retried() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts { visibility_secs: 1, ..Opts::new(EXE) }).await;
+    // A record the API would refuse (say, written by an older version with a template since
+    // removed): the worker's own validation fails it for good.
+    let id = Uuid::new_v4();
+    let bad = Job::new(id, None, "retired", json!({"template": "retired", "params": {}}), reportq::job::now_epoch());
+    assert!(app.jobs.create(&bad).await.unwrap());
+    app.queue.send(&JobMessage { job_id: id }).await.unwrap();
+    let results = drive(&app, Duration::from_secs(20), |all| !all.is_empty()).await;
+    assert!(matches!(&results[0].result, Ok(Outcome::Failed { code, .. }) if code == "invalid_params"), "{results:?}");
+    let v = job_json(&app, &id.to_string()).await;
+    assert_eq!(v["status"], "failed");
+    assert_eq!(v["error"]["code"], "invalid_params");
+    assert!(v["error"]["message"].as_str().unwrap().contains("unknown template"), "{v}");
+    let pdf = app.get(&format!("/v1/reports/{id}/pdf")).await;
+    assert_eq!(pdf.status(), 409);
+    // Not retried: past the visibility timeout the queue and the DLQ are empty.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(app.queue.receive(10, Duration::from_secs(1)).await.unwrap().is_empty());
+    assert_eq!(queue_depth(&app.sqs, &app.res.dlq_url).await, (0, 0));
+    assert_eq!(app.jobs.get(id).await.unwrap().unwrap().0.attempts, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transient_s3_fault_is_retried_then_succeeds() {
+    let ls = LocalStack::start();
+    let proxy = FaultProxy::start(&ls.endpoint).await;
+    let app = app(&ls.endpoint, Opts { visibility_secs: 2, worker_s3_endpoint: Some(proxy.endpoint.clone()), ..Opts::new(EXE) }).await;
+    let r = app.post_json("/v1/reports", &small("Flaky Storage Archive")).await;
+    assert_eq!(r.status(), 202);
+    let id: Uuid = r.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().parse().unwrap();
+
+    proxy.fail(true);
+    let failed = drive(&app, Duration::from_secs(30), |all| !all.is_empty()).await;
+    let err = failed[0].result.as_ref().unwrap_err();
+    assert_eq!(err.code(), "store_unavailable", "{err}");
+    let resp = reportq::worker::batch_response(&failed);
+    assert_eq!(resp.batch_item_failures.len(), 1, "reported for retry");
+    assert_eq!(app.jobs.get(id).await.unwrap().unwrap().0.status, Status::Queued);
+
+    proxy.fail(false);
+    let ok = drive(&app, Duration::from_secs(30), |all| rendered(all) == 1).await;
+    assert_eq!(rendered(&ok), 1);
+    let (job, _) = app.jobs.get(id).await.unwrap().unwrap();
+    assert_eq!(job.status, Status::Succeeded);
+    assert_eq!(queue_depth(&app.sqs, &app.res.queue_url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn poison_message_ends_in_the_dlq() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts { visibility_secs: 1, max_receive: 2, ..Opts::new(EXE) }).await;
+    app.sqs.send_message().queue_url(&app.res.queue_url).message_body("{\"not\": \"a job\"}").send().await.unwrap();
+    // A job whose record is gone: retried, then dead-lettered too.
+    app.queue.send(&JobMessage { job_id: Uuid::new_v4() }).await.unwrap();
+    let end = Instant::now() + Duration::from_secs(45);
+    let mut deliveries = 0;
+    loop {
+        deliveries += app.worker.poll_once(&app.queue, Duration::from_secs(1)).await.unwrap().len();
+        if queue_depth(&app.sqs, &app.res.dlq_url).await.0 == 2 {
+            break;
+        }
+        assert!(Instant::now() < end, "messages never reached the DLQ");
+    }
+    assert_eq!(deliveries, 4, "each delivered maxReceiveCount (2) times");
+    let dead = app.sqs.receive_message().queue_url(&app.res.dlq_url).max_number_of_messages(10).send().await.unwrap();
+    let bodies: HashSet<&str> = dead.messages().iter().filter_map(|m| m.body()).collect();
+    assert!(bodies.contains("{\"not\": \"a job\"}"), "{bodies:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_that_keeps_failing_is_marked_failed_on_its_last_delivery() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts { visibility_secs: 1, max_receive: 2, ..Opts::new(EXE) }).await;
+    let r = app.post_json("/v1/reports", &small("Stuck Archive")).await;
+    let id: Uuid = r.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().parse().unwrap();
+    // Every render fails for a reason worth retrying: a worker whose TeX child executable is
+    // missing.
+    let mut render = reportq::config::RenderConfig::from_env().unwrap();
+    render.child_exe = Some("/nonexistent/reportq".into());
+    let broken = reportq::worker::Worker::new(app.jobs.clone(), std::sync::Arc::new(reportq::Renderer::new(render).unwrap()), app.cfg.clone());
+    let end = Instant::now() + Duration::from_secs(45);
+    loop {
+        let got = broken.poll_once(&app.queue, Duration::from_secs(1)).await.unwrap();
+        for r in &got {
+            assert_eq!(r.result.as_ref().unwrap_err().code(), "render_process");
+        }
+        if queue_depth(&app.sqs, &app.res.dlq_url).await.0 == 1 {
+            break;
+        }
+        // A failed attempt hands the job back; should that write be lost, let the lease lapse.
+        let (j, etag) = app.jobs.get(id).await.unwrap().unwrap();
+        if j.status == Status::Running {
+            let lapsed = Job { lease_until_epoch: Some(0), ..j };
+            let _ = app.jobs.replace(&lapsed, &etag).await.unwrap();
+        }
+        assert!(Instant::now() < end, "never reached the DLQ");
+    }
+    let v = job_json(&app, &id.to_string()).await;
+    assert_eq!(v["status"], "failed", "{v}");
+    assert_eq!(v["error"]["code"], "retries_exhausted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batch_of_200_all_succeed_nothing_lost_or_duplicated() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts::new(EXE)).await;
+    let requests: Vec<Value> = (0..200).map(|i| small(&format!("Batch Archive {i:03}"))).collect();
+    let r = app.post_json("/v1/reports/batch", &json!({ "requests": requests })).await;
+    assert_eq!(r.status(), 202);
+    assert!(r.headers()["location"].to_str().unwrap().starts_with("/v1/batches/"));
+    let body: Value = r.json().await.unwrap();
+    let batch = body["batch_id"].as_str().unwrap().to_string();
+    let ids: Vec<String> = body["job_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    assert_eq!(ids.len(), 200);
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 200);
+
+    let st: Value = app.get(&format!("/v1/batches/{batch}")).await.json().await.unwrap();
+    assert_eq!(st["counts"]["queued"], 200);
+    assert_eq!(st["jobs"].as_array().unwrap().len(), 100, "first page");
+    assert_eq!(st["next_cursor"], "100");
+
+    let results = drive(&app, Duration::from_secs(400), |all| rendered(all) >= 200).await;
+    let mut per_job: HashMap<Uuid, usize> = HashMap::new();
+    for r in &results {
+        if let Ok(Outcome::Rendered { job_id, .. }) = r.result {
+            *per_job.entry(job_id).or_default() += 1;
+        }
+    }
+    assert_eq!(per_job.len(), 200);
+    assert!(per_job.values().all(|&n| n == 1), "a job rendered twice");
+
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/batches/{batch}?limit=64&cursor={c}"),
+            None => format!("/v1/batches/{batch}?limit=64"),
+        };
+        let page: Value = app.get(&path).await.json().await.unwrap();
+        assert_eq!(page["counts"]["succeeded"], 200, "{page}");
+        assert_eq!(page["done"], true);
+        for j in page["jobs"].as_array().unwrap() {
+            assert_eq!(j["status"], "succeeded");
+            seen.push(j["job_id"].as_str().unwrap().to_string());
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.into()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "every job, in request order");
+    let pdfs = list_keys(&app.s3, &app.res.bucket).await.into_iter().filter(|k| k.starts_with("reports/")).count();
+    assert_eq!(pdfs, 200);
+    assert_eq!(queue_depth(&app.sqs, &app.res.queue_url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn presigned_urls_work_and_refuse_tampering_and_expiry() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts::new(EXE)).await;
+    let r = app.post_json("/v1/reports", &small("Signed URL Archive")).await;
+    let id = r.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_string();
+    drive(&app, Duration::from_secs(30), |all| rendered(all) == 1).await;
+    let job = job_json(&app, &id).await;
+    let url = job["result"]["url"].as_str().unwrap().to_string();
+    let plain = reqwest::Client::new();
+    let ok = plain.get(&url).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    let cd = ok.headers()["content-disposition"].to_str().unwrap().to_string();
+    assert!(cd.starts_with("attachment; filename=\"models-") && cd.ends_with(".pdf\""), "{cd}");
+    let bytes = ok.bytes().await.unwrap();
+    assert_eq!(hex::encode(sha2::Digest::finalize(<sha2::Sha256 as sha2::Digest>::new_with_prefix(&bytes))), job["result"]["sha256"]);
+
+    // The signature's last hex digit changed.
+    let flipped = {
+        let (head, last) = url.split_at(url.len() - 1);
+        format!("{head}{}", if last == "0" { "1" } else { "0" })
+    };
+    assert_eq!(plain.get(&flipped).send().await.unwrap().status(), 403);
+    // Another object with this signature.
+    let other = url.replace(&format!("reports/{id}.pdf"), &format!("jobs/{id}.json"));
+    assert_eq!(plain.get(&other).send().await.unwrap().status(), 403);
+    // A longer expiry than was signed.
+    let longer = url.replace("X-Amz-Expires=900", "X-Amz-Expires=90000");
+    assert_ne!(longer, url);
+    assert_eq!(plain.get(&longer).send().await.unwrap().status(), 403);
+    // Expired.
+    let short = app.jobs.store.presign_get(&format!("reports/{id}.pdf"), Duration::from_secs(1), "x.pdf", "application/pdf").await.unwrap();
+    assert_eq!(plain.get(&short.url).send().await.unwrap().status(), 200);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(plain.get(&short.url).send().await.unwrap().status(), 403);
+
+    // /pdf redirects to a fresh URL.
+    let redirect = app.get(&format!("/v1/reports/{id}/pdf")).await;
+    assert_eq!(redirect.status(), 303);
+    let loc = redirect.headers()["location"].to_str().unwrap().to_string();
+    assert_eq!(plain.get(&loc).send().await.unwrap().bytes().await.unwrap(), bytes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_input_is_refused_and_nothing_is_stored_or_sent() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts::new(EXE)).await;
+    let before = list_keys(&app.s3, &app.res.bucket).await;
+    let send = |path: &'static str, ct: Option<&'static str>, body: Vec<u8>| {
+        let mut rb = app.http.post(app.url(path)).body(body);
+        if let Some(ct) = ct {
+            rb = rb.header("content-type", ct);
+        }
+        rb.send()
+    };
+    let good = serde_json::to_vec(&small("Refused")).unwrap();
+    let mut bad_params = small("x");
+    bad_params["params"]["models"][0]["response"]["Checksum"] = json!([50, 30, 5]);
+    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str, Option<&str>)> = vec![
+        ("/v1/reports", Some("text/plain"), good.clone(), 415, "unsupported_media_type", None),
+        ("/v1/reports", None, good.clone(), 415, "unsupported_media_type", None),
+        ("/v1/reports", Some("application/json"), b"{not json".to_vec(), 400, "malformed_json", None),
+        ("/v1/reports", Some("application/json"), br#"{"template":"nope","params":{}}"#.to_vec(), 400, "invalid_request", Some("template")),
+        ("/v1/reports", Some("application/json"), serde_json::to_vec(&bad_params).unwrap(), 400, "invalid_request", Some("params.models[0].response.Checksum")),
+        ("/v1/reports", Some("application/json"), vec![b' '; 2 << 20], 413, "too_large", None),
+        ("/v1/reports/batch", Some("application/json"), br#"{"requests":[]}"#.to_vec(), 400, "invalid_request", Some("requests")),
+        ("/v1/reports/batch", Some("application/json"), serde_json::to_vec(&json!({"requests": vec![small("a"); 1001]})).unwrap(), 400, "invalid_request", Some("requests")),
+        ("/api/report/pdf", Some("application/json"), br#"{"a":1}"#.to_vec(), 400, "invalid_request", None),
+        ("/api/report/pdf", Some("application/json"), serde_json::to_vec(&json!([bad_params["params"]["models"][0]])).unwrap(), 400, "invalid_request", Some("params.models[0].response.Checksum")),
+    ];
+    for (path, ct, body, status, code, field) in cases {
+        let r = send(path, ct, body).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{path} {ct:?}");
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["error"]["code"], code, "{path}: {v}");
+        if let Some(f) = field {
+            assert!(v["error"]["field"].as_str().unwrap().contains(f), "{path}: {v}");
+        }
+    }
+    // A batch with two bad items among good ones: each named, nothing queued.
+    let mut items = vec![small("ok"); 30];
+    items[3] = json!({"template": "diagram", "params": {"models": []}});
+    items[17] = bad_params.clone();
+    let r = app.post_json("/v1/reports/batch", &json!({ "requests": items })).await;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    let listed: Vec<(u64, String)> = v["error"]["items"].as_array().unwrap().iter().map(|i| (i["index"].as_u64().unwrap(), i["field"].as_str().unwrap().to_string())).collect();
+    assert_eq!(listed, vec![(3, "params.models".to_string()), (17, "params.models[0].response.Checksum".to_string())]);
+    // A bad Idempotency-Key.
+    let r = app.http.post(app.url("/v1/reports")).header("idempotency-key", "x".repeat(300)).json(&small("k")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], "Idempotency-Key");
+
+    assert_eq!(list_keys(&app.s3, &app.res.bucket).await, before, "nothing stored");
+    assert!(app.queue.receive(10, Duration::from_secs(1)).await.unwrap().is_empty(), "nothing queued");
+
+    // Unknown ids.
+    for path in [
+        format!("/v1/reports/{}", Uuid::new_v4()),
+        format!("/v1/reports/{}/pdf", Uuid::new_v4()),
+        format!("/v1/batches/{}", Uuid::new_v4()),
+        "/v1/reports/not-a-uuid".to_string(),
+        "/v1/nothing-here".to_string(),
+    ] {
+        let r = app.get(&path).await;
+        assert_eq!(r.status(), 404, "{path}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "not_found");
+    }
+    let r = app.http.delete(app.url("/v1/reports")).send().await.unwrap();
+    assert_eq!(r.status(), 405);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn idempotency_key_returns_the_same_job_and_batch() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts::new(EXE)).await;
+    let post = |path: &'static str, key: &'static str, body: Value| app.http.post(app.url(path)).header("idempotency-key", key).json(&body).send();
+    let a: Value = post("/v1/reports", "k-1", small("Once")).await.unwrap().json().await.unwrap();
+    let b: Value = post("/v1/reports", "k-1", small("Once")).await.unwrap().json().await.unwrap();
+    assert_eq!(a["job_id"], b["job_id"]);
+    let r = post("/v1/reports", "k-1", small("Something else")).await.unwrap();
+    assert_eq!(r.status(), 422);
+    let reqs = json!({ "requests": [small("B1"), small("B2"), small("B3")] });
+    let x: Value = post("/v1/reports/batch", "k-2", reqs.clone()).await.unwrap().json().await.unwrap();
+    let y: Value = post("/v1/reports/batch", "k-2", reqs.clone()).await.unwrap().json().await.unwrap();
+    assert_eq!(x["batch_id"], y["batch_id"]);
+    assert_eq!(x["job_ids"], y["job_ids"]);
+    let jobs = list_keys(&app.s3, &app.res.bucket).await.into_iter().filter(|k| k.starts_with("jobs/")).count();
+    assert_eq!(jobs, 4, "one job + a batch of three");
+    // Retries re-send the messages of jobs still queued (harmless duplicates); the worker runs
+    // each job once.
+    let results = drive(&app, Duration::from_secs(60), |all| rendered(all) >= 4 && all.len() >= 8).await;
+    assert_eq!(rendered(&results), 4, "{results:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn diagram_pdf_route_answers_the_pdf_or_202() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts::new(EXE)).await;
+    let mut models = small("unused")["params"]["models"].clone();
+    models[0]["model_name"] = json!("Old Route Archive");
+    // Prefer: respond-async: 202 at once.
+    let r = app.http.post(app.url("/api/report/pdf")).header("prefer", "respond-async").json(&models).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    assert_eq!(r.headers()["preference-applied"], "respond-async");
+    assert!(r.headers()["location"].to_str().unwrap().starts_with("/v1/reports/"));
+    // With a worker running: the PDF itself, as the old route answered.
+    let stop = app.spawn_worker();
+    let r = app.post_json("/api/report/pdf", &models).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/pdf");
+    assert!(r.headers()["content-disposition"].to_str().unwrap().contains("models-"));
+    let pdf = r.bytes().await.unwrap();
+    assert!(common::squash(&common::pdf_text(&pdf)).contains("OldRouteArchive"));
+    drop(stop);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn diagram_pdf_route_answers_202_when_the_wait_runs_out() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts { tweak: Box::new(|c| c.pdf_wait = Duration::from_millis(300)), ..Opts::new(EXE) }).await;
+    let models = small("Slow Archive")["params"]["models"].clone();
+    let t = Instant::now();
+    let r = app.post_json("/api/report/pdf", &models).await;
+    assert_eq!(r.status(), 202);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["status"], "queued");
+}
