@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export REPORTQ_TEX_BUNDLE ?= $(HOME)/.cache/reportq/tex-bundle
 BIN := target/release/reportq
 
-.PHONY: deps build setup report test bench
+.PHONY: deps build setup report test bench lint-infra
 
 deps:
 	scripts/install-deps.sh
@@ -19,7 +19,12 @@ setup: build
 report: setup
 	$(BIN) render examples/diagram.json -o report.pdf
 
-test: setup
+# The deployment files, checked without a Docker engine: cfn-lint, hadolint, template rules,
+# and the Dockerfile's script and binaries against this tree (scripts/check-dockerfile.sh).
+lint-infra: build
+	scripts/check-dockerfile.sh
+
+test: setup lint-infra
 	@if cargo nextest --version >/dev/null 2>&1; then \
 	  cargo nextest run --release --locked --no-fail-fast; \
 	else \
