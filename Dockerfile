@@ -31,13 +31,16 @@ RUN curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
 ENV PATH=/root/.cargo/bin:$PATH
 WORKDIR /src
 COPY . .
+# Stripped: symbols are a quarter of each binary (measured: worker 40 -> 31 MB); panic
+# messages keep their file and line, only backtraces lose function names.
 # The cache mounts keep crates and the target dir between builds on one machine; the copies in
 # /out are what later stages take.
 RUN --mount=type=cache,target=/root/.cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked --bins \
     && mkdir -p /out \
-    && cp target/release/reportq target/release/reportq-api target/release/reportq-worker /out/
+    && cp target/release/reportq target/release/reportq-api target/release/reportq-worker /out/ \
+    && strip /out/*
 
 # ---- what both functions run on ------------------------------------------------------------
 FROM ${LAMBDA_BASE} AS runtime
@@ -52,8 +55,11 @@ COPY --from=tex-files /opt/reportq/tex-bundle /opt/reportq/tex-bundle
 COPY --from=build /out/reportq /usr/local/bin/reportq
 # What scripts/tex-bundle.sh runs last when given REPORTQ_BIN: builds the format into the
 # bundle and renders one report in the confined child, so a broken image fails here.
+# The format is written 0600 (a temp file renamed) and Lambda runs the function as a non-root
+# user: without the chmod the worker cannot read it and tries to rebuild it on a read-only /opt.
 RUN REPORTQ_TEX_BUNDLE=/opt/reportq/tex-bundle reportq setup \
-    && ls /opt/reportq/tex-bundle/format/*.fmt
+    && chmod -R a+rX,go-w /opt/reportq/tex-bundle \
+    && ls -l /opt/reportq/tex-bundle/format/*.fmt
 
 # ---- API function ----------------------------------------------------------------------------
 FROM runtime AS api

@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export REPORTQ_TEX_BUNDLE ?= $(HOME)/.cache/reportq/tex-bundle
 BIN := target/release/reportq
 
-.PHONY: deps build setup report test bench lint-infra
+.PHONY: deps build setup report test bench lint-infra smoke-readonly
 
 deps:
 	scripts/install-deps.sh
@@ -24,7 +24,12 @@ report: setup
 lint-infra: build
 	scripts/check-dockerfile.sh
 
-test: setup lint-infra
+# A render as the worker image runs on Lambda: non-root, read-only filesystem, only /tmp
+# writable, the bundle prepared as the Dockerfile does (skips where unshare -m is not allowed).
+smoke-readonly: setup
+	scripts/readonly-smoke.sh $(BIN)
+
+test: setup lint-infra smoke-readonly
 	@if cargo nextest --version >/dev/null 2>&1; then \
 	  cargo nextest run --release --locked --no-fail-fast; \
 	else \

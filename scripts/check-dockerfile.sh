@@ -57,6 +57,11 @@ else
   step "bundle: the Dockerfile and make setup/test both use scripts/tex-bundle.sh"
 fi
 
+# Lambda runs the function as a non-root user and the format is created 0600: without this
+# every render fails with "could not open format file latex: Permission denied".
+grep -Eq 'chmod -R a\+rX[^ ]* /opt/reportq/tex-bundle' Dockerfile \
+  || { step "FAIL: the Dockerfile does not make the bundle (and its 0600 format) world-readable"; fail=1; }
+
 # The binaries: what the build stage copies out of target/release, and what later stages take.
 built=$(grep -oE 'target/release/[A-Za-z0-9_-]+' Dockerfile | sed 's|target/release/||' | sort -u)
 taken=$(grep -oE '^COPY --from=build /out/[A-Za-z0-9_-]+' Dockerfile | sed 's|.*/out/||' | sort -u)
