@@ -14,7 +14,8 @@ set -euo pipefail
 
 BUNDLE=${1:-${REPORTQ_TEX_BUNDLE:-$HOME/.cache/reportq/tex-bundle}}
 PKGS=(texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended
-      texlive-xetex lmodern fonts-lmodern fonts-dejavu-core fonts-dejavu-extra)
+      texlive-xetex lmodern fonts-lmodern fonts-dejavu-core fonts-dejavu-extra
+      fonts-wqy-microhei fonts-symbola)
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -45,7 +46,8 @@ else
   for d in map enc opentype truetype tfm vf type1 misc cmap; do
     sources+=("$TL/fonts/$d" "$LOCAL/fonts/$d")
   done
-  sources+=(/usr/share/fonts/truetype/dejavu)
+  # DejaVu is the main font; WenQuanYi Micro Hei (CJK, Hangul) and Symbola (emoji, symbols) cover the rest.
+  sources+=(/usr/share/fonts/truetype/dejavu /usr/share/fonts/truetype/wqy /usr/share/fonts/truetype/ancient-scripts)
   for src in "${sources[@]}"; do
     [ -d "$src" ] || continue
     # cp -n keeps the first file of a name; -L follows Debian's symlinks into /etc and /usr.

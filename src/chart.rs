@@ -38,10 +38,14 @@ fn draw_err<E: std::fmt::Debug>(e: E) -> ChartError {
     ChartError::Draw(format!("{e:?}"))
 }
 
+/// DejaVu Sans, compiled in: the charts' font, and the reference for which characters the
+/// PDF's main font covers ([`crate::latex`] sends the others to fallback fonts).
+pub static DEJAVU_SANS: &[u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+
 fn font_setup() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let font: &'static [u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+        let font: &'static [u8] = DEJAVU_SANS;
         for style in [FontStyle::Normal, FontStyle::Bold] {
             // The font is compiled in and known good; a failure here is a build defect.
             assert!(plotters::style::register_font("sans-serif", style, font).is_ok(), "DejaVu Sans parses");

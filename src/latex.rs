@@ -6,6 +6,43 @@
 //! The second line is the sandboxed child process in [`crate::sandbox`].
 
 use std::fmt::Write;
+use std::sync::OnceLock;
+
+use ab_glyph::Font;
+
+/// Which font prints a character the main font (DejaVu Sans) lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fallback {
+    /// WenQuanYi Micro Hei: Chinese, Japanese, Korean.
+    Cjk,
+    /// Symbola: emoji and other symbols, in black and white.
+    Symbol,
+}
+
+impl Fallback {
+    fn command(self) -> &'static str {
+        match self {
+            Fallback::Cjk => r"{\rqcjk ",
+            Fallback::Symbol => r"{\rqsym ",
+        }
+    }
+}
+
+fn fallback(c: char) -> Option<Fallback> {
+    if c.is_ascii() {
+        return None;
+    }
+    static MAIN: OnceLock<ab_glyph::FontRef<'static>> = OnceLock::new();
+    let main = MAIN.get_or_init(|| ab_glyph::FontRef::try_from_slice(crate::chart::DEJAVU_SANS).expect("DejaVu Sans parses"));
+    if main.glyph_id(c).0 != 0 {
+        return None;
+    }
+    let cjk = matches!(c as u32,
+        0x1100..=0x11FF | 0x2E80..=0x2FDF | 0x3000..=0x303F | 0x3040..=0x30FF | 0x3100..=0x31FF
+        | 0x3200..=0x4DBF | 0x4E00..=0x9FFF | 0xA960..=0xA97F | 0xAC00..=0xD7FF | 0xF900..=0xFAFF
+        | 0xFE30..=0xFE4F | 0xFF00..=0xFFEF | 0x20000..=0x2FA1F);
+    Some(if cjk { Fallback::Cjk } else { Fallback::Symbol })
+}
 
 /// Escapes `s` so that XeTeX prints it literally.
 pub fn escape(s: &str) -> String {
@@ -16,8 +53,38 @@ pub fn escape(s: &str) -> String {
 
 /// Like [`escape`], appending to `out` (the template engine's formatter writes straight into
 /// its output buffer).
+///
+/// Characters the main font lacks (CJK, emoji) are wrapped, a run at a time, in a group that
+/// selects a fallback font from the bundle, so they print instead of vanishing.
 pub fn escape_into(out: &mut String, s: &str) {
+    /// Characters in a row without a space before a break opportunity is added.
+    const LONG_WORD: usize = 30;
+    let mut run: Option<Fallback> = None;
+    let mut word = 0;
     for c in s.chars() {
+        if c.is_whitespace() {
+            word = 0;
+        } else {
+            word += 1;
+            if word > LONG_WORD && run.is_none() {
+                out.push_str(r"\rqbreak{}");
+                word = 1;
+            }
+        }
+        let fb = if c.is_whitespace() || c.is_control() { None } else { fallback(c) };
+        if fb != run {
+            if run.is_some() {
+                out.push('}');
+            }
+            if let Some(f) = fb {
+                out.push_str(f.command());
+            }
+            run = fb;
+        }
+        if fb.is_some() {
+            out.push(c);
+            continue;
+        }
         match c {
             '\\' => out.push_str(r"\textbackslash{}"),
             '{' => out.push_str(r"\{"),
@@ -45,9 +112,11 @@ pub fn escape_into(out: &mut String, s: &str) {
             // have no glyph and U+FFFE/FFFF are not characters. Whitespace becomes one space.
             '\n' | '\r' | '\t' | '\u{0b}' | '\u{0c}' | '\u{2028}' | '\u{2029}' => out.push(' '),
             c if c.is_control() || c == '\u{feff}' || c == '\u{fffe}' || c == '\u{ffff}' => {}
-            // Private-use and unassigned-looking code points pass through: the font decides.
             c => out.push(c),
         }
+    }
+    if run.is_some() {
+        out.push('}');
     }
 }
 
@@ -90,6 +159,22 @@ mod tests {
         }
         assert!(!out.contains('\n'));
         assert!(!out.contains("^^"));
+    }
+
+    #[test]
+    fn characters_the_main_font_lacks_get_a_fallback_font() {
+        assert_eq!(escape("Zoë Ω Ж"), "Zoë Ω Ж");
+        assert_eq!(escape("a漢字b"), r"a{\rqcjk 漢字}b");
+        // DejaVu has the emoticons block but not the crab.
+        assert_eq!(escape("😀🦀漢 x"), r"😀{\rqsym 🦀}{\rqcjk 漢} x");
+    }
+
+    #[test]
+    fn very_long_words_get_break_opportunities() {
+        let out = escape(&"x".repeat(100));
+        assert_eq!(out.matches(r"\rqbreak{}").count(), 3);
+        assert_eq!(out.replace(r"\rqbreak{}", ""), "x".repeat(100));
+        assert_eq!(escape("a normal sentence"), "a normal sentence");
     }
 
     #[test]

@@ -28,7 +28,7 @@ fn failures(pdf: &[u8], profile: ValidationProfile) -> Vec<String> {
 }
 
 fn hostile() -> Value {
-    let text = r#"\input{/etc/passwd} & % $ # _ { } ~ ^ \ Zoë Ελληνικά Кириллица 😀 <b>"q"</b> \u{0007}"#;
+    let text = r#"\input{/etc/passwd} & % $ # _ { } ~ ^ \ Zoë Ελληνικά Кириллица 😀 🦀 漢字 한국어 <b>"q"</b> \u{0007}"#;
     json!({"template": "summary", "params": {
         "title": text, "author": text, "language": "en-GB",
         "sections": [{"heading": text, "paragraphs": [text],

@@ -76,7 +76,7 @@ fn summary_example_has_tables_and_charts() {
 fn latex_specials_and_unicode_come_out_literally() {
     let h = harness();
     let specials = r#"& % $ # _ { } ~ ^ \ [x] -- `q' "d" <a|b>"#;
-    let unicode = "Zoë Ångström naïve façade Ελληνικά Кириллица € – “quoted”";
+    let unicode = "Zoë Ångström naïve façade Ελληνικά Кириллица € – “quoted” 漢字 日本語 한국어 😀 🦀 ♞";
     let pdf = render_json(&h, &summary(&format!("S:{specials} U:{unicode} END")));
     let text = pdf_text(&pdf);
     let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -361,14 +361,23 @@ fn parse_advanced(v: &Value) -> Result<Vec<AdvancedTable>, AnswerErr> {
         return Err((String::new(), "must be an object of probability tables when is_advanced is true".into()));
     };
     let mut out = Vec::new();
+    if nodes.len() > 21 {
+        return Err((String::new(), format!("holds {} tables; the network has 21 nodes", nodes.len())));
+    }
     for (node, table) in nodes {
         let at = format!(".{node}");
+        if node.chars().count() > 64 {
+            return Err((at, "node names are at most 64 characters".into()));
+        }
         let Value::Object(cols) = table else {
             return Err((at, "must be an object (a probability table)".into()));
         };
         let mut header = Vec::new();
         let mut columns: Vec<Vec<String>> = Vec::new();
         for (name, col) in cols {
+            if name.chars().count() > 64 {
+                return Err((format!("{at}.{name}"), "state and parent names are at most 64 characters".into()));
+            }
             header.push(name.replace('_', " "));
             columns.push(match col {
                 Value::Number(n) => vec![format!("{:.4}", n.as_f64().unwrap_or(0.0))],
@@ -376,7 +385,8 @@ fn parse_advanced(v: &Value) -> Result<Vec<AdvancedTable>, AnswerErr> {
                     .iter()
                     .map(|x| match x {
                         Value::Number(n) => Ok(format!("{:.4}", n.as_f64().unwrap_or(0.0))),
-                        Value::String(s) => Ok(s.replace('_', " ")),
+                        Value::String(s) if s.chars().count() <= 64 => Ok(s.replace('_', " ")),
+                        Value::String(_) => Err((format!("{at}.{name}"), "state names are at most 64 characters".into())),
                         _ => Err((format!("{at}.{name}"), format!("must hold numbers or state names, not {x}"))),
                     })
                     .collect::<Result<_, _>>()?,
