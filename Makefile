@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export REPORTQ_TEX_BUNDLE ?= $(HOME)/.cache/reportq/tex-bundle
 BIN := target/release/reportq
 
-.PHONY: deps build setup report test bench localstack dev bench-pipeline
+.PHONY: deps build setup report test bench localstack dev bench-pipeline lint-infra smoke-readonly
 
 deps:
 	scripts/install-deps.sh
@@ -23,10 +23,21 @@ report: setup
 localstack:
 	scripts/install-localstack.sh
 
+# The deployment files, checked without a Docker engine: cfn-lint, hadolint, template rules,
+# and the Dockerfile's script and binaries against this tree (scripts/check-dockerfile.sh).
+# The Lambda binaries must exist: `build` made them.
+lint-infra: build
+	REPORTQ_REQUIRE_LAMBDA_BINS=1 scripts/check-dockerfile.sh
+
+# A render as the worker image runs on Lambda: non-root, read-only filesystem, only /tmp
+# writable, the bundle prepared as the Dockerfile does (skips where unshare -m is not allowed).
+smoke-readonly: setup
+	scripts/readonly-smoke.sh $(BIN)
+
 # One LocalStack for the whole run (each test makes its own bucket and queues in it), on a
 # free loopback port, stopped afterwards whatever happens. Without REPORTQ_TEST_LOCALSTACK
 # each test process starts its own.
-test: setup localstack
+test: setup localstack lint-infra smoke-readonly
 	@state=$$(mktemp -d); trap 'scripts/localstack.sh stop "$$state"; rm -rf "$$state"' EXIT; \
 	eval "export $$(scripts/localstack.sh start "$$state")"; \
 	export REPORTQ_TEST_LOCALSTACK=$$AWS_ENDPOINT_URL; unset AWS_ENDPOINT_URL; \

@@ -29,5 +29,9 @@ pub fn build_format(bundle: &Path) -> Result<Option<std::time::Duration>, Render
     if !fmt.is_file() {
         return Err(bad(format!("TeX ran but did not write {}", fmt.display())));
     }
+    // Tectonic writes the format 0600; Lambda runs the function as another user than the one
+    // that built the image, and it must be able to read it.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fmt, std::fs::Permissions::from_mode(0o644))?;
     Ok(Some(t.elapsed()))
 }

@@ -1,0 +1,203 @@
+#!/usr/bin/env python3
+"""Checks infra/template.yaml for what cfn-lint does not: the queue outlives the worker by 6x,
+partial batch failures are on, roles allow no wildcard, the bucket stays private and expires
+its data. Run by scripts/check-dockerfile.sh with the cfn-lint venv's PyYAML.
+
+    check_template.py TEMPLATE            exit 1 and name each problem
+    check_template.py --self-test TEMPLATE    prove each check fails on a broken copy
+"""
+import copy
+import sys
+
+import yaml
+
+
+class CfnLoader(yaml.SafeLoader):
+    pass
+
+
+def _short_tag(loader, suffix, node):
+    # !Ref X -> {"Ref": X}, !GetAtt A.B -> {"Fn::GetAtt": [A, B]}, !Sub/!If/... -> {"Fn::Sub": ...}
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    if suffix == "Ref":
+        return {"Ref": value}
+    if suffix == "GetAtt" and isinstance(value, str):
+        value = value.split(".", 1)
+    return {"Fn::" + suffix: value}
+
+
+CfnLoader.add_multi_constructor("!", _short_tag)
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return yaml.load(f, Loader=CfnLoader)
+
+
+def param_values(t, value):
+    """Every value a property can take: a literal, or each allowed value of a parameter."""
+    if isinstance(value, dict) and "Ref" in value:
+        p = t.get("Parameters", {}).get(value["Ref"])
+        if p is None:
+            raise ValueError(f"!Ref {value['Ref']} is not a parameter")
+        return list(p.get("AllowedValues") or [p["Default"]])
+    return [value]
+
+
+def resolve_number(t, value, params):
+    """A number from a literal, a !Ref to a parameter (given params) or a !FindInMap."""
+    if isinstance(value, dict) and "Ref" in value:
+        return float(params[value["Ref"]])
+    if isinstance(value, dict) and "Fn::FindInMap" in value:
+        m, k1, k2 = value["Fn::FindInMap"]
+        k1 = str(int(resolve_number(t, k1, params))) if isinstance(k1, dict) else k1
+        return float(t["Mappings"][m][k1][k2])
+    return float(value)
+
+
+def as_list(x):
+    return x if isinstance(x, list) else [x]
+
+
+def statements(t):
+    """(where, statement) for every IAM policy statement in the template."""
+    for name, r in t["Resources"].items():
+        props = r.get("Properties", {})
+        docs = []
+        if r["Type"] == "AWS::IAM::Role":
+            docs = [(f"{name}.{p.get('PolicyName')}", p["PolicyDocument"]) for p in props.get("Policies", [])]
+        elif r["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::S3::BucketPolicy", "AWS::SQS::QueuePolicy"):
+            docs = [(name, props["PolicyDocument"])]
+        elif r["Type"] == "AWS::Serverless::Function":
+            docs = [(f"{name}.Policies", p) for p in as_list(props.get("Policies", [])) if isinstance(p, dict) and "Statement" in p]
+        for where, doc in docs:
+            for i, st in enumerate(as_list(doc.get("Statement", []))):
+                yield f"{where}[{i}]", st
+
+
+def check(t):
+    problems = []
+    res = t["Resources"]
+    workers = [(n, r, e) for n, r in res.items() if r["Type"] == "AWS::Serverless::Function"
+               for e in r["Properties"].get("Events", {}).values() if e["Type"] == "SQS"]
+    if not workers:
+        problems.append("no function has an SQS event source")
+    for name, fn, event in workers:
+        ep = event["Properties"]
+        if "ReportBatchItemFailures" not in ep.get("FunctionResponseTypes", []):
+            problems.append(f"{name}: the SQS event lacks FunctionResponseTypes: [ReportBatchItemFailures]")
+        queue_name = ep["Queue"]["Fn::GetAtt"][0]
+        queue = res[queue_name]["Properties"]
+        timeout = fn["Properties"].get("Timeout", t.get("Globals", {}).get("Function", {}).get("Timeout", 3))
+        timeout_ref = timeout.get("Ref") if isinstance(timeout, dict) else None
+        for tv in param_values(t, timeout):
+            params = {timeout_ref: tv} if timeout_ref else {}
+            vis = resolve_number(t, queue.get("VisibilityTimeout", 30), params)
+            if vis < 6 * float(tv):
+                problems.append(f"{queue_name}: VisibilityTimeout {vis:g} s < 6 x {name} Timeout {tv} s")
+        redrive = queue.get("RedrivePolicy", {})
+        if "deadLetterTargetArn" not in redrive or "maxReceiveCount" not in redrive:
+            problems.append(f"{queue_name}: no RedrivePolicy to a dead-letter queue")
+        elif not (isinstance(redrive["maxReceiveCount"], dict) and "Ref" in redrive["maxReceiveCount"]):
+            problems.append(f"{queue_name}: maxReceiveCount is not a parameter")
+    for name, r in res.items():
+        if r["Type"] == "AWS::Serverless::Function" and "Role" not in r["Properties"]:
+            # SAM's generated role gets managed policies with Resource "*" (the SQS poller's).
+            problems.append(f"{name}: no explicit Role (SAM would generate one with managed policies)")
+        if r["Type"] == "AWS::IAM::Role" and r["Properties"].get("ManagedPolicyArns"):
+            problems.append(f"{name}: managed policies are not least privilege")
+    for where, st in statements(t):
+        if st.get("Effect") != "Allow":
+            continue  # a Deny with a wildcard only narrows (the bucket's TLS-only rule)
+        for a in as_list(st.get("Action", [])):
+            if "*" in a:
+                problems.append(f"{where}: wildcard Action {a!r}")
+        if "NotAction" in st or "NotResource" in st:
+            problems.append(f"{where}: NotAction/NotResource in an Allow")
+        for rsc in as_list(st.get("Resource", [])):
+            if rsc == "*":
+                problems.append(f"{where}: Resource '*'")
+    buckets = [(n, r["Properties"]) for n, r in res.items() if r["Type"] == "AWS::S3::Bucket"]
+    for name, b in buckets:
+        pab = b.get("PublicAccessBlockConfiguration", {})
+        for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"):
+            if pab.get(k) is not True:
+                problems.append(f"{name}: PublicAccessBlockConfiguration.{k} is not true")
+        if not b.get("BucketEncryption"):
+            problems.append(f"{name}: no BucketEncryption")
+        rules = b.get("LifecycleConfiguration", {}).get("Rules", [])
+        if not any(r.get("Status") == "Enabled" and "ExpirationInDays" in r for r in rules):
+            problems.append(f"{name}: no enabled lifecycle rule expiring objects")
+        tls = [st for where, st in statements(t) if st.get("Effect") == "Deny"
+               and st.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") in ("false", False)]
+        if not tls:
+            problems.append(f"{name}: no bucket policy denying requests without TLS")
+    return problems
+
+
+def self_test(t):
+    """Each mutation must make check() complain: the checks can fail."""
+    def worker(tt):
+        return next(r for r in tt["Resources"].values() if r["Type"] == "AWS::Serverless::Function"
+                    and any(e["Type"] == "SQS" for e in r["Properties"].get("Events", {}).values()))
+
+    def sqs_event(tt):
+        return next(e for e in worker(tt)["Properties"]["Events"].values() if e["Type"] == "SQS")
+
+    def first_allow(tt):
+        return next(st for _, st in statements(tt) if st.get("Effect") == "Allow")
+
+    def short_visibility(tt):
+        for m in tt["Mappings"].values():
+            for row in m.values():
+                if "Seconds" in row:
+                    row["Seconds"] = 60
+
+    mutations = {
+        "visibility below 6x timeout": short_visibility,
+        "no ReportBatchItemFailures": lambda tt: sqs_event(tt)["Properties"].pop("FunctionResponseTypes"),
+        "wildcard action": lambda tt: first_allow(tt).update(Action="s3:*"),
+        "resource *": lambda tt: first_allow(tt).update(Resource="*"),
+        "generated role": lambda tt: worker(tt)["Properties"].pop("Role"),
+        "public bucket": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::S3::Bucket")["Properties"].pop("PublicAccessBlockConfiguration"),
+    }
+    failed = []
+    for what, mutate in mutations.items():
+        broken = copy.deepcopy(t)
+        mutate(broken)
+        if not check(broken):
+            failed.append(what)
+    return failed
+
+
+def main(argv):
+    selftest = "--self-test" in argv
+    paths = [a for a in argv[1:] if a != "--self-test"]
+    if len(paths) != 1:
+        print(__doc__, file=sys.stderr)
+        return 2
+    t = load(paths[0])
+    problems = check(t)
+    for p in problems:
+        print(f"check_template: {paths[0]}: {p}", file=sys.stderr)
+    if problems:
+        return 1
+    if selftest:
+        missed = self_test(t)
+        for m in missed:
+            print(f"check_template: self-test: a template with {m} passed", file=sys.stderr)
+        if missed:
+            return 1
+    print(f"check_template: {paths[0]}: queue visibility >= 6x worker timeout, partial batch "
+          "failures, no wildcard Allow, explicit roles, private expiring bucket: ok"
+          + (" (self-test ok)" if selftest else ""), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

