@@ -27,9 +27,15 @@ fi
 chmod -R a+rX,go-w "$IMG"
 chmod a+rx "$PWD" "$PWD/target"
 
-out=$(unshare -m --propagation private bash -s "$BIN" "$IMG" "$PWD/examples/diagram.json" <<'INNER'
+case "$BIN" in "$PWD"/*) ;; *) echo "readonly-smoke: the binary must be inside the checkout ($PWD)" >&2; exit 1 ;; esac
+mkdir -p /mnt
+out=$(unshare -m --propagation private bash -s "$PWD" "${BIN#"$PWD"/}" <<'INNER'
 set -euo pipefail
-BIN=$1 IMG=$2 REQ=$3
+REPO=$1
+# The checkout may itself live under /tmp (CI clones there), which the fresh /tmp below would
+# hide: reach it through a bind mount at /mnt instead (this namespace only).
+mount --bind "$REPO" /mnt
+BIN=/mnt/$2 IMG=/mnt/target/image-bundle REQ=/mnt/examples/diagram.json
 # Every mount read-only (this namespace only), then a fresh /tmp: the only writable place.
 findmnt -rno TARGET | grep -Ev '^/(proc|sys|dev)(/|$)' | while read -r m; do
   mount -o remount,bind,ro "$m" 2>/dev/null || true

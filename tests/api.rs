@@ -201,3 +201,20 @@ async fn cors_for_configured_origins_only() {
     let other = router(s.clone()).oneshot(preflight("https://evil.example")).await.unwrap();
     assert!(other.headers().get("access-control-allow-origin").is_none());
 }
+
+#[tokio::test]
+async fn jobs_cannot_be_listed_or_guessed_through_the_api() {
+    let s = state(false).await;
+    // No route lists jobs, reports or batches: only a job's own id reaches it.
+    for (method, path) in [("GET", "/v1/reports"), ("GET", "/v1/reports/"), ("GET", "/v1/batches"), ("GET", "/v1/jobs"), ("GET", "/jobs/"), ("GET", "/reports/")] {
+        let (st, _, body) = call(&s, method, path, None).await;
+        assert!(st == 404 || st == 405, "{method} {path} answered {st}");
+        assert!(json_of(&body)["error"]["code"].is_string());
+    }
+    // A malformed id is refused before any storage is touched (the clients here point at a
+    // port where nothing listens: a store call would be a 5xx).
+    for id in ["1", "../jobs", "00000000-0000-0000-0000-000000000000x", "%2e%2e%2fjobs"] {
+        let (st, _, _) = call(&s, "GET", &format!("/v1/reports/{id}"), None).await;
+        assert!(st == 404 || st == 400, "GET /v1/reports/{id} answered {st}");
+    }
+}

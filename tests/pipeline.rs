@@ -53,6 +53,8 @@ async fn duplicate_delivery_renders_once_and_stays_succeeded() {
     let r = app.post_json("/v1/reports", &small("Twice Delivered Archive")).await;
     assert_eq!(r.status(), 202);
     let id: Uuid = r.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().parse().unwrap();
+    // Unguessable: a random (v4) UUID, 122 random bits, not a counter or a timestamp.
+    assert_eq!(id.get_version_num(), 4);
     // SQS delivers at least once: the same message twice, at the same time.
     app.queue.send(&JobMessage { job_id: id }).await.unwrap();
     let results = drive(&app, Duration::from_secs(60), |all| {

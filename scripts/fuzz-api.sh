@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Fuzzes the API with schemathesis, driven by reportq's own OpenAPI document: `reportq serve`
+# against a LocalStack of its own (no worker, so submitted jobs simply stay queued), every
+# operation, positive and negative data, bounded by --max-examples and a time budget.
+# Fails on any 5xx and on any response that does not match the document.
+#
+#   scripts/fuzz-api.sh [MAX_EXAMPLES]     (default 25 per operation; CI uses the default)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=${REPORTQ_BIN:-target/release/reportq}
+N=${1:-25}
+VENV=$HOME/.cache/reportq/schemathesis-venv
+STATE=$(mktemp -d)
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  scripts/localstack.sh stop "$STATE/ls" || true
+  rm -rf "$STATE"
+}
+trap cleanup EXIT
+
+if ! "$VENV/bin/schemathesis" --version 2>/dev/null | grep -q 4.32.5; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --upgrade pip
+  "$VENV/bin/pip" install -q "schemathesis==4.32.5"
+fi
+
+eval "export $(scripts/localstack.sh start "$STATE/ls")"
+export AWS_REGION=${AWS_REGION:-us-east-1} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+while IFS= read -r line; do export "$line"; done < <(scripts/localstack.sh init "$STATE/ls")
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export REPORTQ_LISTEN=127.0.0.1:$port REPORTQ_DIAGRAM_MODEL=$PWD/tests/fixtures/diagram-like.bif
+# Short waits: the fuzzer must not sit 20 s on each /api/report/pdf with no worker running.
+export REPORTQ_PDF_WAIT_SECS=1
+"$BIN" serve >"$STATE/serve.log" 2>&1 &
+pid=$!
+for _ in $(seq 100); do curl -fs "http://$REPORTQ_LISTEN/healthz" >/dev/null && break; sleep 0.1; done
+
+"$VENV/bin/schemathesis" run "http://$REPORTQ_LISTEN/openapi.json" \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --max-examples "$N" --seed 20261125 --max-time 600 --request-timeout 30 --workers 2 \
+  --suppress-health-check all --no-shrink "${@:2}" || { echo "fuzz-api: failures above; server log:"; tail -40 "$STATE/serve.log"; exit 1; }
