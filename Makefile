@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export REPORTQ_TEX_BUNDLE ?= $(HOME)/.cache/reportq/tex-bundle
 BIN := target/release/reportq
 
-.PHONY: deps build setup report test bench localstack dev bench-pipeline lint-infra smoke-readonly
+.PHONY: deps build setup report test bench localstack dev bench-pipeline lint-infra smoke-readonly fuzz-api
 
 deps:
 	scripts/install-deps.sh
@@ -34,10 +34,15 @@ lint-infra: build
 smoke-readonly: setup
 	scripts/readonly-smoke.sh $(BIN)
 
+# schemathesis against `reportq serve`, driven by its own OpenAPI document: no 5xx, every
+# answer as documented (bounded: 25 examples per operation, at most 5 minutes).
+fuzz-api: build localstack
+	scripts/fuzz-api.sh
+
 # One LocalStack for the whole run (each test makes its own bucket and queues in it), on a
 # free loopback port, stopped afterwards whatever happens. Without REPORTQ_TEST_LOCALSTACK
 # each test process starts its own.
-test: setup localstack lint-infra smoke-readonly
+test: setup localstack lint-infra smoke-readonly fuzz-api
 	@state=$$(mktemp -d); trap 'scripts/localstack.sh stop "$$state"; rm -rf "$$state"' EXIT; \
 	eval "export $$(scripts/localstack.sh start "$$state")"; \
 	export REPORTQ_TEST_LOCALSTACK=$$AWS_ENDPOINT_URL; unset AWS_ENDPOINT_URL; \

@@ -218,3 +218,15 @@ async fn jobs_cannot_be_listed_or_guessed_through_the_api() {
         assert!(st == 404 || st == 400, "GET /v1/reports/{id} answered {st}");
     }
 }
+
+#[tokio::test]
+async fn malformed_query_strings_get_json_errors() {
+    // Found by schemathesis: axum's own rejection answered text/plain, against the document.
+    let s = state(false).await;
+    for q in ["limit=null", "limit=null&limit=null", "limit=-5", "limit=99999999999999999999"] {
+        let (st, headers, body) = call(&s, "GET", &format!("/v1/batches/e3e70682-c209-4cac-a29f-6fbed82c07cd?{q}"), None).await;
+        assert_eq!(st, 400, "?{q}");
+        assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"), "?{q}");
+        assert!(json_of(&body)["error"]["message"].is_string());
+    }
+}

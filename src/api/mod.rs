@@ -111,8 +111,26 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(axum::middleware::map_response(json_rejections))
         .layer(cors)
         .with_state(state)
+}
+
+/// axum's own extractor rejections (a malformed query string or path) answer in plain text;
+/// every error this API gives is `{"error": {...}}`, so those are rewrapped here, once.
+async fn json_rejections(resp: Response) -> Response {
+    let plain = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("text/plain"));
+    if !(resp.status().is_client_error() && plain) {
+        return resp;
+    }
+    let status = resp.status();
+    let text = axum::body::to_bytes(resp.into_body(), 64 * 1024).await.unwrap_or_default();
+    let body = json!({ "error": { "code": "bad_request", "message": String::from_utf8_lossy(&text) } });
+    (status, axum::Json(body)).into_response()
 }
 
 fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {

@@ -31,6 +31,11 @@ fn idem_param() -> Value {
 
 fn submit_errors(mut responses: Value) -> Value {
     responses["400"] = err("Invalid request: `field` names the part of the body at fault");
+    body_errors(responses)
+}
+
+/// What every route with a JSON body may answer before it reads the body.
+fn body_errors(mut responses: Value) -> Value {
     responses["413"] = err("Body over the size limit");
     responses["415"] = err("Body not sent as application/json");
     responses
@@ -108,42 +113,42 @@ pub fn document() -> Value {
                     { "name": "cursor", "in": "query", "required": false, "schema": { "type": "string" }, "description": "next_cursor of the previous page" },
                     { "name": "limit", "in": "query", "required": false, "schema": { "type": "integer", "minimum": 1, "maximum": 1000, "default": 100 } }
                 ],
-                "responses": { "200": ok_json("The batch", "BatchStatus"), "404": err("No such batch"), "503": store_unavailable.clone() }
+                "responses": { "200": ok_json("The batch", "BatchStatus"), "400": err("A bad limit or cursor"), "404": err("No such batch"), "503": store_unavailable.clone() }
             }},
             "/v1/score": { "post": {
                 "summary": "Score DiAGRAM models, answered in order",
                 "operationId": "score",
                 "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/DiagramModel" } } } } },
-                "responses": {
+                "responses": body_errors(json!({
                     "200": { "description": "One score per model", "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/Score" } } } } },
                     "400": err("A model cannot be scored: index, model, scenario and field say where"),
                     "503": score_unavailable.clone()
-                }
+                }))
             }},
             "/v1/score/improvements": { "post": {
                 "summary": "For one model, each question's best single change, largest gain first",
                 "operationId": "improvements",
                 "requestBody": json_body("DiagramModel"),
-                "responses": {
+                "responses": body_errors(json!({
                     "200": ok_json("Ranked improvements", "Improvements"),
                     "400": err("The model cannot be scored"),
                     "503": score_unavailable.clone()
-                }
+                }))
             }},
             "/api/model/score": { "post": {
                 "summary": "DiAGRAM: score one model (or an array of exactly one); numbers rounded to 4 decimals",
                 "operationId": "diagramScore",
                 "requestBody": json_body("DiagramModel"),
-                "responses": { "200": ok_json("The scores", "Score"), "400": err("The model cannot be scored"), "503": score_unavailable }
+                "responses": body_errors(json!({ "200": ok_json("The scores", "Score"), "400": err("The model cannot be scored"), "503": score_unavailable }))
             }},
             "/api/validation/validate_json": { "post": {
                 "summary": "DiAGRAM: validate an array of models",
                 "operationId": "diagramValidate",
                 "requestBody": json_body("DiagramModels"),
-                "responses": {
+                "responses": body_errors(json!({
                     "200": { "description": "Valid", "content": { "application/json": { "schema": { "type": "object", "properties": { "status": { "type": "boolean" } } } } } },
                     "400": err("Invalid; the body also has \"status\": false")
-                }
+                }))
             }},
             "/api/report/pdf": { "post": {
                 "summary": "DiAGRAM: the PDF report of an array of models",
