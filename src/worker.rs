@@ -188,6 +188,7 @@ impl Worker {
                         },
                     );
                     if let Ok(Put::Written(_)) = self.jobs.replace(&failed, &etag).await {
+                        eprintln!("worker: job {} marked failed (retries_exhausted)", job.id);
                         let _ = self.jobs.mark(&failed).await;
                     }
                 }
@@ -211,6 +212,10 @@ impl Worker {
                     // The lease outlives the deadline a little, so it never ends while we run.
                     let running = job.running(now, deadline.as_secs() as i64 + 5);
                     if let Put::Written(etag) = self.jobs.replace(&running, &etag).await? {
+                        // One line per claim, with a millisecond clock: what a soak test or an
+                        // operator reads to see which process had a job and how long it queued.
+                        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+                        eprintln!("worker: job {id} claimed at {ms} ms (attempt {})", running.attempts);
                         break (running, etag);
                     }
                 }
@@ -308,13 +313,23 @@ impl Worker {
     /// One long poll of the queue, handled like a Lambda invocation; handled messages are
     /// deleted, failed ones come back after their visibility timeout.
     pub async fn poll_once(&self, queue: &Queue, wait: Duration) -> Result<Vec<RecordResult>, QueueError> {
-        let msgs = queue.receive(10, wait).await?;
+        // A long poll answers within `wait`; one that does not has lost its connection (the
+        // SDK's own attempt limit is longer): give up on it and poll again.
+        let limit = wait + Duration::from_secs(10);
+        let msgs = match tokio::time::timeout(limit, queue.receive(10, wait)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(QueueError { op: "ReceiveMessage", message: format!("no answer within {limit:?}") }),
+        };
         if msgs.is_empty() {
             return Ok(Vec::new());
         }
         let results = self.process(&msgs, self.cfg.job_deadline).await;
         let done: Vec<String> = results.iter().filter(|r| r.result.is_ok()).filter_map(|r| r.receipt_handle.clone()).collect();
-        queue.delete(&done).await?;
+        // Not deleted in time: the messages come back and find their jobs done.
+        match tokio::time::timeout(Duration::from_secs(30), queue.delete(&done)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(QueueError { op: "DeleteMessageBatch", message: "no answer within 30 s".into() }),
+        }
         Ok(results)
     }
 
