@@ -148,7 +148,7 @@ impl Worker {
         let sem = tokio::sync::Semaphore::new(self.cfg.worker_concurrency);
         let work = records.iter().map(|m| async {
             let _permit = sem.acquire().await.expect("never closed");
-            let result = match tokio::time::timeout(deadline, self.process_one(m, deadline)).await {
+            let result = match tokio::time::timeout(deadline, self.process_one(m, deadline, self.last_delivery(m))).await {
                 Ok(r) => r,
                 Err(_) => Err(WorkerError::Deadline(deadline)),
             };
@@ -197,9 +197,11 @@ impl Worker {
         Err(e)
     }
 
-    async fn process_one(&self, m: &SqsMessage, deadline: Duration) -> Result<Outcome, WorkerError> {
+    async fn process_one(&self, m: &SqsMessage, deadline: Duration, last: bool) -> Result<Outcome, WorkerError> {
         let msg = parse_message(m)?;
         let id = msg.job_id;
+        let started = Instant::now();
+        let mut waited = false;
         // Claim the job: compare-and-swap queued -> running. A lost race re-reads and decides
         // again; the loop ends because every write that beats us moves the job forward.
         let (job, etag) = loop {
@@ -207,6 +209,21 @@ impl Worker {
             let now = now_epoch();
             match job.claim(now) {
                 Claim::Done => return Ok(Outcome::AlreadyDone { job_id: id, status: job.status }),
+                Claim::Busy if last && !waited => {
+                    // After this delivery the message goes to the DLQ: if the lease's holder has
+                    // died (killed mid-render), nothing would ever finish the job and it would
+                    // stay `running` for good. Wait for the lease to run out, if it does within
+                    // this delivery's deadline: a live holder finishes by then, a dead one's job
+                    // is taken over here.
+                    let left = Duration::from_secs((job.lease_until_epoch.unwrap_or(now) - now).max(0) as u64 + 1);
+                    if started.elapsed() + left >= deadline {
+                        return Err(WorkerError::Busy(id));
+                    }
+                    eprintln!("worker: job {id} is leased until {:?} and this is its last delivery: waiting {left:?}", job.lease_until_epoch);
+                    tokio::time::sleep(left).await;
+                    waited = true;
+                    continue;
+                }
                 Claim::Busy => return Err(WorkerError::Busy(id)),
                 Claim::Take => {
                     // The lease outlives the deadline a little, so it never ends while we run.

@@ -258,6 +258,9 @@ struct Logs {
     lines: HashMap<PathBuf, usize>,
     /// Jobs with a final outcome line (Rendered, Recovered, Failed, marked failed).
     finished: HashSet<Uuid>,
+    /// Lines saying an uploaded PDF differed from one already there (a render that is not
+    /// deterministic).
+    replaced: Vec<String>,
 }
 
 fn uuid_after(line: &str, pat: &str) -> Option<Uuid> {
@@ -281,6 +284,9 @@ impl Logs {
             let n = self.lines.entry(path.to_path_buf()).or_default();
             *n += 1;
             let lineno = *n;
+            if line.contains("existed with another hash") {
+                self.replaced.push(line.to_string());
+            }
             if let Some(id) = uuid_after(line, "worker: job ") {
                 if let Some(ms) = line.split(" claimed at ").nth(1).and_then(|r| r.split(' ').next()).and_then(|s| s.parse().ok()) {
                     self.claims.entry(id).or_default().push((path.to_path_buf(), ms));
@@ -368,6 +374,12 @@ pub async fn run(opts: SoakOpts) -> SoakReport {
     let store = reportq::store::Store::new(s3.clone(), res.bucket.clone());
     let jobs_store = reportq::job::Jobs::new(store.clone());
     let queue = reportq::queue::Queue::new(sqs.clone(), res.queue_url.clone());
+    // A copy of the binary: a rebuild while the soak runs must not change (or remove, for a
+    // moment) what the workers and every TeX child execute.
+    let mut opts = opts;
+    let exe = opts.dir.join("reportq");
+    std::fs::copy(&opts.exe, &exe).unwrap();
+    opts.exe = exe;
     let wrapper = write_wrapper(&opts.dir, &opts.exe);
 
     let base_env = |endpoint: &str| -> Vec<(String, String)> {
@@ -726,7 +738,11 @@ async fn audit(
         rep.violations.push(format!("DLQ message for unknown job {id}"));
     }
     if !dlq.is_empty() {
-        rep.notes.push(format!("DLQ: {} message(s) for {} job(s), all final", dlq.values().sum::<usize>(), dlq.len()));
+        rep.notes.push(format!("DLQ: {} message(s) for {} job(s)", dlq.values().sum::<usize>(), dlq.len()));
+    }
+
+    for l in &run.logs.replaced {
+        rep.violations.push(format!("a retried render wrote different bytes: {l}"));
     }
 
     // The never-ending renders: stopped, reported, and the same process rendered on.
