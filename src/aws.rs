@@ -12,8 +12,22 @@ pub async fn clients() -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
 /// S3 and SQS clients from a loaded SDK config. Path-style S3 addressing whenever a custom
 /// endpoint is set: emulators serve `http://host:port/bucket/key`, and virtual-host style
 /// would need DNS for `bucket.127.0.0.1`.
+///
+/// Every call gets a time limit per attempt ([`ATTEMPT_TIMEOUT`], unless the config sets one):
+/// the SDK's defaults limit only the connect, so a connection that goes silent without a reset
+/// (packets dropped on the way) would hold its caller for ever.
 pub fn clients_from(shared: &aws_config::SdkConfig) -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
     let path_style = shared.endpoint_url().is_some();
-    let s3 = aws_sdk_s3::config::Builder::from(shared).force_path_style(path_style).build();
-    (aws_sdk_s3::Client::from_conf(s3), aws_sdk_sqs::Client::new(shared))
+    let mut timeouts = shared.timeout_config().map(|t| t.to_builder()).unwrap_or_default();
+    if timeouts.clone().build().operation_attempt_timeout().is_none() {
+        timeouts = timeouts.operation_attempt_timeout(ATTEMPT_TIMEOUT);
+    }
+    let timeouts = timeouts.build();
+    let s3 = aws_sdk_s3::config::Builder::from(shared).force_path_style(path_style).timeout_config(timeouts.clone()).build();
+    let sqs = aws_sdk_sqs::config::Builder::from(shared).timeout_config(timeouts).build();
+    (aws_sdk_s3::Client::from_conf(s3), aws_sdk_sqs::Client::from_conf(sqs))
 }
+
+/// The longest one S3 or SQS call attempt may wait: above SQS's longest long poll (20 s), far
+/// above any S3 call reportq makes (a PDF upload is a few MB at most).
+pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);

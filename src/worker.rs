@@ -148,7 +148,7 @@ impl Worker {
         let sem = tokio::sync::Semaphore::new(self.cfg.worker_concurrency);
         let work = records.iter().map(|m| async {
             let _permit = sem.acquire().await.expect("never closed");
-            let result = match tokio::time::timeout(deadline, self.process_one(m, deadline)).await {
+            let result = match tokio::time::timeout(deadline, self.process_one(m, deadline, self.last_delivery(m))).await {
                 Ok(r) => r,
                 Err(_) => Err(WorkerError::Deadline(deadline)),
             };
@@ -188,6 +188,7 @@ impl Worker {
                         },
                     );
                     if let Ok(Put::Written(_)) = self.jobs.replace(&failed, &etag).await {
+                        eprintln!("worker: job {} marked failed (retries_exhausted)", job.id);
                         let _ = self.jobs.mark(&failed).await;
                     }
                 }
@@ -196,9 +197,11 @@ impl Worker {
         Err(e)
     }
 
-    async fn process_one(&self, m: &SqsMessage, deadline: Duration) -> Result<Outcome, WorkerError> {
+    async fn process_one(&self, m: &SqsMessage, deadline: Duration, last: bool) -> Result<Outcome, WorkerError> {
         let msg = parse_message(m)?;
         let id = msg.job_id;
+        let started = Instant::now();
+        let mut waited = false;
         // Claim the job: compare-and-swap queued -> running. A lost race re-reads and decides
         // again; the loop ends because every write that beats us moves the job forward.
         let (job, etag) = loop {
@@ -206,11 +209,30 @@ impl Worker {
             let now = now_epoch();
             match job.claim(now) {
                 Claim::Done => return Ok(Outcome::AlreadyDone { job_id: id, status: job.status }),
+                Claim::Busy if last && !waited => {
+                    // After this delivery the message goes to the DLQ: if the lease's holder has
+                    // died (killed mid-render), nothing would ever finish the job and it would
+                    // stay `running` for good. Wait for the lease to run out, if it does within
+                    // this delivery's deadline: a live holder finishes by then, a dead one's job
+                    // is taken over here.
+                    let left = Duration::from_secs((job.lease_until_epoch.unwrap_or(now) - now).max(0) as u64 + 1);
+                    if started.elapsed() + left >= deadline {
+                        return Err(WorkerError::Busy(id));
+                    }
+                    eprintln!("worker: job {id} is leased until {:?} and this is its last delivery: waiting {left:?}", job.lease_until_epoch);
+                    tokio::time::sleep(left).await;
+                    waited = true;
+                    continue;
+                }
                 Claim::Busy => return Err(WorkerError::Busy(id)),
                 Claim::Take => {
                     // The lease outlives the deadline a little, so it never ends while we run.
                     let running = job.running(now, deadline.as_secs() as i64 + 5);
                     if let Put::Written(etag) = self.jobs.replace(&running, &etag).await? {
+                        // One line per claim, with a millisecond clock: what a soak test or an
+                        // operator reads to see which process had a job and how long it queued.
+                        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
+                        eprintln!("worker: job {id} claimed at {ms} ms (attempt {})", running.attempts);
                         break (running, etag);
                     }
                 }
@@ -308,13 +330,23 @@ impl Worker {
     /// One long poll of the queue, handled like a Lambda invocation; handled messages are
     /// deleted, failed ones come back after their visibility timeout.
     pub async fn poll_once(&self, queue: &Queue, wait: Duration) -> Result<Vec<RecordResult>, QueueError> {
-        let msgs = queue.receive(10, wait).await?;
+        // A long poll answers within `wait`; one that does not has lost its connection (the
+        // SDK's own attempt limit is longer): give up on it and poll again.
+        let limit = wait + Duration::from_secs(10);
+        let msgs = match tokio::time::timeout(limit, queue.receive(10, wait)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(QueueError { op: "ReceiveMessage", message: format!("no answer within {limit:?}") }),
+        };
         if msgs.is_empty() {
             return Ok(Vec::new());
         }
         let results = self.process(&msgs, self.cfg.job_deadline).await;
         let done: Vec<String> = results.iter().filter(|r| r.result.is_ok()).filter_map(|r| r.receipt_handle.clone()).collect();
-        queue.delete(&done).await?;
+        // Not deleted in time: the messages come back and find their jobs done.
+        match tokio::time::timeout(Duration::from_secs(30), queue.delete(&done)).await {
+            Ok(r) => r?,
+            Err(_) => return Err(QueueError { op: "DeleteMessageBatch", message: "no answer within 30 s".into() }),
+        }
         Ok(results)
     }
 

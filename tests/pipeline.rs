@@ -414,3 +414,24 @@ async fn diagram_pdf_route_answers_202_when_the_wait_runs_out() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["status"], "queued");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_job_whose_worker_died_is_finished_on_its_last_delivery() {
+    // Found by the soak (maxReceiveCount 2, a worker SIGKILLed mid-render): the message came
+    // back while the dead worker's lease still ran, on its last delivery; the worker left it
+    // ("busy"), SQS moved it to the DLQ and the job stayed `running` for good.
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts { visibility_secs: 2, max_receive: 1, ..Opts::new(EXE) }).await;
+    let r = app.post_json("/v1/reports", &small("Orphaned Lease Archive")).await;
+    let id: Uuid = r.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().parse().unwrap();
+    // A worker claimed the job and was killed: its lease runs a few seconds more.
+    let (j, etag) = app.jobs.get(id).await.unwrap().unwrap();
+    let dead = j.running(reportq::job::now_epoch(), 3);
+    assert!(matches!(app.jobs.replace(&dead, &etag).await.unwrap(), reportq::store::Put::Written(_)));
+    // The message comes back on its last delivery (maxReceiveCount 1).
+    let results = drive(&app, Duration::from_secs(30), |all| !all.is_empty()).await;
+    assert!(matches!(results[0].result, Ok(Outcome::Rendered { .. })), "{results:?}");
+    let (job, _) = app.jobs.get(id).await.unwrap().unwrap();
+    assert_eq!((job.status, job.attempts), (Status::Succeeded, 2));
+    assert_eq!(queue_depth(&app.sqs, &app.res.dlq_url).await, (0, 0));
+}

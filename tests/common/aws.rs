@@ -225,41 +225,87 @@ pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
     reportq::store::Store::new(s3.clone(), bucket).list("").await.unwrap()
 }
 
-/// A TCP proxy in front of LocalStack that a test can make fail: while failing, every
-/// connection (new or open) is cut, as when S3 is unreachable.
+/// What the proxy does to traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Fault {
+    /// Forward everything.
+    None = 0,
+    /// Cut every connection, new or open (a refused or reset connection: S3 or SQS down).
+    Refuse = 1,
+    /// Forward nothing until the stall ends, then carry on (a slow or congested link).
+    Stall = 2,
+    /// Swallow everything, for good: a connection that carries a byte (or opens) while this
+    /// lasts is never answered and never closed, as when packets are dropped on the way.
+    Blackhole = 3,
+}
+
+impl Fault {
+    fn from_u8(v: u8) -> Fault {
+        match v {
+            1 => Fault::Refuse,
+            2 => Fault::Stall,
+            3 => Fault::Blackhole,
+            _ => Fault::None,
+        }
+    }
+}
+
+/// A TCP proxy in front of LocalStack that a test can make fail (see [`Fault`]).
 pub struct FaultProxy {
     pub endpoint: String,
-    failing: Arc<AtomicBool>,
+    mode: Arc<std::sync::atomic::AtomicU8>,
+    /// Connections accepted so far (proof that traffic goes through the proxy).
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl FaultProxy {
     pub async fn start(target: &str) -> FaultProxy {
+        use std::sync::atomic::{AtomicU8, AtomicUsize};
         let target = target.trim_start_matches("http://").to_string();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let endpoint = format!("http://{}", listener.local_addr().unwrap());
-        let failing = Arc::new(AtomicBool::new(false));
-        let f = failing.clone();
+        let mode = Arc::new(AtomicU8::new(Fault::None as u8));
+        let connections = Arc::new(AtomicUsize::new(0));
+        let (m, count) = (mode.clone(), connections.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((mut client, _)) = listener.accept().await else { return };
-                if f.load(Ordering::SeqCst) {
-                    drop(client);
-                    continue;
-                }
+                count.fetch_add(1, Ordering::SeqCst);
                 let target = target.clone();
-                let f = f.clone();
+                let m = m.clone();
                 tokio::spawn(async move {
+                    let now = || Fault::from_u8(m.load(Ordering::SeqCst));
+                    match now() {
+                        Fault::Refuse => return,
+                        Fault::Blackhole => return std::future::pending::<()>().await,
+                        _ => {}
+                    }
+                    while now() == Fault::Stall {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
                     let Ok(mut server) = tokio::net::TcpStream::connect(&target).await else { return };
+                    let holed = AtomicBool::new(false);
                     let (mut cr, mut cw) = client.split();
                     let (mut sr, mut sw) = server.split();
+                    // Ok(()) to go on forwarding, Err(()) to cut the connection; never returns
+                    // once the connection fell into a black hole.
+                    let gate = || async {
+                        loop {
+                            match now() {
+                                _ if holed.load(Ordering::SeqCst) => std::future::pending::<()>().await,
+                                Fault::None => return Ok(()),
+                                Fault::Refuse => return Err(()),
+                                Fault::Stall => tokio::time::sleep(Duration::from_millis(20)).await,
+                                Fault::Blackhole => holed.store(true, Ordering::SeqCst),
+                            }
+                        }
+                    };
                     let up = async {
                         let mut buf = vec![0u8; 64 * 1024];
                         loop {
                             let n = cr.read(&mut buf).await.unwrap_or(0);
-                            if n == 0 || f.load(Ordering::SeqCst) {
-                                return;
-                            }
-                            if sw.write_all(&buf[..n]).await.is_err() {
+                            if n == 0 || gate().await.is_err() || sw.write_all(&buf[..n]).await.is_err() {
                                 return;
                             }
                         }
@@ -268,10 +314,7 @@ impl FaultProxy {
                         let mut buf = vec![0u8; 64 * 1024];
                         loop {
                             let n = sr.read(&mut buf).await.unwrap_or(0);
-                            if n == 0 || f.load(Ordering::SeqCst) {
-                                return;
-                            }
-                            if cw.write_all(&buf[..n]).await.is_err() {
+                            if n == 0 || gate().await.is_err() || cw.write_all(&buf[..n]).await.is_err() {
                                 return;
                             }
                         }
@@ -280,10 +323,15 @@ impl FaultProxy {
                 });
             }
         });
-        FaultProxy { endpoint, failing }
+        FaultProxy { endpoint, mode, connections }
     }
 
+    /// Cuts every connection while `on` (the proxy's original switch).
     pub fn fail(&self, on: bool) {
-        self.failing.store(on, Ordering::SeqCst);
+        self.set(if on { Fault::Refuse } else { Fault::None });
+    }
+
+    pub fn set(&self, fault: Fault) {
+        self.mode.store(fault as u8, Ordering::SeqCst);
     }
 }
