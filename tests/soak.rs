@@ -33,35 +33,20 @@ async fn worker_recovers_from_a_black_holed_connection() {
     let proxy = aws::FaultProxy::start(&ls.endpoint).await;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("worker.log");
-    let f = std::fs::File::create(&log).unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_reportq"));
-    cmd.arg("worker")
-        .env("AWS_ENDPOINT_URL", &proxy.endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("REPORTQ_BUCKET", &res.bucket)
-        .env("REPORTQ_QUEUE_URL", &res.queue_url)
-        .env("REPORTQ_POLL_WAIT_SECS", "1")
-        .env("REPORTQ_JOB_DEADLINE_SECS", "8")
-        .stdin(std::process::Stdio::null())
-        .stdout(f.try_clone().unwrap())
-        .stderr(f);
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _worker = Kill(cmd.spawn().unwrap());
+    let env: Vec<(String, String)> = [
+        ("AWS_ENDPOINT_URL", proxy.endpoint.as_str()),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("REPORTQ_BUCKET", res.bucket.as_str()),
+        ("REPORTQ_QUEUE_URL", res.queue_url.as_str()),
+        ("REPORTQ_POLL_WAIT_SECS", "1"),
+        ("REPORTQ_JOB_DEADLINE_SECS", "8"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let _worker = soak::spawn(std::path::Path::new(env!("CARGO_BIN_EXE_reportq")), "worker", &env, log.clone());
     // The worker is long-polling through the proxy; then everything goes silent for a while.
     let end = Instant::now() + Duration::from_secs(20);
     while proxy.connections.load(std::sync::atomic::Ordering::SeqCst) == 0 {

@@ -165,7 +165,8 @@ impl SoakReport {
 }
 
 /// A child process, killed (SIGKILL) when dropped.
-struct Proc {
+/// A child process killed when dropped; its output goes to `log`.
+pub struct Proc {
     child: Child,
     log: PathBuf,
 }
@@ -177,7 +178,7 @@ impl Drop for Proc {
     }
 }
 
-fn spawn(exe: &Path, arg: &str, env: &[(String, String)], log: PathBuf) -> Proc {
+pub fn spawn(exe: &Path, arg: &str, env: &[(String, String)], log: PathBuf) -> Proc {
     let f = std::fs::File::create(&log).unwrap();
     let mut cmd = Command::new(exe);
     cmd.arg(arg)
