@@ -11,7 +11,7 @@ ARG RUST_VERSION=1.95.0
 
 # ---- TeX files: Debian's TeX Live through the script the tests use -------------------------
 FROM debian:12-slim AS tex-files
-COPY scripts/tex-bundle.sh /src/scripts/tex-bundle.sh
+COPY scripts/tex-bundle.sh scripts/apt-ensure.sh /src/scripts/
 # No REPORTQ_BIN here: the format is built below by the binary the image ships.
 RUN /src/scripts/tex-bundle.sh /opt/reportq/tex-bundle
 

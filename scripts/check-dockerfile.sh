@@ -24,8 +24,7 @@ if [ "$(cat "$VENV/.pins" 2>/dev/null)" != "$want" ]; then
   # Debian's python3 needs python3-venv for ensurepip.
   if ! "$PY" -m venv "$VENV" 2>/dev/null; then
     rm -rf "$VENV"
-    if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends python3-venv >/dev/null
+    scripts/apt-ensure.sh check-dockerfile python3-venv
     "$PY" -m venv "$VENV"
   fi
   # shellcheck disable=SC2086

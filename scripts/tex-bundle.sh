@@ -17,16 +17,7 @@ PKGS=(texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-f
       texlive-xetex lmodern fonts-lmodern fonts-dejavu-core fonts-dejavu-extra
       fonts-wqy-microhei fonts-symbola)
 
-missing=()
-for p in "${PKGS[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "tex-bundle: installing ${missing[*]}" >&2
-  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$(dirname "$0")/apt-ensure.sh" tex-bundle "${PKGS[@]}"
 
 stamp_key=$( (cat "$0"; dpkg-query -W -f='${Version}\n' "${PKGS[@]}") | sha256sum | cut -c1-16)
 if [ -f "$BUNDLE/.stamp" ] && [ "$(cat "$BUNDLE/.stamp")" = "$stamp_key" ]; then
