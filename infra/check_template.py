@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Checks infra/template.yaml for what cfn-lint does not: the queue outlives the worker by 6x,
-partial batch failures are on, roles allow no wildcard, the bucket stays private and expires
-its data. Run by scripts/check-dockerfile.sh with the cfn-lint venv's PyYAML.
+the job deadline ends inside the worker's timeout, partial batch failures are on, API
+Gateway's CORS headers are the app's, roles allow no wildcard, the bucket stays private and
+expires its data. Run by scripts/check-dockerfile.sh with the cfn-lint venv's PyYAML.
 
     check_template.py TEMPLATE            exit 1 and name each problem
     check_template.py --self-test TEMPLATE    prove each check fails on a broken copy
 """
 import copy
+import os
 import sys
 
 import yaml
@@ -95,11 +97,20 @@ def check(t):
         queue = res[queue_name]["Properties"]
         timeout = fn["Properties"].get("Timeout", t.get("Globals", {}).get("Function", {}).get("Timeout", 3))
         timeout_ref = timeout.get("Ref") if isinstance(timeout, dict) else None
+        # SAM merges a function's variables over the Globals ones.
+        env = dict(t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+        env.update(fn["Properties"].get("Environment", {}).get("Variables", {}))
+        deadline = env.get("REPORTQ_JOB_DEADLINE_SECS")
+        if deadline is None:
+            problems.append(f"{name}: no REPORTQ_JOB_DEADLINE_SECS (the 120 s default can outlive the function)")
         for tv in param_values(t, timeout):
             params = {timeout_ref: tv} if timeout_ref else {}
             vis = resolve_number(t, queue.get("VisibilityTimeout", 30), params)
             if vis < 6 * float(tv):
                 problems.append(f"{queue_name}: VisibilityTimeout {vis:g} s < 6 x {name} Timeout {tv} s")
+            if deadline is not None and resolve_number(t, deadline, params) >= float(tv):
+                problems.append(f"{name}: REPORTQ_JOB_DEADLINE_SECS {resolve_number(t, deadline, params):g} s"
+                                f" >= Timeout {tv} s (a stuck render would be retried, never failed as render_timeout)")
         redrive = queue.get("RedrivePolicy", {})
         if "deadLetterTargetArn" not in redrive or "maxReceiveCount" not in redrive:
             problems.append(f"{queue_name}: no RedrivePolicy to a dead-letter queue")
@@ -140,6 +151,39 @@ def check(t):
     return problems
 
 
+def app_cors_headers(src):
+    """(allowed, exposed) header names of the app's CorsLayer, read from its Rust source."""
+    import re
+    text = open(src, encoding="utf-8").read()
+
+    def names(call):
+        m = re.search(r"\." + call + r"\(\[(.*?)\]\)", text, re.S)
+        if not m:
+            return None
+        out = set(re.findall(r'from_static\("([^"]+)"\)', m.group(1)))
+        out |= {c.lower().replace("_", "-") for c in re.findall(r"header::([A-Z][A-Z_]+)", m.group(1))}
+        return out
+
+    return names("allow_headers"), names("expose_headers")
+
+
+def check_cors(t, src):
+    """API Gateway answers CORS itself and ignores the app's headers: both must agree."""
+    problems = []
+    allowed, exposed = app_cors_headers(src)
+    if allowed is None or exposed is None:
+        return [f"{src}: no allow_headers([...]) / expose_headers([...]) found"]
+    for name, r in t["Resources"].items():
+        cors = r.get("Properties", {}).get("CorsConfiguration") if r["Type"] == "AWS::Serverless::HttpApi" else None
+        if cors is None:
+            continue
+        for key, want in (("AllowHeaders", allowed), ("ExposeHeaders", exposed)):
+            have = {h.lower() for h in cors.get(key, [])}
+            if have != want:
+                problems.append(f"{name}: CorsConfiguration.{key} {sorted(have)} != the app's {sorted(want)} ({src})")
+    return problems
+
+
 def self_test(t):
     """Each mutation must make check() complain: the checks can fail."""
     def worker(tt):
@@ -155,11 +199,18 @@ def self_test(t):
     def short_visibility(tt):
         for m in tt["Mappings"].values():
             for row in m.values():
-                if "Seconds" in row:
-                    row["Seconds"] = 60
+                if "VisibilitySecs" in row:
+                    row["VisibilitySecs"] = 60
+
+    def long_deadline(tt):
+        for m in tt["Mappings"].values():
+            for row in m.values():
+                if "JobDeadlineSecs" in row:
+                    row["JobDeadlineSecs"] = 900
 
     mutations = {
         "visibility below 6x timeout": short_visibility,
+        "job deadline past the timeout": long_deadline,
         "no ReportBatchItemFailures": lambda tt: sqs_event(tt)["Properties"].pop("FunctionResponseTypes"),
         "wildcard action": lambda tt: first_allow(tt).update(Action="s3:*"),
         "resource *": lambda tt: first_allow(tt).update(Resource="*"),
@@ -167,6 +218,13 @@ def self_test(t):
         "public bucket": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::S3::Bucket")["Properties"].pop("PublicAccessBlockConfiguration"),
     }
     failed = []
+    app_src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "api", "mod.rs")
+    broken = copy.deepcopy(t)
+    for r in broken["Resources"].values():
+        if r["Type"] == "AWS::Serverless::HttpApi":
+            r["Properties"]["CorsConfiguration"]["AllowHeaders"] = ["content-type"]
+    if not check_cors(broken, app_src):
+        failed.append("API Gateway CORS headers other than the app's")
     for what, mutate in mutations.items():
         broken = copy.deepcopy(t)
         mutate(broken)
@@ -183,6 +241,8 @@ def main(argv):
         return 2
     t = load(paths[0])
     problems = check(t)
+    app_src = os.path.join(os.path.dirname(os.path.abspath(paths[0])), "..", "src", "api", "mod.rs")
+    problems += check_cors(t, app_src)
     for p in problems:
         print(f"check_template: {paths[0]}: {p}", file=sys.stderr)
     if problems:
@@ -193,7 +253,7 @@ def main(argv):
             print(f"check_template: self-test: a template with {m} passed", file=sys.stderr)
         if missed:
             return 1
-    print(f"check_template: {paths[0]}: queue visibility >= 6x worker timeout, partial batch "
+    print(f"check_template: {paths[0]}: queue visibility >= 6x worker timeout, job deadline < timeout, CORS headers as the app's, partial batch "
           "failures, no wildcard Allow, explicit roles, private expiring bucket: ok"
           + (" (self-test ok)" if selftest else ""), file=sys.stderr)
     return 0

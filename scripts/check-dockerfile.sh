@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Checks the deployment files without a Docker engine (none is needed, none is used):
 #   1. cfn-lint infra/template.yaml  (1.53.3: the last release that runs the SAM translator)
-#   2. infra/check_template.py       (visibility >= 6x timeout, partial batch failures, no
-#                                     wildcard Allow, private expiring bucket; with a self-test)
+#   2. infra/check_template.py       (visibility >= 6x timeout, job deadline < timeout, partial
+#                                     batch failures, API Gateway CORS = the app's, no wildcard
+#                                     Allow, private expiring bucket; with a self-test)
 #   3. hadolint Dockerfile
 #   4. the Dockerfile builds the bundle with scripts/tex-bundle.sh, the script `make setup`
 #      (and so the tests) use, and copies only binaries that `cargo build --release` makes.
