@@ -56,6 +56,21 @@ head -c 5 /tmp/out.pdf | grep -q '%PDF-' || { echo "readonly-smoke: no PDF" >&2;
 rm /tmp/out.pdf
 left=$(find /tmp -mindepth 1 | head -5)
 [ -z "$left" ] || { echo "readonly-smoke: left behind in /tmp: $left" >&2; exit 1; }
+# A TeX child must not read its parent's environment (on Lambda: the AWS credentials), even
+# where Landlock is missing: the parent is non-dumpable. A wrapper run as the TeX child, before
+# the child confines itself, tries what Tectonic would do for \input{/proc/<ppid>/environ}.
+cat > /tmp/probe-child <<PROBE
+#!/bin/sh
+if tr '\\0' '\\n' < /proc/\$PPID/environ 2>/dev/null | grep -q '^RQ_SECRET='; then : > /tmp/leaked; fi
+exec $BIN "\$@"
+PROBE
+chmod 755 /tmp/probe-child
+setpriv --reuid=65534 --regid=65534 --clear-groups \
+  env -i PATH=/usr/bin:/bin HOME=/nonexistent TMPDIR=/tmp REPORTQ_TEX_BUNDLE="$IMG" \
+  REPORTQ_TEX_CHILD=/tmp/probe-child RQ_SECRET=s3cr3t \
+  "$BIN" render "$REQ" -o /tmp/out.pdf --epoch 1700000000
+head -c 5 /tmp/out.pdf | grep -q '%PDF-' || { echo "readonly-smoke: no PDF through the probe child" >&2; exit 1; }
+if [ -e /tmp/leaked ]; then echo "readonly-smoke: a TeX child read its parent's environment" >&2; exit 1; fi
 echo "$ms"
 INNER
 )

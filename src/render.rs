@@ -103,6 +103,7 @@ impl Renderer {
             Some(p) => p.clone(),
             None => std::env::current_exe()?,
         };
+        sandbox::hide_from_children();
         Ok(Self { cfg, exe, format_dir, running: Mutex::new(0), freed: Condvar::new() })
     }
 

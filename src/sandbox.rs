@@ -128,6 +128,15 @@ fn confine(paths: &[&Path]) -> String {
     }
 }
 
+/// Makes this process (the one holding AWS credentials in its environment) non-dumpable, so
+/// that a TeX child of the same user cannot read `/proc/<parent>/environ` or its memory. It
+/// matters where Landlock is missing (Lambda's kernel may lack it): Tectonic itself opens any
+/// absolute or `../` path a document names. Children start dumpable again (execve resets it).
+pub fn hide_from_children() {
+    // SAFETY: prctl with these arguments only changes a flag of this process.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+}
+
 fn child_main(bundle: &Path, format_dir: &Path, job_dir: &Path, epoch: u64) -> i32 {
     let mut tex = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut tex) {
