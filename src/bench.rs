@@ -42,8 +42,22 @@ fn peak_rss_mib() -> (f64, f64) {
     (get(libc::RUSAGE_SELF), get(libc::RUSAGE_CHILDREN))
 }
 
-fn progress(msg: &str) {
-    eprint!("\r\x1b[2K{msg}");
+/// Step `i` (0-based) of `n` of a phase: a live counter on a terminal; in a log (CI, a pipe),
+/// one line when the phase starts instead of a line of escape codes.
+fn progress(label: &str, i: usize, n: usize) {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K{label} {}/{n}", i + 1);
+    } else if i == 0 {
+        eprintln!("{label} (x{n})");
+    }
+}
+
+fn progress_done() {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        eprint!("\r\x1b[2K");
+    }
 }
 
 pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
@@ -60,7 +74,7 @@ pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error
         // Cold: a new process, pre-built format, one render.
         let mut cold = Vec::new();
         for i in 0..opts.cold_runs {
-            progress(&format!("{name}: cold process {}/{}", i + 1, opts.cold_runs));
+            progress(&format!("{name}: cold process"), i, opts.cold_runs);
             let t = Instant::now();
             let out = Command::new(&exe)
                 .args(["render", &path.to_string_lossy(), "-o", "/dev/null", "--epoch", "1790000000"])
@@ -79,7 +93,7 @@ pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error
             let mut times = Vec::new();
             let mut size = 0;
             for i in 0..opts.renders {
-                progress(&format!("{name}: warm render {}/{} ({standard:?})", i + 1, opts.renders));
+                progress(&format!("{name}: warm render ({standard:?})"), i, opts.renders);
                 let t = Instant::now();
                 size = renderer.render(&req, &ctx)?.pdf.len();
                 times.push(t.elapsed());
@@ -93,7 +107,7 @@ pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error
         let prepared = template::prepare(&req.params, &ctx)?;
         let mut tectonic_tex = Vec::new();
         for i in 0..opts.xelatex_runs {
-            progress(&format!("{name}: tectonic TeX-only {}/{}", i + 1, opts.xelatex_runs));
+            progress(&format!("{name}: tectonic TeX-only"), i, opts.xelatex_runs);
             let t = Instant::now();
             renderer.render_prepared(&prepared, &ctx)?;
             tectonic_tex.push(t.elapsed());
@@ -108,7 +122,7 @@ pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error
         xelatex.push(xelatex_times(prepared, ctx, opts.xelatex_runs, name)?);
     }
     let (_, xelatex_rss) = peak_rss_mib();
-    progress("");
+    progress_done();
     eprintln!();
 
     println!("| template | cold (new process) p50 / max | warm p50 | warm p95 | PDF bytes | plain p50 | plain bytes |");
@@ -160,7 +174,7 @@ fn xelatex_times(
     write_job(dir.path(), p, ctx)?;
     let mut times = Vec::new();
     for i in 0..runs {
-        progress(&format!("{name}: xelatex {}/{runs}", i + 1));
+        progress(&format!("{name}: xelatex"), i, runs);
         let t = Instant::now();
         let out = Command::new("xelatex")
             .args(["-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"])
