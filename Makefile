@@ -36,7 +36,7 @@ smoke-readonly: setup
 
 # schemathesis against `reportq serve`, driven by its own OpenAPI document: no 5xx, every
 # answer as documented (bounded: 25 examples per operation, at most 5 minutes).
-fuzz-api: build localstack
+fuzz-api: setup localstack
 	scripts/fuzz-api.sh
 
 # One LocalStack for the whole run (each test makes its own bucket and queues in it), on a

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes the API with schemathesis, driven by reportq's own OpenAPI document: `reportq serve`
-# against a LocalStack of its own (no worker, so submitted jobs simply stay queued), every
-# operation, positive and negative data, bounded by --max-examples and a time budget.
+# and one `reportq worker` against a LocalStack of its own, every operation, positive and
+# negative data, bounded by --max-examples and a time budget. The job and batch routes get the
+# ids of a real rendered job and batch (schemathesis.toml, written below), so they are fuzzed
+# past their 404s; the worker then also renders whatever the fuzzer submits.
 # Fails on any 5xx and on any response that does not match the document.
 #
 #   scripts/fuzz-api.sh [MAX_EXAMPLES] [schemathesis options...]   (default 25 per operation,
@@ -12,9 +14,10 @@ BIN=${REPORTQ_BIN:-target/release/reportq}
 N=${1:-25}
 VENV=$HOME/.cache/reportq/schemathesis-venv
 STATE=$(mktemp -d)
-pid=
+pid= wpid=
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  [ -n "$wpid" ] && kill "$wpid" 2>/dev/null || true
   scripts/localstack.sh stop "$STATE/ls" || true
   rm -rf "$STATE"
 }
@@ -36,8 +39,36 @@ export REPORTQ_PDF_WAIT_SECS=1
 "$BIN" serve >"$STATE/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -fs "http://$REPORTQ_LISTEN/healthz" >/dev/null && break; sleep 0.1; done
+"$BIN" worker >"$STATE/worker.log" 2>&1 &
+wpid=$!
 
-# From the scratch folder: schemathesis keeps its cache in the working directory.
+api=http://$REPORTQ_LISTEN
+field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+post() { curl -fsS -X POST -H 'content-type: application/json' --data-binary @- "$api$1"; }
+job=$(post /v1/reports < examples/summary.json | field job_id)
+batch=$( (printf '{"requests": ['; cat examples/summary.json; printf ']}') | post /v1/reports/batch | field batch_id)
+for _ in $(seq 120); do
+  status=$(curl -fsS "$api/v1/reports/$job" | field status)
+  [ "$status" = queued ] || [ "$status" = running ] || break
+  sleep 0.5
+done
+[ "$status" = succeeded ] || { echo "fuzz-api: the seed job ended $status; worker log:"; tail -20 "$STATE/worker.log"; exit 1; }
+cat > "$STATE/schemathesis.toml" <<TOML
+[[operations]]
+include-name = "GET /v1/reports/{id}"
+parameters = { id = "$job" }
+
+[[operations]]
+include-name = "GET /v1/reports/{id}/pdf"
+parameters = { id = "$job" }
+
+[[operations]]
+include-name = "GET /v1/batches/{id}"
+parameters = { id = "$batch" }
+TOML
+
+# From the scratch folder: schemathesis keeps its cache in the working directory, and reads
+# schemathesis.toml from there.
 (cd "$STATE" && "$VENV/bin/schemathesis" run "http://$REPORTQ_LISTEN/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples "$N" --seed 20261125 --max-time 300 --phases examples,coverage,fuzzing --request-timeout 30 --workers 1 \
