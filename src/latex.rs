@@ -59,9 +59,19 @@ pub fn escape(s: &str) -> String {
 pub fn escape_into(out: &mut String, s: &str) {
     /// Characters in a row without a space before a break opportunity is added.
     const LONG_WORD: usize = 30;
+    /// XeTeX reads its input a line at a time into a 200,000-byte buffer, and one escaped
+    /// character can take 17 bytes (`\textasciitilde{}`): a long value is cut into source
+    /// lines this long, each ending in `%` so that the line end adds no space.
+    const LINE: usize = 1000;
     let mut run: Option<Fallback> = None;
     let mut word = 0;
+    let mut line_start = out.rfind('\n').map_or(0, |i| i + 1);
     for c in s.chars() {
+        // Never before white space: TeX drops the spaces that begin a line.
+        if out.len() - line_start >= LINE && !c.is_whitespace() {
+            out.push_str("%\n");
+            line_start = out.len();
+        }
         if c.is_whitespace() {
             word = 0;
         } else {
@@ -175,6 +185,24 @@ mod tests {
         assert_eq!(out.matches(r"\rqbreak{}").count(), 3);
         assert_eq!(out.replace(r"\rqbreak{}", ""), "x".repeat(100));
         assert_eq!(escape("a normal sentence"), "a normal sentence");
+    }
+
+    #[test]
+    fn long_values_are_cut_into_lines_that_add_no_space() {
+        for s in ["~".repeat(20_000), "a b ".repeat(10_000), "\\".repeat(20_000), "漢字 ".repeat(5_000)] {
+            let e = escape(&s);
+            let lines: Vec<&str> = e.split('\n').collect();
+            assert!(lines.len() > 10, "not cut: {} bytes in one line", e.len());
+            for (i, l) in lines.iter().enumerate() {
+                assert!(l.len() <= 1100, "line {i} is {} bytes", l.len());
+                if i + 1 < lines.len() {
+                    assert!(l.ends_with('%') && !l.ends_with("\\%"), "line {i} does not end in a comment: {:?}", &l[l.len() - 20..]);
+                }
+                if i > 0 {
+                    assert!(!l.starts_with(char::is_whitespace), "line {i} begins with a space TeX would drop");
+                }
+            }
+        }
     }
 
     #[test]

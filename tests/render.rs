@@ -222,3 +222,25 @@ fn a_missing_bundle_is_a_clear_error() {
     let err = reportq::Renderer::new(cfg).err().expect("no bundle, no renderer").to_string();
     assert!(err.contains("/nonexistent/bundle") && err.contains("scripts/tex-bundle.sh"), "{err}");
 }
+
+/// Found by hand after the soak: a valid request whose escaped text made one TeX source line
+/// longer than XeTeX's 200,000-byte line buffer failed with "unable to read an entire line"
+/// (a 20,000-character paragraph of `~`, or a chart at its size limits, whose description
+/// lists every value on one line).
+#[test]
+fn values_at_their_size_limits_render() {
+    let h = harness();
+    let cats: Vec<String> = (0..100).map(|i| format!("{}{}", "x".repeat(299), i % 10)).collect();
+    let series: Vec<serde_json::Value> =
+        (0..7).map(|j| json!({"name": "S".repeat(300), "values": (0..100).map(|i| ((i * j) % 17) as f64 - 8.0).collect::<Vec<_>>()})).collect();
+    let req = json!({"template": "summary", "params": {"title": "Limits", "sections": [{
+        "heading": "Long values",
+        "paragraphs": ["~".repeat(20_000), "alpha beta ".repeat(1_800)],
+        "charts": [{"title": "C", "kind": "bar", "categories": cats, "series": series}]}]}});
+    let pdf = render_json(&h, &req);
+    let text = pdf_text(&pdf);
+    assert_eq!(text.matches('~').count(), 20_000, "every tilde printed once");
+    let words: Vec<&str> = text.split_whitespace().filter(|w| w.starts_with("alpha") || w.starts_with("beta")).collect();
+    assert!(!words.iter().any(|w| w.contains("alphabeta") || w.contains("betaalpha")), "a line cut swallowed a space");
+    assert!(words.len() >= 3_500, "only {} of 3,600 words found", words.len());
+}
