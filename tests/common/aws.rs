@@ -4,7 +4,7 @@
 //! `infra/localstack/`. Also a fault-injecting TCP proxy the tests put in front of it.
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,22 +79,9 @@ impl LocalStack {
             }
             let port = free_port();
             let endpoint = format!("http://127.0.0.1:{port}");
-            let log = std::fs::File::create(root.path().join("localstack.log")).unwrap();
             let mut cmd = Command::new(&py);
-            cmd.args(["-m", "localstack.runtime.main"])
-                .envs(localstack_env(port, root.path()))
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log);
-            // Dies with the test process, even one killed by a timeout.
-            unsafe {
-                use std::os::unix::process::CommandExt;
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-            let mut child = cmd.spawn().expect("start LocalStack");
+            cmd.args(["-m", "localstack.runtime.main"]).envs(localstack_env(port, root.path()));
+            let mut child = spawn_logged(cmd, &root.path().join("localstack.log"));
             let deadline = Instant::now() + Duration::from_secs(60);
             while Instant::now() < deadline {
                 if healthy(&endpoint) {
@@ -334,4 +321,19 @@ impl FaultProxy {
     pub fn set(&self, fault: Fault) {
         self.mode.store(fault as u8, Ordering::SeqCst);
     }
+}
+
+/// Starts `cmd` with stdin closed and stdout/stderr in `log`; the child dies with the test
+/// process, even one killed by a timeout.
+pub fn spawn_logged(mut cmd: Command, log: &Path) -> std::process::Child {
+    let f = std::fs::File::create(log).unwrap();
+    cmd.stdin(Stdio::null()).stdout(f.try_clone().unwrap()).stderr(f);
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    cmd.spawn().unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program()))
 }

@@ -17,7 +17,7 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
@@ -179,21 +179,9 @@ impl Drop for Proc {
 }
 
 pub fn spawn(exe: &Path, arg: &str, env: &[(String, String)], log: PathBuf) -> Proc {
-    let f = std::fs::File::create(&log).unwrap();
     let mut cmd = Command::new(exe);
-    cmd.arg(arg)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(f.try_clone().unwrap())
-        .stderr(f);
-    unsafe {
-        use std::os::unix::process::CommandExt;
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-            Ok(())
-        });
-    }
-    Proc { child: cmd.spawn().unwrap(), log }
+    cmd.arg(arg).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    Proc { child: aws::spawn_logged(cmd, &log), log }
 }
 
 /// Children of `pid` (from /proc).
