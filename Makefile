@@ -3,13 +3,15 @@ SHELL := /bin/bash
 export REPORTQ_TEX_BUNDLE ?= $(HOME)/.cache/reportq/tex-bundle
 BIN := target/release/reportq
 
-.PHONY: deps build setup report test bench localstack dev bench-pipeline lint-infra smoke-readonly fuzz-api
+.PHONY: deps build setup report test test-fast fmt-check bench localstack dev bench-pipeline lint-infra smoke-readonly fuzz-api
 
 deps:
 	scripts/install-deps.sh
 
+# Binaries, tests and examples in one go: the heaviest crates (tectonic, the AWS SDK, reqwest)
+# are compiled once, with one feature set (see Cargo.toml), for everything that follows.
 build: deps
-	cargo build --release --locked
+	cargo build --release --locked --all-targets
 
 # The offline TeX bundle and its pre-built format (idempotent: quick when already done).
 setup: build
@@ -39,10 +41,18 @@ smoke-readonly: setup
 fuzz-api: setup localstack
 	scripts/fuzz-api.sh
 
+# The fast lane: formatting, the library's unit tests and the in-memory tests (submission,
+# claims, leases, races, the one-model property test, the router): no TeX, no LocalStack.
+fmt-check:
+	cargo fmt --check
+
+test-fast: build
+	cargo test --release --locked --lib --test domain --test model_routes --test api --test scoring
+
 # One LocalStack for the whole run (each test makes its own bucket and queues in it), on a
 # free loopback port, stopped afterwards whatever happens. Without REPORTQ_TEST_LOCALSTACK
 # each test process starts its own.
-test: setup localstack lint-infra smoke-readonly fuzz-api
+test: fmt-check test-fast setup localstack lint-infra smoke-readonly fuzz-api
 	@state=$$(mktemp -d); trap 'scripts/localstack.sh stop "$$state"; rm -rf "$$state"' EXIT; \
 	eval "export $$(scripts/localstack.sh start "$$state")"; \
 	export REPORTQ_TEST_LOCALSTACK=$$AWS_ENDPOINT_URL; unset AWS_ENDPOINT_URL; \

@@ -6,10 +6,10 @@
 //!
 //! Settings: BENCH_SUBMITS (300), BENCH_BATCHES (3), BENCH_E2E_JOBS (60).
 
-#[path = "../tests/common/aws.rs"]
-mod aws;
 #[path = "../tests/common/app.rs"]
 mod app;
+#[path = "../tests/common/aws.rs"]
+mod aws;
 
 use std::time::{Duration, Instant};
 
@@ -99,7 +99,7 @@ async fn main() {
     let took = t.elapsed();
     println!(
         "end to end ({jobs} diagram jobs, one worker, {} render slots): {:.1} s, {:.0} jobs/minute",
-        b.cfg.worker_concurrency,
+        b.worker_cfg.concurrency,
         took.as_secs_f64(),
         jobs as f64 / took.as_secs_f64() * 60.0
     );

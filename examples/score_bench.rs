@@ -19,12 +19,8 @@ fn micros(d: Duration) -> String {
 fn main() {
     let mut args = std::env::args().skip(1);
     let root = env!("CARGO_MANIFEST_DIR");
-    let bif_path = args
-        .next()
-        .unwrap_or_else(|| format!("{root}/tests/fixtures/diagram-like.bif"));
-    let model_path = args
-        .next()
-        .unwrap_or_else(|| format!("{root}/tests/fixtures/model.json"));
+    let bif_path = args.next().unwrap_or_else(|| format!("{root}/tests/fixtures/diagram-like.bif"));
+    let model_path = args.next().unwrap_or_else(|| format!("{root}/tests/fixtures/model.json"));
     let bif = std::fs::read_to_string(&bif_path).expect("network file");
     let model_text = std::fs::read_to_string(&model_path).expect("model file");
 
@@ -40,70 +36,51 @@ fn main() {
     let diagram = Diagram::new(Arc::new(reportq::bayes::bif::parse(&bif).unwrap())).unwrap();
     let model: Value = serde_json::from_str(&model_text).unwrap();
     let t = Instant::now();
-    let first = diagram.score(&model).unwrap();
+    let first = diagram.score_value(&model).unwrap();
     let first_time = t.elapsed();
     println!("network: {} nodes from {bif_path}", diagram.network().len());
-    println!(
-        "network load (parse + validate): p50 {}, p99 {}",
-        micros(percentile(&loads, 0.5)),
-        micros(percentile(&loads, 0.99))
-    );
-    println!(
-        "first score (compiles elimination plans): {}",
-        micros(first_time)
-    );
-    println!(
-        "scores: intellectual_control {:.4}, renderability {:.4}",
-        first.intellectual_control, first.renderability
-    );
+    println!("network load (parse + validate): p50 {}, p99 {}", micros(percentile(&loads, 0.5)), micros(percentile(&loads, 0.99)));
+    println!("first score (compiles elimination plans): {}", micros(first_time));
+    println!("scores: intellectual_control {:.4}, renderability {:.4}", first.intellectual_control, first.renderability);
 
     let runs = 20_000;
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let t = Instant::now();
-            std::hint::black_box(diagram.score(std::hint::black_box(&model)).unwrap());
+            std::hint::black_box(diagram.score_value(std::hint::black_box(&model)).unwrap());
             t.elapsed()
         })
         .collect();
     times.sort();
-    println!(
-        "score(&Value) incl. nodes tables, {runs} runs: p50 {}, p99 {}",
-        micros(percentile(&times, 0.5)),
-        micros(percentile(&times, 0.99))
-    );
+    println!("score(&Value) incl. nodes tables, {runs} runs: p50 {}, p99 {}", micros(percentile(&times, 0.5)), micros(percentile(&times, 0.99)));
 
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let t = Instant::now();
             let v: Value = serde_json::from_str(std::hint::black_box(&model_text)).unwrap();
-            std::hint::black_box(serde_json::to_string(&diagram.score(&v).unwrap()).unwrap());
+            std::hint::black_box(serde_json::to_string(&diagram.score_value(&v).unwrap()).unwrap());
             t.elapsed()
         })
         .collect();
     times.sort();
-    println!(
-        "JSON text in -> JSON text out, {runs} runs: p50 {}, p99 {}",
-        micros(percentile(&times, 0.5)),
-        micros(percentile(&times, 0.99))
-    );
+    println!("JSON text in -> JSON text out, {runs} runs: p50 {}, p99 {}", micros(percentile(&times, 0.5)), micros(percentile(&times, 0.99)));
 
     let mut times: Vec<Duration> = (0..2_000)
         .map(|_| {
             let t = Instant::now();
-            std::hint::black_box(diagram.improvements(&model).unwrap());
+            std::hint::black_box(diagram.improvements_value(&model).unwrap());
             t.elapsed()
         })
         .collect();
     times.sort();
-    println!(
-        "improvements(&Value), 2000 runs: p50 {}, p99 {}",
-        micros(percentile(&times, 0.5)),
-        micros(percentile(&times, 0.99))
-    );
-    for imp in diagram.improvements(&model).unwrap() {
+    println!("improvements(&Value), 2000 runs: p50 {}, p99 {}", micros(percentile(&times, 0.5)), micros(percentile(&times, 0.99)));
+    for imp in diagram.improvements_value(&model).unwrap() {
         println!(
             "  {:<18} gain IC {:+7.3}  R {:+7.3}  -> {}",
-            imp.question, imp.gain_intellectual_control, imp.gain_renderability, imp.answer
+            imp.question().key(),
+            imp.gain_intellectual_control,
+            imp.gain_renderability,
+            imp.answer.to_json()
         );
     }
 
@@ -111,12 +88,9 @@ fn main() {
     let mut scored = 0u64;
     while start.elapsed() < Duration::from_secs(2) {
         for _ in 0..100 {
-            std::hint::black_box(diagram.score(&model).unwrap());
+            std::hint::black_box(diagram.score_value(&model).unwrap());
         }
         scored += 100;
     }
-    println!(
-        "throughput, one thread: {:.0} models/s",
-        scored as f64 / start.elapsed().as_secs_f64()
-    );
+    println!("throughput, one thread: {:.0} models/s", scored as f64 / start.elapsed().as_secs_f64());
 }

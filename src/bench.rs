@@ -143,12 +143,9 @@ pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error
     println!("|---|---|---|---|");
     for ((name, _, _, tt, ..), xe) in rows.iter().zip(&xelatex) {
         match xe {
-            Some(xe) => println!(
-                "| {name} | {} | {} | {:.2}x |",
-                ms(pct(tt, 0.5)),
-                ms(pct(xe, 0.5)),
-                pct(xe, 0.5).as_secs_f64() / pct(tt, 0.5).as_secs_f64()
-            ),
+            Some(xe) => {
+                println!("| {name} | {} | {} | {:.2}x |", ms(pct(tt, 0.5)), ms(pct(xe, 0.5)), pct(xe, 0.5).as_secs_f64() / pct(tt, 0.5).as_secs_f64())
+            }
             None => println!("| {name} | {} | (xelatex not installed) | |", ms(pct(tt, 0.5))),
         }
     }
@@ -161,12 +158,7 @@ pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error
 }
 
 /// Times Debian's xelatex on the same files. `None` when xelatex is not installed.
-fn xelatex_times(
-    p: &template::Prepared,
-    ctx: &RenderContext,
-    runs: usize,
-    name: &str,
-) -> Result<Option<Vec<Duration>>, Box<dyn std::error::Error>> {
+fn xelatex_times(p: &template::Prepared, ctx: &RenderContext, runs: usize, name: &str) -> Result<Option<Vec<Duration>>, Box<dyn std::error::Error>> {
     if Command::new("xelatex").arg("--version").output().is_err() {
         return Ok(None);
     }
@@ -185,7 +177,11 @@ fn xelatex_times(
             .output()?;
         times.push(t.elapsed());
         if !out.status.success() {
-            return Err(format!("xelatex failed on the generated document: {}", String::from_utf8_lossy(&out.stdout).lines().rev().take(10).collect::<Vec<_>>().join("\n")).into());
+            return Err(format!(
+                "xelatex failed on the generated document: {}",
+                String::from_utf8_lossy(&out.stdout).lines().rev().take(10).collect::<Vec<_>>().join("\n")
+            )
+            .into());
         }
     }
     times.sort();

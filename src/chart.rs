@@ -165,10 +165,8 @@ pub fn score_panels(panels: &[ScorePanel]) -> Result<Vec<u8>, ChartError> {
         let y = px(top + LEGEND_H / 2.0);
         let mut x = px(330.0);
         for (name, colour) in [("Intellectual control", IC_COLOUR), ("Renderability", RENDER_COLOUR)] {
-            root.draw(&Rectangle::new([(x, y - px(10.0)), (x + px(20.0), y + px(10.0))], colour.filled()))
-                .map_err(draw_err)?;
-            root.draw(&Text::new(name, (x + px(28.0), y), font(18.0).pos(Pos::new(HPos::Left, VPos::Center))))
-                .map_err(draw_err)?;
+            root.draw(&Rectangle::new([(x, y - px(10.0)), (x + px(20.0), y + px(10.0))], colour.filled())).map_err(draw_err)?;
+            root.draw(&Text::new(name, (x + px(28.0), y), font(18.0).pos(Pos::new(HPos::Left, VPos::Center)))).map_err(draw_err)?;
             x += px(230.0);
         }
         root.present().map_err(draw_err)?;
@@ -206,26 +204,17 @@ where
         // Row i from the top: plotters' y grows upwards.
         let y0 = n - 1.0 - i as f64;
         for (value, colour, lo, hi) in [(*ic, IC_COLOUR, 0.52, 0.90), (*r, RENDER_COLOUR, 0.10, 0.48)] {
-            chart
-                .draw_series(std::iter::once(Rectangle::new([(0.0, y0 + lo), (value, y0 + hi)], colour.filled())))
-                .map_err(draw_err)?;
+            chart.draw_series(std::iter::once(Rectangle::new([(0.0, y0 + lo), (value, y0 + hi)], colour.filled()))).map_err(draw_err)?;
             let (bx, by) = chart.backend_coord(&(value, y0 + (lo + hi) / 2.0));
             let (bx, by) = (bx - ox, by - oy);
             let label = format!("{value:.0}");
             // Inside the bar in white when there is room, else just after it.
-            let (pos, dx, colour) =
-                if value > 12.0 { (HPos::Right, -px(6.0), WHITE) } else { (HPos::Left, px(6.0), BLACK) };
-            area.draw(&Text::new(label, (bx + dx, by), font(16.0).color(&colour).pos(Pos::new(pos, VPos::Center))))
-                .map_err(draw_err)?;
+            let (pos, dx, colour) = if value > 12.0 { (HPos::Right, -px(6.0), WHITE) } else { (HPos::Left, px(6.0), BLACK) };
+            area.draw(&Text::new(label, (bx + dx, by), font(16.0).color(&colour).pos(Pos::new(pos, VPos::Center)))).map_err(draw_err)?;
         }
         let (lx, ly) = chart.backend_coord(&(0.0, y0 + 0.5));
         let (lx, ly) = (lx - ox, ly - oy);
-        area.draw(&Text::new(
-            truncate(scenario, 30),
-            (lx - px(10.0), ly),
-            font(17.0).pos(Pos::new(HPos::Right, VPos::Center)),
-        ))
-        .map_err(draw_err)?;
+        area.draw(&Text::new(truncate(scenario, 30), (lx - px(10.0), ly), font(17.0).pos(Pos::new(HPos::Right, VPos::Center)))).map_err(draw_err)?;
     }
     Ok(())
 }
@@ -295,8 +284,7 @@ pub fn series_chart(c: &SeriesChart) -> Result<Vec<u8>, ChartError> {
             .map_err(draw_err)?;
         for (i, cat) in cats.iter().enumerate() {
             let (x, y) = chart.backend_coord(&(i as f64 + 0.5, lo));
-            root.draw(&Text::new(truncate(cat, 18), (x, y + px(8.0)), font(15.0).pos(Pos::new(HPos::Center, VPos::Top))))
-                .map_err(draw_err)?;
+            root.draw(&Text::new(truncate(cat, 18), (x, y + px(8.0)), font(15.0).pos(Pos::new(HPos::Center, VPos::Top)))).map_err(draw_err)?;
         }
         let k = c.series.len().max(1) as f64;
         for (si, (name, vals)) in c.series.iter().enumerate() {
@@ -316,10 +304,7 @@ pub fn series_chart(c: &SeriesChart) -> Result<Vec<u8>, ChartError> {
                 ChartKind::Line => {
                     let style = ShapeStyle::from(&colour).stroke_width((3.0 * S) as u32);
                     chart
-                        .draw_series(LineSeries::new(
-                            vals.iter().enumerate().map(|(i, v)| (i as f64 + 0.5, *v)),
-                            style,
-                        ))
+                        .draw_series(LineSeries::new(vals.iter().enumerate().map(|(i, v)| (i as f64 + 0.5, *v)), style))
                         .map_err(draw_err)?
                         .label(name.as_str())
                         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + px(20.0), y)], style));
@@ -378,12 +363,7 @@ mod tests {
     #[test]
     fn series_charts_draw() {
         for kind in [ChartKind::Bar, ChartKind::Line] {
-            let c = SeriesChart {
-                title: "t".into(),
-                kind,
-                categories: vec!["a".into(), "b".into()],
-                series: vec![("s".into(), vec![1.0, -2.0])],
-            };
+            let c = SeriesChart { title: "t".into(), kind, categories: vec!["a".into(), "b".into()], series: vec![("s".into(), vec![1.0, -2.0])] };
             let png = series_chart(&c).unwrap();
             decode(&png);
             assert!(has_colour(&png, PALETTE[0]));

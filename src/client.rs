@@ -1,15 +1,23 @@
 //! The command-line client of a deployed reportq API (`reportq submit`): submits requests,
-//! polls with back-off, downloads finished PDFs through their presigned URLs.
+//! polls with back-off, downloads finished PDFs through their presigned URLs. It reads the
+//! API's answers as the same [`crate::wire`] types the API writes.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
+use uuid::Uuid;
+
+use crate::domain::job::Status;
+use crate::wire::{BatchSubmitted, BatchView, Counts, ErrorBody, JobView, Submitted};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     #[error("{status}: {code}: {message}{}", field.as_deref().map(|f| format!(" (field {f})")).unwrap_or_default())]
-    Api { status: u16, code: String, message: String, field: Option<String>, body: Value },
+    Api { status: u16, code: String, message: String, field: Option<String>, body: Box<Option<ErrorBody>> },
     #[error("cannot reach the API: {0}")]
     Transport(String),
     #[error("gave up waiting after {0:.0?}")]
@@ -64,24 +72,21 @@ fn transport(e: reqwest::Error) -> ClientError {
 
 async fn api_error(resp: reqwest::Response) -> ClientError {
     let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
-    let e = &body["error"];
+    let body: Option<ErrorBody> = resp.json().await.ok();
+    let e = body.as_ref().map(|b| b.error.clone()).unwrap_or_default();
     ClientError::Api {
         status,
-        code: e["code"].as_str().unwrap_or("unknown").to_string(),
-        message: e["message"].as_str().unwrap_or("(no error body)").to_string(),
-        field: e["field"].as_str().map(str::to_string),
-        body,
+        code: if e.code.is_empty() { "unknown".into() } else { e.code },
+        message: if e.message.is_empty() { "(no error body)".into() } else { e.message },
+        field: e.field,
+        body: Box::new(body),
     }
 }
 
 impl Client {
     pub fn new(base: &str) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(120))
-            .build()
-            .map_err(transport)?;
+        let http =
+            reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(120)).build().map_err(transport)?;
         Ok(Self { http, base: base.trim_end_matches('/').to_string() })
     }
 
@@ -91,7 +96,7 @@ impl Client {
 
     /// POSTs JSON with an Idempotency-Key, retrying transport failures and 503s with the same
     /// key, so a retry never makes a second job.
-    async fn post(&self, path: &str, body: &Value, key: &str) -> Result<Value, ClientError> {
+    async fn post<T: DeserializeOwned>(&self, path: &str, body: &Value, key: &str) -> Result<T, ClientError> {
         let mut backoff = Backoff::new();
         let mut tries = 0;
         loop {
@@ -108,7 +113,7 @@ impl Client {
         }
     }
 
-    async fn get(&self, path: &str) -> Result<Value, ClientError> {
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let r = self.http.get(self.url(path)).send().await.map_err(transport)?;
         if !r.status().is_success() {
             return Err(api_error(r).await);
@@ -116,21 +121,21 @@ impl Client {
         r.json().await.map_err(transport)
     }
 
-    pub async fn submit(&self, request: &Value) -> Result<Value, ClientError> {
-        self.post("/v1/reports", request, &uuid::Uuid::new_v4().to_string()).await
+    pub async fn submit(&self, request: &Value) -> Result<Submitted, ClientError> {
+        self.post("/v1/reports", request, &Uuid::new_v4().to_string()).await
     }
 
-    pub async fn submit_batch(&self, requests: &[Value]) -> Result<Value, ClientError> {
+    pub async fn submit_batch(&self, requests: &[Value]) -> Result<BatchSubmitted, ClientError> {
         let body = serde_json::json!({ "requests": requests });
-        self.post("/v1/reports/batch", &body, &uuid::Uuid::new_v4().to_string()).await
+        self.post("/v1/reports/batch", &body, &Uuid::new_v4().to_string()).await
     }
 
-    pub async fn job(&self, id: &str) -> Result<Value, ClientError> {
+    pub async fn job(&self, id: Uuid) -> Result<JobView, ClientError> {
         self.get(&format!("/v1/reports/{id}")).await
     }
 
     /// Every job of a batch with its status (following the pages), and the counts.
-    pub async fn batch(&self, id: &str) -> Result<(Value, Vec<(String, String)>), ClientError> {
+    pub async fn batch(&self, id: Uuid) -> Result<(Counts, Vec<(Uuid, Status)>), ClientError> {
         let mut jobs = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -138,37 +143,31 @@ impl Client {
                 None => format!("/v1/batches/{id}?limit=1000"),
                 Some(c) => format!("/v1/batches/{id}?limit=1000&cursor={c}"),
             };
-            let page = self.get(&path).await?;
-            for j in page["jobs"].as_array().into_iter().flatten() {
-                jobs.push((j["job_id"].as_str().unwrap_or_default().to_string(), j["status"].as_str().unwrap_or_default().to_string()));
-            }
-            match page["next_cursor"].as_str() {
-                Some(c) => cursor = Some(c.to_string()),
-                None => return Ok((page["counts"].clone(), jobs)),
+            let page: BatchView = self.get(&path).await?;
+            jobs.extend(page.jobs.iter().map(|j| (j.job_id, j.status)));
+            match page.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => return Ok((page.counts, jobs)),
             }
         }
     }
 
     /// Polls a job until it is finished; `on_status` sees each status change.
-    pub async fn wait(&self, id: &str, timeout: Duration, mut on_status: impl FnMut(&str)) -> Result<Value, ClientError> {
+    pub async fn wait(&self, id: Uuid, timeout: Duration, mut on_status: impl FnMut(Status)) -> Result<JobView, ClientError> {
         let start = Instant::now();
         let mut backoff = Backoff::new();
-        let mut last = String::new();
+        let mut last = None;
         loop {
             let job = self.job(id).await?;
-            let status = job["status"].as_str().unwrap_or_default().to_string();
-            if status != last {
-                on_status(&status);
-                last = status.clone();
+            if last != Some(job.status) {
+                on_status(job.status);
+                last = Some(job.status);
             }
-            match status.as_str() {
-                "succeeded" => return Ok(job),
-                "failed" => {
-                    return Err(ClientError::JobFailed {
-                        id: id.to_string(),
-                        code: job["error"]["code"].as_str().unwrap_or_default().to_string(),
-                        message: job["error"]["message"].as_str().unwrap_or_default().to_string(),
-                    });
+            match job.status {
+                Status::Succeeded => return Ok(job),
+                Status::Failed => {
+                    let e = job.error.unwrap_or(crate::domain::job::JobError { code: String::new(), message: String::new() });
+                    return Err(ClientError::JobFailed { id: id.to_string(), code: e.code, message: e.message });
                 }
                 _ => {}
             }
@@ -179,9 +178,83 @@ impl Client {
         }
     }
 
+    /// Submits named requests in batches of up to 1,000 (a refused batch queues nothing and
+    /// names each bad request), then with `dir` waits for every job and saves each PDF as
+    /// `{name}.pdf`, with a progress bar. Returns the submitted batches and jobs.
+    pub async fn run_batch(&self, items: &[(String, Value)], dir: Option<&Path>, timeout: Duration) -> Result<BatchRun, ClientError> {
+        let mut run = BatchRun::default();
+        for chunk in items.chunks(crate::config::MAX_BATCH) {
+            let reqs: Vec<Value> = chunk.iter().map(|(_, v)| v.clone()).collect();
+            let resp = self.submit_batch(&reqs).await.map_err(|e| match e {
+                ClientError::Api { body, .. } if body.as_ref().as_ref().and_then(|b| b.error.items.as_ref()).is_some() => {
+                    let items = body.and_then(|b| b.error.items).unwrap_or_default();
+                    let lines: Vec<String> =
+                        items.iter().map(|i| format!("  {}: {}: {}", chunk.get(i.index).map_or("?", |c| c.0.as_str()), i.field, i.message)).collect();
+                    ClientError::Input(format!("the batch was refused, nothing was queued:\n{}", lines.join("\n")))
+                }
+                e => e,
+            })?;
+            run.jobs.extend(chunk.iter().map(|(name, _)| name.clone()).zip(resp.job_ids.iter().copied()));
+            run.batches.push(resp.batch_id);
+        }
+        tracing::info!(requests = run.jobs.len(), batches = run.batches.len(), "submitted");
+        let Some(dir) = dir else { return Ok(run) };
+        std::fs::create_dir_all(dir)?;
+        let bar = indicatif::ProgressBar::new(run.jobs.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} done, {msg} [{elapsed_precise}]")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let names: HashMap<Uuid, String> = run.jobs.iter().map(|(n, id)| (*id, n.clone())).collect();
+        let mut seen = HashSet::new();
+        let start = Instant::now();
+        let mut backoff = Backoff::new();
+        while seen.len() < run.jobs.len() {
+            let mut finished = Vec::new();
+            for b in &run.batches {
+                let (_, statuses) = self.batch(*b).await?;
+                finished.extend(statuses.into_iter().filter(|(id, st)| st.is_final() && !seen.contains(id)));
+            }
+            let downloads = futures::stream::iter(finished)
+                .map(|(id, st)| {
+                    let path = dir.join(format!("{}.pdf", names.get(&id).cloned().unwrap_or_else(|| id.to_string())));
+                    async move {
+                        if st == Status::Succeeded {
+                            self.download(id, &path).await.map(|_| (id, None))
+                        } else {
+                            let e = self.job(id).await?.error.map(|e| format!("{}: {}", e.code, e.message)).unwrap_or_default();
+                            Ok((id, Some(e)))
+                        }
+                    }
+                })
+                .buffer_unordered(4)
+                .collect::<Vec<Result<_, ClientError>>>()
+                .await;
+            for d in downloads {
+                let (id, err) = d?;
+                if let Some(e) = err {
+                    run.failed.push(format!("{}: {e}", names.get(&id).cloned().unwrap_or_else(|| id.to_string())));
+                }
+                seen.insert(id);
+                bar.inc(1);
+            }
+            bar.set_message(format!("{} failed", run.failed.len()));
+            if seen.len() >= run.jobs.len() {
+                break;
+            }
+            if start.elapsed() > timeout {
+                bar.abandon();
+                return Err(ClientError::Input(format!("gave up after {timeout:?}: {} of {} jobs finished", seen.len(), run.jobs.len())));
+            }
+            tokio::time::sleep(backoff.next()).await;
+        }
+        bar.finish();
+        Ok(run)
+    }
+
     /// Downloads a finished job's PDF to `path` (through `/pdf`, which redirects to a fresh
     /// presigned URL: the URL in an older status answer may have expired).
-    pub async fn download(&self, id: &str, path: &Path) -> Result<u64, ClientError> {
+    pub async fn download(&self, id: Uuid, path: &Path) -> Result<u64, ClientError> {
         let r = self.http.get(self.url(&format!("/v1/reports/{id}/pdf"))).send().await.map_err(transport)?;
         if !r.status().is_success() {
             return Err(api_error(r).await);
@@ -197,17 +270,23 @@ impl Client {
     }
 }
 
+/// What [`Client::run_batch`] submitted and what failed.
+#[derive(Debug, Default)]
+pub struct BatchRun {
+    pub batches: Vec<Uuid>,
+    /// (name, job id) in input order.
+    pub jobs: Vec<(String, Uuid)>,
+    /// "name: code: message" of each failed job (when waited for).
+    pub failed: Vec<String>,
+}
+
 /// Requests of a batch: every `*.json` in a folder (sorted by name), or one per line of a
 /// JSONL file. Each comes with the stem its PDF is saved under.
 pub fn read_batch(input: &Path) -> Result<Vec<(String, Value)>, ClientError> {
-    let parse = |what: &str, text: &str| {
-        serde_json::from_str::<Value>(text).map_err(|e| ClientError::Input(format!("{what}: not JSON: {e}")))
-    };
+    let parse = |what: &str, text: &str| serde_json::from_str::<Value>(text).map_err(|e| ClientError::Input(format!("{what}: not JSON: {e}")));
     if input.is_dir() {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(input)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "json"))
-            .collect();
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(input)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "json")).collect();
         files.sort();
         files
             .iter()

@@ -1,10 +1,78 @@
-//! Settings from the environment, read in one place, with defaults that work on a laptop.
+//! Settings, read once per process into typed values: [`ApiSettings`] for the API,
+//! [`WorkerSettings`] for the worker, [`RenderConfig`] for anything that renders. Each is read
+//! from the environment by the binaries ([`Env::process`]) and built explicitly by tests
+//! ([`Env::from_pairs`], or the structs' own fields), never from a developer's shell by accident.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// Where a deployed image keeps the bundle (the Dockerfile puts it there).
 pub const IMAGE_BUNDLE: &str = "/opt/reportq/tex-bundle";
+
+/// The most requests one `POST /v1/reports/batch` takes.
+pub const MAX_BATCH: usize = 1000;
+
+/// A setting that cannot be used: the process does not start, and says which and why.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name}={value:?} is not valid: {reason}")]
+    Invalid { name: &'static str, value: String, reason: String },
+    #[error("{name} is not set: {reason}")]
+    Missing { name: &'static str, reason: &'static str },
+}
+
+/// A snapshot of the variables a process was started with.
+#[derive(Debug, Clone, Default)]
+pub struct Env(HashMap<String, String>);
+
+impl Env {
+    /// This process's environment.
+    pub fn process() -> Env {
+        Env(std::env::vars().collect())
+    }
+
+    /// Exactly these variables (tests).
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Env {
+        Env(pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    fn var(&self, name: &str) -> Option<String> {
+        self.0.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+    }
+
+    fn parse<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError> {
+        match self.var(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid { name, value: v.clone(), reason: "not a valid value".into() }),
+        }
+    }
+
+    fn secs(&self, name: &'static str, default: f64, lo: f64, hi: f64) -> Result<Duration, ConfigError> {
+        let v = self.parse(name, default)?;
+        if !(v >= lo && v <= hi) {
+            return Err(ConfigError::Invalid { name, value: v.to_string(), reason: format!("must be between {lo} and {hi} seconds") });
+        }
+        Ok(Duration::from_secs_f64(v))
+    }
+
+    fn cores() -> usize {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+    }
+
+    /// The bucket and queue both functions use.
+    fn aws(&self) -> Result<(String, String), ConfigError> {
+        let region = self.var("AWS_REGION").or_else(|| self.var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
+        let queue_url = self
+            .var("REPORTQ_QUEUE_URL")
+            .or_else(|| self.var("AWS_ENDPOINT_URL").map(|e| format!("{}/queue/{region}/000000000000/reportq-jobs", e.trim_end_matches('/'))))
+            .ok_or(ConfigError::Missing {
+                name: "REPORTQ_QUEUE_URL",
+                reason: "set it to the job queue's URL (or set AWS_ENDPOINT_URL, from which a local default is made)",
+            })?;
+        Ok((self.var("REPORTQ_BUCKET").unwrap_or_else(|| "reportq-local".into()), queue_url))
+    }
+}
 
 /// Rendering settings.
 #[derive(Debug, Clone)]
@@ -26,71 +94,49 @@ pub struct RenderConfig {
     pub tmp_dir: PathBuf,
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-fn parse<T: std::str::FromStr>(name: &str, default: T) -> Result<T, String> {
-    match var(name) {
-        None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| format!("{name}={v:?} is not a valid value")),
-    }
-}
-
 impl RenderConfig {
-    pub fn from_env() -> Result<Self, String> {
-        let bundle = match var("REPORTQ_TEX_BUNDLE") {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(&Env::process())
+    }
+
+    pub fn read(env: &Env) -> Result<Self, ConfigError> {
+        let bundle = match env.var("REPORTQ_TEX_BUNDLE") {
             Some(p) => PathBuf::from(p),
-            None => default_bundle(),
+            None => default_bundle(env),
         };
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let timeout = parse("REPORTQ_RENDER_TIMEOUT_SECS", 60.0f64)?;
-        if !(timeout > 0.0 && timeout < 86_400.0) {
-            return Err("REPORTQ_RENDER_TIMEOUT_SECS must be between 0 and 86400".into());
-        }
+        let timeout = env.secs("REPORTQ_RENDER_TIMEOUT_SECS", 60.0, 0.001, 86_400.0)?;
         Ok(Self {
             bundle,
-            timeout: Duration::from_secs_f64(timeout),
-            memory_mb: parse("REPORTQ_RENDER_MEMORY_MB", 1024)?,
-            concurrency: parse("REPORTQ_RENDER_CONCURRENCY", cores)?.max(1),
-            child_exe: var("REPORTQ_TEX_CHILD").map(PathBuf::from),
-            tmp_dir: std::env::temp_dir(),
+            timeout,
+            memory_mb: env.parse("REPORTQ_RENDER_MEMORY_MB", 1024)?,
+            concurrency: env.parse("REPORTQ_RENDER_CONCURRENCY", Env::cores())?.max(1),
+            child_exe: env.var("REPORTQ_TEX_CHILD").map(PathBuf::from),
+            tmp_dir: env.var("TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
         })
     }
 }
 
-pub fn default_bundle() -> PathBuf {
+fn default_bundle(env: &Env) -> PathBuf {
     if std::path::Path::new(IMAGE_BUNDLE).is_dir() {
         return PathBuf::from(IMAGE_BUNDLE);
     }
-    let home = var("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
+    let home = env.var("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
     home.join(".cache/reportq/tex-bundle")
 }
 
-/// The job pipeline's settings: where jobs live (S3 bucket), where they are sent (SQS queue),
-/// and the limits the API and worker keep. AWS itself (endpoint, region, credentials) is
-/// configured by the SDK's standard variables (`AWS_ENDPOINT_URL`, `AWS_REGION`,
-/// `AWS_ACCESS_KEY_ID`, ...), read by [`crate::aws::clients`].
+/// The API's settings. AWS itself (endpoint, region, credentials) is configured by the SDK's
+/// standard variables, read by [`crate::aws::clients`].
 #[derive(Debug, Clone)]
-pub struct PipelineConfig {
+pub struct ApiSettings {
     /// `REPORTQ_BUCKET` (default `reportq-local`, what `scripts/localstack.sh` creates).
     pub bucket: String,
-    /// `REPORTQ_QUEUE_URL`; default: the `reportq-jobs` queue at `AWS_ENDPOINT_URL`, when one is
-    /// set (LocalStack's path-style URL).
-    pub queue_url: Option<String>,
+    /// `REPORTQ_QUEUE_URL`; default: the `reportq-jobs` queue at `AWS_ENDPOINT_URL`.
+    pub queue_url: String,
     /// How long a presigned download URL lives (`REPORTQ_URL_EXPIRY_SECS`, default 900).
     pub url_expiry: Duration,
     /// How long `POST /api/report/pdf` waits for its job before answering 202
     /// (`REPORTQ_PDF_WAIT_SECS`, default 20: well inside API Gateway's 30 s).
     pub pdf_wait: Duration,
-    /// The worker's limit for one job, fetch to status write (`REPORTQ_JOB_DEADLINE_SECS`, default
-    /// 120). Must be below the queue's visibility timeout, or a slow job is handed to a second
-    /// worker while the first still runs.
-    pub job_deadline: Duration,
-    /// Deliveries before SQS moves a message to the DLQ (`REPORTQ_MAX_RECEIVE_COUNT`, default 5;
-    /// must match the queue's redrive policy). On the last one a job that still fails for a
-    /// transient reason is marked `failed`, so pollers stop waiting.
-    pub max_receive_count: u32,
     /// Largest body of one request (`REPORTQ_MAX_REQUEST_BYTES`, default 1 MiB).
     pub max_request_bytes: usize,
     /// Largest body of a batch (`REPORTQ_MAX_BATCH_BYTES`, default 6 MiB: Lambda's own limit for
@@ -104,55 +150,114 @@ pub struct PipelineConfig {
     pub diagram_model: Option<PathBuf>,
     /// Where `reportq serve` listens (`REPORTQ_LISTEN`, default `127.0.0.1:8080`).
     pub listen: String,
+}
+
+impl ApiSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(&Env::process())
+    }
+
+    pub fn read(env: &Env) -> Result<Self, ConfigError> {
+        let (bucket, queue_url) = env.aws()?;
+        Ok(Self {
+            bucket,
+            queue_url,
+            // SigV4 presigned URLs cannot outlive 7 days.
+            url_expiry: env.secs("REPORTQ_URL_EXPIRY_SECS", 900.0, 1.0, 604_800.0)?,
+            pdf_wait: env.secs("REPORTQ_PDF_WAIT_SECS", 20.0, 0.0, 28.0)?,
+            max_request_bytes: env.parse("REPORTQ_MAX_REQUEST_BYTES", 1usize << 20)?,
+            max_batch_bytes: env.parse("REPORTQ_MAX_BATCH_BYTES", 6usize << 20)?,
+            cors_origins: env
+                .var("REPORTQ_CORS_ORIGINS")
+                .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+                .unwrap_or_default(),
+            diagram_model: env.var("REPORTQ_DIAGRAM_MODEL").map(PathBuf::from),
+            listen: env.var("REPORTQ_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
+        })
+    }
+
+    /// The defaults for a bucket and queue (tests, benchmarks).
+    pub fn new(bucket: impl Into<String>, queue_url: impl Into<String>) -> Self {
+        let mut s = Self::read(&Env::from_pairs([("REPORTQ_QUEUE_URL", "-")])).expect("the defaults are valid");
+        s.bucket = bucket.into();
+        s.queue_url = queue_url.into();
+        s
+    }
+}
+
+/// The worker's settings.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    pub bucket: String,
+    pub queue_url: String,
+    /// The worker's limit for one job, fetch to status write (`REPORTQ_JOB_DEADLINE_SECS`, default
+    /// 120). Must be below the queue's visibility timeout, or a slow job is handed to a second
+    /// worker while the first still runs.
+    pub job_deadline: Duration,
+    /// Deliveries before SQS moves a message to the DLQ (`REPORTQ_MAX_RECEIVE_COUNT`, default 5;
+    /// must match the queue's redrive policy). On the last one a job that still fails for a
+    /// transient reason is marked `failed`, so pollers stop waiting.
+    pub max_receive_count: u32,
+    /// The DiAGRAM network: reports then rank improvements (`REPORTQ_DIAGRAM_MODEL`).
+    pub diagram_model: Option<PathBuf>,
     /// Jobs one worker process runs at once (`REPORTQ_WORKER_CONCURRENCY`, default: cores).
-    pub worker_concurrency: usize,
+    pub concurrency: usize,
     /// Long-poll wait of `reportq worker` (`REPORTQ_POLL_WAIT_SECS`, default 20, at most 20).
     pub poll_wait: Duration,
 }
 
-/// The most requests one `POST /v1/reports/batch` takes.
-pub const MAX_BATCH: usize = 1000;
-
-fn secs(name: &str, default: f64, lo: f64, hi: f64) -> Result<Duration, String> {
-    let v = parse(name, default)?;
-    if !(v >= lo && v <= hi) {
-        return Err(format!("{name} must be between {lo} and {hi} seconds (it is {v})"));
+impl WorkerSettings {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(&Env::process())
     }
-    Ok(Duration::from_secs_f64(v))
+
+    pub fn read(env: &Env) -> Result<Self, ConfigError> {
+        let (bucket, queue_url) = env.aws()?;
+        Ok(Self {
+            bucket,
+            queue_url,
+            job_deadline: env.secs("REPORTQ_JOB_DEADLINE_SECS", 120.0, 1.0, 43_200.0)?,
+            max_receive_count: env.parse("REPORTQ_MAX_RECEIVE_COUNT", 5u32)?.max(1),
+            diagram_model: env.var("REPORTQ_DIAGRAM_MODEL").map(PathBuf::from),
+            concurrency: env.parse("REPORTQ_WORKER_CONCURRENCY", Env::cores())?.max(1),
+            poll_wait: env.secs("REPORTQ_POLL_WAIT_SECS", 20.0, 0.0, 20.0)?,
+        })
+    }
+
+    /// The defaults for a bucket and queue (tests, benchmarks).
+    pub fn new(bucket: impl Into<String>, queue_url: impl Into<String>) -> Self {
+        let mut s = Self::read(&Env::from_pairs([("REPORTQ_QUEUE_URL", "-")])).expect("the defaults are valid");
+        s.bucket = bucket.into();
+        s.queue_url = queue_url.into();
+        s
+    }
+
+    /// The renderer settings a worker uses: the TeX run's own limit is kept inside the job's
+    /// deadline, so a stuck render is stopped by the renderer (a permanent `render_timeout`)
+    /// before the job deadline gives the message back to the queue.
+    pub fn cap_render(&self, mut render: RenderConfig) -> RenderConfig {
+        let cap = self.job_deadline.mul_f64(0.8);
+        if render.timeout > cap {
+            render.timeout = cap;
+        }
+        render
+    }
 }
 
-impl PipelineConfig {
-    pub fn from_env() -> Result<Self, String> {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        let region = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
-        let queue_url = var("REPORTQ_QUEUE_URL").or_else(|| {
-            var("AWS_ENDPOINT_URL")
-                .map(|e| format!("{}/queue/{region}/000000000000/reportq-jobs", e.trim_end_matches('/')))
-        });
-        let cfg = Self {
-            bucket: var("REPORTQ_BUCKET").unwrap_or_else(|| "reportq-local".into()),
-            queue_url,
-            // SigV4 presigned URLs cannot outlive 7 days.
-            url_expiry: secs("REPORTQ_URL_EXPIRY_SECS", 900.0, 1.0, 604_800.0)?,
-            pdf_wait: secs("REPORTQ_PDF_WAIT_SECS", 20.0, 0.0, 28.0)?,
-            job_deadline: secs("REPORTQ_JOB_DEADLINE_SECS", 120.0, 1.0, 43_200.0)?,
-            max_receive_count: parse("REPORTQ_MAX_RECEIVE_COUNT", 5u32)?.max(1),
-            max_request_bytes: parse("REPORTQ_MAX_REQUEST_BYTES", 1usize << 20)?,
-            max_batch_bytes: parse("REPORTQ_MAX_BATCH_BYTES", 6usize << 20)?,
-            cors_origins: var("REPORTQ_CORS_ORIGINS")
-                .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
-                .unwrap_or_default(),
-            diagram_model: var("REPORTQ_DIAGRAM_MODEL").map(PathBuf::from),
-            listen: var("REPORTQ_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
-            worker_concurrency: parse("REPORTQ_WORKER_CONCURRENCY", cores)?.max(1),
-            poll_wait: secs("REPORTQ_POLL_WAIT_SECS", 20.0, 0.0, 20.0)?,
-        };
-        Ok(cfg)
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    pub fn queue_url(&self) -> Result<&str, String> {
-        self.queue_url
-            .as_deref()
-            .ok_or_else(|| "REPORTQ_QUEUE_URL is not set (nor AWS_ENDPOINT_URL, from which a local default is made)".into())
+    #[test]
+    fn settings_come_from_the_variables_given_and_bad_ones_are_named() {
+        let env = Env::from_pairs([("AWS_ENDPOINT_URL", "http://127.0.0.1:4566/"), ("REPORTQ_PDF_WAIT_SECS", "5")]);
+        let api = ApiSettings::read(&env).unwrap();
+        assert_eq!(api.queue_url, "http://127.0.0.1:4566/queue/us-east-1/000000000000/reportq-jobs");
+        assert_eq!(api.pdf_wait, Duration::from_secs(5));
+        let bad = Env::from_pairs([("REPORTQ_QUEUE_URL", "q"), ("REPORTQ_PDF_WAIT_SECS", "40")]);
+        let e = ApiSettings::read(&bad).unwrap_err();
+        assert!(matches!(e, ConfigError::Invalid { name: "REPORTQ_PDF_WAIT_SECS", .. }), "{e}");
+        let e = WorkerSettings::read(&Env::default()).unwrap_err();
+        assert!(matches!(e, ConfigError::Missing { name: "REPORTQ_QUEUE_URL", .. }), "{e}");
     }
 }

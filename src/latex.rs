@@ -161,9 +161,7 @@ mod tests {
         for (i, _) in out.match_indices('\\') {
             let rest = &out[i + 1..];
             assert!(
-                ["textbackslash{}", "{", "}", "$", "&", "%", "#", "_", "textasciitilde{}", "textasciicircum{}"]
-                    .iter()
-                    .any(|ok| rest.starts_with(ok)),
+                ["textbackslash{}", "{", "}", "$", "&", "%", "#", "_", "textasciitilde{}", "textasciicircum{}"].iter().any(|ok| rest.starts_with(ok)),
                 "unexpected command at {rest:?}"
             );
         }

@@ -5,28 +5,37 @@
 //! charts ([`chart`]) and CSV ([`csv`]), [`render`] runs TeX in a confined child process
 //! ([`sandbox`]), and [`setup`] prepares the TeX bundle's format.
 //!
-//! The job pipeline: [`api`] takes requests and queues [`job`]s ([`queue`], SQS) whose records
-//! and outputs live in S3 ([`store`]); [`worker`] renders them; [`client`] is the command-line
-//! client of a deployed API. [`aws`] builds the SDK clients, [`config`] reads every setting.
+//! [`domain`] holds the types and rules without I/O: the DiAGRAM model
+//! ([`domain::diagram`], the one parse every route uses) and job records ([`domain::job`]).
+//!
+//! The job pipeline: [`api`] (thin handlers, one file per resource) validates and hands
+//! requests to [`submit`], which stores jobs ([`store::JobStore`]: S3, or in memory for the
+//! tests) and queues them ([`queue::JobQueue`]: SQS, or in memory); [`worker`] claims, renders
+//! and finishes them over the same interfaces; [`wire`] types are the API's answers, shared
+//! with [`client`], the command-line client. [`aws`] builds the SDK clients, [`config`] reads
+//! each process's settings once, [`logging`] sets up `tracing`.
 
 pub mod api;
 pub mod aws;
+pub mod bayes;
+pub mod bench;
 pub mod chart;
 pub mod client;
 pub mod config;
 pub mod csv;
-pub mod job;
-pub mod queue;
-pub mod bayes;
-pub mod bench;
+pub mod domain;
 pub mod latex;
+pub mod logging;
+pub mod queue;
 pub mod render;
 pub mod request;
 pub mod sandbox;
 pub mod scoring;
 pub mod setup;
 pub mod store;
+pub mod submit;
 pub mod template;
+pub mod wire;
 pub mod worker;
 
 pub use render::{RenderError, Rendered, Renderer};

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use reportq::config::RenderConfig;
 use reportq::scoring::Diagram;
 use reportq::template::{self, Date, RenderContext};
-use reportq::{ReportRequest, Renderer};
+use reportq::{Renderer, ReportRequest};
 
 #[derive(Parser)]
 #[command(name = "reportq", version, about = "Parameterised PDF reports, rendered offline with Tectonic", long_about = None)]
@@ -125,9 +125,11 @@ enum Format {
 
 fn main() -> ExitCode {
     reportq::sandbox::maybe_run_child();
+    reportq::logging::init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // The one line a user reads when a command fails: plain text, not a log event.
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
@@ -202,20 +204,17 @@ fn write_output(path: &PathBuf, bytes: &[u8]) -> std::io::Result<()> {
     }
 }
 
-fn load_scorer(model: Option<PathBuf>) -> Result<Option<Arc<Diagram>>, String> {
-    model.map(|p| Diagram::load(&p).map(Arc::new)).transpose()
+/// The network named on the command line, if any (a named but broken one is an error).
+fn load_scorer(model: Option<PathBuf>) -> Result<Option<Arc<Diagram>>, reportq::scoring::NetworkError> {
+    model.map(|p| reportq::scoring::load(Some(&p))).transpose()
 }
 
 fn score(input: PathBuf, model: Option<PathBuf>, improvements: bool) -> Res {
-    let scorer = load_scorer(model)?.ok_or(reportq::scoring::NOT_CONFIGURED)?;
+    let scorer = load_scorer(model)?.ok_or(reportq::scoring::NetworkError::NotConfigured)?;
     let bytes = read_input(&input).map_err(|e| format!("reading {}: {e}", input.display()))?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
     let one = |m: &serde_json::Value| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-        Ok(if improvements {
-            serde_json::to_value(scorer.improvements(m)?)?
-        } else {
-            serde_json::to_value(scorer.score(m)?)?
-        })
+        Ok(if improvements { serde_json::to_value(scorer.improvements_value(m)?)? } else { serde_json::to_value(scorer.score_value(m)?)? })
     };
     let out = match &value {
         serde_json::Value::Array(models) => serde_json::Value::Array(models.iter().map(one).collect::<Result<_, _>>()?),
@@ -227,7 +226,9 @@ fn score(input: PathBuf, model: Option<PathBuf>, improvements: bool) -> Res {
 
 fn render(request: PathBuf, output: PathBuf, format: Format, epoch: Option<i64>, model: Option<PathBuf>) -> Res {
     let bytes = read_input(&request).map_err(|e| format!("reading {}: {e}", request.display()))?;
-    let req = ReportRequest::from_slice(&bytes).map_err(|e| format!("{}: {e}", request.display()))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", request.display()))?;
+    let scorer = load_scorer(model)?;
+    let req = ReportRequest::parse(&value, scorer.as_deref()).map_err(|e| format!("{}: {e}", request.display()))?;
     let t = Instant::now();
     let out = match format {
         Format::Csv => template::csv(&req.params).into_bytes(),
@@ -239,7 +240,7 @@ fn render(request: PathBuf, output: PathBuf, format: Format, epoch: Option<i64>,
         Format::Pdf => {
             let renderer = Renderer::new(RenderConfig::from_env()?)?;
             let date = epoch.map(Date::from_epoch).unwrap_or_else(Date::now);
-            let ctx = RenderContext::new(date, req.pdf.standard).with_scorer(load_scorer(model)?);
+            let ctx = RenderContext::new(date, req.pdf.standard).with_scorer(scorer);
             let r = renderer.render(&req, &ctx)?;
             if r.sandbox.starts_with("WARNING") {
                 eprintln!("{}", r.sandbox);
@@ -291,20 +292,20 @@ async fn serve(listen: Option<String>) -> Res {
     let state = reportq::api::ApiState::from_env().await?;
     let addr = listen.unwrap_or_else(|| state.cfg.listen.clone());
     let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    eprintln!("reportq API on http://{} (bucket {}, queue {})", listener.local_addr()?, state.cfg.bucket, state.queue.url());
+    tracing::info!(addr = %listener.local_addr()?, bucket = state.cfg.bucket, queue = state.cfg.queue_url, "reportq API listening");
     reportq::api::serve(state, listener, shutdown_signal()).await?;
     Ok(())
 }
 
 async fn worker() -> Res {
     let (worker, queue) = reportq::worker::Worker::from_env().await?;
-    eprintln!("reportq worker polling {}", queue.url());
+    tracing::info!(queue = queue.url(), "reportq worker polling");
     // A job that can outlive its message's invisibility is handed to a second worker while
     // the first still runs it: say so at start rather than in a confusing log later.
     if let Ok(Some(v)) = queue.visibility_timeout().await {
-        let deadline = reportq::config::PipelineConfig::from_env()?.job_deadline;
+        let deadline = worker.settings().job_deadline;
         if v <= deadline {
-            eprintln!("warning: the queue's visibility timeout ({v:?}) is not above REPORTQ_JOB_DEADLINE_SECS ({deadline:?})");
+            tracing::warn!(visibility = ?v, deadline = ?deadline, "the queue's visibility timeout is not above REPORTQ_JOB_DEADLINE_SECS");
         }
     }
     worker.run(&queue, shutdown_signal()).await;
@@ -316,112 +317,35 @@ async fn submit_one(url: &str, input: &PathBuf, wait: bool, output: Option<PathB
     let request: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", input.display()))?;
     let client = reportq::client::Client::new(url)?;
     let submitted = client.submit(&request).await?;
-    let id = submitted["job_id"].as_str().unwrap_or_default().to_string();
+    let id = submitted.job_id;
     if !wait {
         println!("{}", serde_json::to_string_pretty(&submitted)?);
         return Ok(());
     }
     eprintln!("job {id}");
-    let job = client.wait(&id, timeout, |s| eprintln!("  {s}")).await?;
-    let path = output.unwrap_or_else(|| PathBuf::from(job["result"]["filename"].as_str().unwrap_or("report.pdf")));
-    let n = client.download(&id, &path).await?;
+    let job = client.wait(id, timeout, |s| eprintln!("  {}", s.as_str())).await?;
+    let path = output.unwrap_or_else(|| PathBuf::from(job.result.map(|r| r.filename).unwrap_or_else(|| "report.pdf".into())));
+    let n = client.download(id, &path).await?;
     eprintln!("wrote {} ({n} bytes)", path.display());
     Ok(())
 }
 
 async fn submit_batch(url: &str, input: &PathBuf, wait: bool, output: Option<PathBuf>, timeout: std::time::Duration) -> Res {
-    use futures::StreamExt;
     let items = reportq::client::read_batch(input)?;
     if items.is_empty() {
         return Err(format!("{}: no requests found", input.display()).into());
     }
     let client = reportq::client::Client::new(url)?;
-    // (stem, job id) in input order; one API batch per 1,000 requests.
-    let mut jobs: Vec<(String, String)> = Vec::new();
-    let mut batches = Vec::new();
-    for chunk in items.chunks(reportq::config::MAX_BATCH) {
-        let reqs: Vec<serde_json::Value> = chunk.iter().map(|(_, v)| v.clone()).collect();
-        let resp = client.submit_batch(&reqs).await.map_err(|e| match e {
-            reportq::client::ClientError::Api { body, .. } if body["error"]["items"].is_array() => {
-                let lines: Vec<String> = body["error"]["items"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|i| format!("  {}: {}: {}", chunk[i["index"].as_u64().unwrap_or(0) as usize].0, i["field"].as_str().unwrap_or(""), i["message"].as_str().unwrap_or("")))
-                    .collect();
-                format!("the batch was refused, nothing was queued:\n{}", lines.join("\n"))
-            }
-            e => e.to_string(),
-        })?;
-        let ids = resp["job_ids"].as_array().cloned().unwrap_or_default();
-        for ((stem, _), id) in chunk.iter().zip(ids) {
-            jobs.push((stem.clone(), id.as_str().unwrap_or_default().to_string()));
-        }
-        batches.push(resp["batch_id"].as_str().unwrap_or_default().to_string());
-    }
-    eprintln!("submitted {} requests in {} batch(es): {}", jobs.len(), batches.len(), batches.join(", "));
-    if !wait {
-        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "batches": batches, "jobs": jobs.iter().map(|(s, id)| serde_json::json!({"name": s, "job_id": id})).collect::<Vec<_>>() }))?);
+    let dir = wait.then(|| output.unwrap_or_else(|| PathBuf::from("reports")));
+    let run = client.run_batch(&items, dir.as_deref(), timeout).await?;
+    let Some(dir) = dir else {
+        let jobs: Vec<serde_json::Value> = run.jobs.iter().map(|(s, id)| serde_json::json!({"name": s, "job_id": id})).collect();
+        println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "batches": run.batches, "jobs": jobs }))?);
         return Ok(());
-    }
-    let dir = output.unwrap_or_else(|| PathBuf::from("reports"));
-    std::fs::create_dir_all(&dir)?;
-    let bar = indicatif::ProgressBar::new(jobs.len() as u64);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} done, {msg} [{elapsed_precise}]")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    let names: std::collections::HashMap<String, String> = jobs.iter().map(|(s, id)| (id.clone(), s.clone())).collect();
-    let mut seen = std::collections::HashSet::new();
-    let mut failed = Vec::new();
-    let start = Instant::now();
-    let mut backoff = reportq::client::Backoff::new();
-    while seen.len() < jobs.len() {
-        let mut finished = Vec::new();
-        for b in &batches {
-            let (_, statuses) = client.batch(b).await?;
-            for (id, st) in statuses {
-                if (st == "succeeded" || st == "failed") && !seen.contains(&id) {
-                    finished.push((id, st));
-                }
-            }
-        }
-        let downloads = futures::stream::iter(finished.clone())
-            .map(|(id, st)| {
-                let client = &client;
-                let path = dir.join(format!("{}.pdf", names.get(&id).cloned().unwrap_or_else(|| id.clone())));
-                async move {
-                    if st == "succeeded" { client.download(&id, &path).await.map(|_| (id, None)) } else {
-                        let job = client.job(&id).await?;
-                        Ok((id, Some(format!("{}: {}", job["error"]["code"].as_str().unwrap_or(""), job["error"]["message"].as_str().unwrap_or("")))))
-                    }
-                }
-            })
-            .buffer_unordered(4)
-            .collect::<Vec<Result<_, reportq::client::ClientError>>>()
-            .await;
-        for d in downloads {
-            let (id, err) = d?;
-            if let Some(e) = err {
-                failed.push(format!("{}: {e}", names.get(&id).cloned().unwrap_or(id.clone())));
-            }
-            seen.insert(id);
-            bar.inc(1);
-        }
-        bar.set_message(format!("{} failed", failed.len()));
-        if seen.len() >= jobs.len() {
-            break;
-        }
-        if start.elapsed() > timeout {
-            bar.abandon();
-            return Err(format!("gave up after {timeout:?}: {} of {} jobs finished", seen.len(), jobs.len()).into());
-        }
-        tokio::time::sleep(backoff.next()).await;
-    }
-    bar.finish();
-    eprintln!("{} PDFs in {}; {} failed", jobs.len() - failed.len(), dir.display(), failed.len());
-    for f in &failed {
+    };
+    eprintln!("{} PDFs in {}; {} failed", run.jobs.len() - run.failed.len(), dir.display(), run.failed.len());
+    for f in &run.failed {
         eprintln!("  {f}");
     }
-    if failed.is_empty() { Ok(()) } else { Err(format!("{} jobs failed", failed.len()).into()) }
+    if run.failed.is_empty() { Ok(()) } else { Err(format!("{} jobs failed", run.failed.len()).into()) }
 }

@@ -13,7 +13,8 @@ use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::config::RenderConfig;
-use crate::request::{ParamError, ReportRequest};
+use crate::domain::ParamError;
+use crate::request::ReportRequest;
 use crate::sandbox;
 use crate::template::{self, Prepared, RenderContext};
 
@@ -22,7 +23,9 @@ use crate::template::{self, Prepared, RenderContext};
 pub enum RenderError {
     #[error("invalid request: {0}")]
     Params(#[from] ParamError),
-    #[error("the TeX bundle at {path} is not usable: {problem}. Build it with `scripts/tex-bundle.sh` (or `make setup`), or point REPORTQ_TEX_BUNDLE at one")]
+    #[error(
+        "the TeX bundle at {path} is not usable: {problem}. Build it with `scripts/tex-bundle.sh` (or `make setup`), or point REPORTQ_TEX_BUNDLE at one"
+    )]
     Bundle { path: PathBuf, problem: String },
     #[error("the template failed: {0}")]
     Template(String),
@@ -58,6 +61,17 @@ impl RenderError {
             RenderError::Memory(_) => "render_memory",
             RenderError::Child(_) => "render_process",
             RenderError::Io(_) => "io_error",
+        }
+    }
+}
+
+impl From<crate::template::TemplateError> for RenderError {
+    fn from(e: crate::template::TemplateError) -> Self {
+        use crate::template::TemplateError as T;
+        match e {
+            T::Params(p) => RenderError::Params(p),
+            T::Template(m) => RenderError::Template(m),
+            T::Chart(m) => RenderError::Chart(m),
         }
     }
 }
@@ -200,9 +214,7 @@ impl Renderer {
             (s.contains("alloc") && s.contains("fail")) || s.contains("out of memory") || s.contains("cannot allocate")
         };
         match reply {
-            Some(r) if status.success() && r.error.is_empty() => {
-                Ok(Rendered { pdf: r.pdf, log: r.log, sandbox: sandbox_note })
-            }
+            Some(r) if status.success() && r.error.is_empty() => Ok(Rendered { pdf: r.pdf, log: r.log, sandbox: sandbox_note }),
             Some(r) if !r.error.is_empty() => {
                 if memory_hint(&r.error) {
                     return Err(RenderError::Memory(self.cfg.memory_mb));

@@ -2,64 +2,19 @@
 //! `{"template": "<name>", "params": {...}, "pdf": {...}?}`, parsed into typed, validated
 //! parameters before anything is rendered, stored or sent.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use serde_json::Value;
 
+use crate::domain::json_error;
+pub use crate::domain::{ParamError, PdfOptions, PdfStandard};
+use crate::scoring::Diagram;
 use crate::template::{self, Params};
-
-/// A request that failed validation: `field` is a path into the request JSON
-/// (`params.models[0].response.Checksum`), `message` says what is wrong in words a caller can act on.
-#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
-#[error("{field}: {message}")]
-pub struct ParamError {
-    pub field: String,
-    pub message: String,
-}
-
-impl ParamError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
-    }
-}
-
-/// PDF output options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct PdfOptions {
-    #[serde(default)]
-    pub standard: PdfStandard,
-}
-
-/// Which PDF flavour to write. PDF/A-2b is the default: reports are filed by archivists.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-pub enum PdfStandard {
-    #[default]
-    #[serde(rename = "a-2b")]
-    A2b,
-    #[serde(rename = "a-3b")]
-    A3b,
-    #[serde(rename = "a-1b")]
-    A1b,
-    #[serde(rename = "none")]
-    None,
-}
-
-impl PdfStandard {
-    /// The option name pdfx takes, if any.
-    pub fn pdfx_option(self) -> Option<&'static str> {
-        match self {
-            PdfStandard::A2b => Some("a-2b"),
-            PdfStandard::A3b => Some("a-3b"),
-            PdfStandard::A1b => Some("a-1b"),
-            PdfStandard::None => None,
-        }
-    }
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {
     template: String,
-    params: serde_json::Value,
+    params: Value,
     #[serde(default)]
     pdf: PdfOptions,
 }
@@ -76,37 +31,37 @@ impl ReportRequest {
         self.params.template_name()
     }
 
-    /// Parses and validates request JSON bytes.
+    /// Parses and validates request JSON bytes (no network: DiAGRAM scores must be given).
     pub fn from_slice(bytes: &[u8]) -> Result<Self, ParamError> {
         let mut de = serde_json::Deserializer::from_slice(bytes);
-        let raw: Raw = serde_path_to_error::deserialize(&mut de).map_err(|e| json_error("", e))?;
+        let value: Value = serde_path_to_error::deserialize(&mut de).map_err(|e| json_error("", e))?;
         de.end().map_err(|e| ParamError::new("", format!("trailing characters after the JSON value: {e}")))?;
-        Self::from_parts(&raw.template, raw.params, raw.pdf)
+        Self::parse(&value, None)
     }
 
-    /// Validates a request already parsed as JSON (the API has the value in hand).
-    pub fn from_value(value: serde_json::Value) -> Result<Self, ParamError> {
+    /// Validates a request already parsed as JSON, without a network.
+    pub fn from_value(value: Value) -> Result<Self, ParamError> {
+        Self::parse(&value, None)
+    }
+
+    /// Validates a request. With a DiAGRAM network, models are also checked against it and
+    /// missing scores are computed (what the API and worker do when one is configured).
+    pub fn parse(value: &Value, scorer: Option<&Diagram>) -> Result<Self, ParamError> {
         let raw: Raw = serde_path_to_error::deserialize(value).map_err(|e| json_error("", e))?;
-        Self::from_parts(&raw.template, raw.params, raw.pdf)
+        let params = template::parse_params(&raw.template, &raw.params, scorer)?;
+        Ok(Self { params, pdf: raw.pdf })
     }
 
-    fn from_parts(template: &str, params: serde_json::Value, pdf: PdfOptions) -> Result<Self, ParamError> {
-        let params = template::parse_params(template, params)?;
-        Ok(Self { params, pdf })
+    /// The request as it is stored for the worker: `value` with whatever validation computed
+    /// written in (a DiAGRAM model's missing scores), so the worker needs no network for it.
+    pub fn normalise(&self, value: &mut Value) {
+        if let (Params::Diagram(p), Some(models)) = (&self.params, value.pointer_mut("/params/models").and_then(Value::as_array_mut)) {
+            for (m, v) in p.models.models.iter().zip(models) {
+                if let Some(o) = v.as_object_mut() {
+                    o.insert("intellectual_control".into(), m.intellectual_control.into());
+                    o.insert("renderability".into(), m.renderability.into());
+                }
+            }
+        }
     }
-}
-
-/// Maps a serde error with its path to a [`ParamError`], the path prefixed with `prefix`.
-pub(crate) fn json_error<E: std::fmt::Display>(prefix: &str, e: serde_path_to_error::Error<E>) -> ParamError {
-    let path = e.path().to_string();
-    let field = match (prefix.is_empty(), path.as_str()) {
-        (true, ".") => String::new(),
-        (true, p) => p.to_string(),
-        (false, ".") => prefix.to_string(),
-        (false, p) if p.starts_with('[') => format!("{prefix}{p}"),
-        (false, p) => format!("{prefix}.{p}"),
-    };
-    let msg = e.inner().to_string();
-    // serde_json appends " at line L column C": keep it, it helps with hand-written files.
-    ParamError::new(field, msg)
 }

@@ -105,8 +105,7 @@ impl Reply {
 /// the kernel has no Landlock the render goes on, with a warning, behind the other limits.
 fn confine(paths: &[&Path]) -> String {
     use landlock::{
-        ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr,
-        RulesetStatus, path_beneath_rules,
+        ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, path_beneath_rules,
     };
     let abi = ABI::V5;
     let attempt = || -> Result<RulesetStatus, landlock::RulesetError> {

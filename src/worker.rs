@@ -1,10 +1,17 @@
 //! The worker: takes job messages (from the Lambda SQS event source, or from `reportq worker`
 //! polling the queue), renders each job once, uploads the PDF and records the outcome.
 //!
-//! The retry decision is made once, in [`WorkerError::retry`]: a transient fault leaves the
-//! message on the queue (reported in `batchItemFailures`) to come back after its visibility
-//! timeout; a permanent one marks the job `failed` and lets the message go. A message that
-//! keeps failing is moved to the DLQ by SQS's redrive policy.
+//! The claim/lease/finish rules run over the [`JobStore`] interface and a [`Render`]
+//! implementation, so they are tested in memory; the SQS and Lambda adapters are at the end.
+//!
+//! The retry decision is made once, in [`Worker::run_claimed`]: a permanent fault (bad
+//! parameters, a TeX error, a render limit) marks the job `failed` and is an `Ok` outcome, so
+//! the message goes; every `Err` is transient and leaves the message on the queue (reported
+//! in `batchItemFailures`) to come back after its visibility timeout. A message that keeps
+//! failing is moved to the DLQ by SQS's redrive policy; on its last delivery the job is
+//! marked `failed` (`retries_exhausted`) so pollers stop waiting. A message that is not a
+//! job message, or names no job, is retried too, so that it ends in the DLQ where a person
+//! can look at it, instead of vanishing.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,13 +20,30 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::config::PipelineConfig;
-use crate::job::{Claim, Job, JobError, Jobs, Output, Status, now_epoch, report_key};
-use crate::queue::{JobMessage, Queue, QueueError};
+use crate::config::WorkerSettings;
+use crate::domain::job::{Claim, Job, JobError, Output, Status, now_epoch};
+use crate::queue::{JobMessage, QueueError, SqsQueue};
 use crate::render::{RenderError, Renderer};
 use crate::request::ReportRequest;
-use crate::store::{Put, StoreError};
+use crate::scoring::Diagram;
+use crate::store::{JobStore, Put, StoreError};
 use crate::template::{Date, RenderContext};
+
+/// What turns a job's request into PDF bytes: the confined TeX [`Renderer`], or a stand-in
+/// in the domain tests.
+pub trait Render: Send + Sync {
+    fn render(&self, req: &ReportRequest, ctx: &RenderContext) -> Result<Vec<u8>, RenderError>;
+}
+
+impl Render for Renderer {
+    fn render(&self, req: &ReportRequest, ctx: &RenderContext) -> Result<Vec<u8>, RenderError> {
+        let r = Renderer::render(self, req, ctx)?;
+        if r.sandbox.starts_with("WARNING") {
+            tracing::warn!(sandbox = %r.sandbox, "the TeX child ran without full confinement");
+        }
+        Ok(r.pdf)
+    }
+}
 
 /// What became of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +56,27 @@ pub enum Outcome {
     AlreadyDone { job_id: Uuid, status: Status },
     /// The job failed for good (bad parameters, TeX error); recorded, not retried.
     Failed { job_id: Uuid, code: String },
+}
+
+impl Outcome {
+    pub fn job_id(&self) -> Uuid {
+        match self {
+            Outcome::Rendered { job_id, .. }
+            | Outcome::Recovered { job_id }
+            | Outcome::AlreadyDone { job_id, .. }
+            | Outcome::Failed { job_id, .. } => *job_id,
+        }
+    }
+
+    /// Its name in log events.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Outcome::Rendered { .. } => "Rendered",
+            Outcome::Recovered { .. } => "Recovered",
+            Outcome::AlreadyDone { .. } => "AlreadyDone",
+            Outcome::Failed { .. } => "Failed",
+        }
+    }
 }
 
 /// Why a message could not be handled this time.
@@ -56,14 +101,6 @@ pub enum WorkerError {
 }
 
 impl WorkerError {
-    /// Whether SQS should deliver the message again. Every error that reaches here is: the
-    /// permanent ones were turned into a `failed` job already ([`Outcome::Failed`]). A message
-    /// that is not a job message, or names no job, is retried too, so that it ends up in the DLQ
-    /// where a person can look at it, instead of vanishing.
-    pub fn retry(&self) -> bool {
-        true
-    }
-
     pub fn code(&self) -> &'static str {
         match self {
             WorkerError::Store(_) => "store_unavailable",
@@ -87,11 +124,11 @@ pub struct RecordResult {
 }
 
 pub struct Worker {
-    jobs: Jobs,
-    renderer: Arc<Renderer>,
-    cfg: PipelineConfig,
+    store: Arc<dyn JobStore>,
+    renderer: Arc<dyn Render>,
+    cfg: WorkerSettings,
     /// The DiAGRAM network, when configured: `diagram` reports then rank improvements.
-    scorer: Option<Arc<crate::scoring::Diagram>>,
+    scorer: Option<Arc<Diagram>>,
 }
 
 /// Longest error message kept in a job record (a TeX log excerpt can be long).
@@ -113,21 +150,16 @@ fn safe_message(e: &RenderError) -> String {
 }
 
 impl Worker {
-    pub fn new(jobs: Jobs, renderer: Arc<Renderer>, cfg: PipelineConfig) -> Self {
-        // A broken network file costs the reports their "Where to improve first" section, not
-        // the reports themselves; the API's scoring routes say what is wrong.
-        let scorer = cfg.diagram_model.as_ref().and_then(|p| match crate::scoring::Diagram::load(p) {
-            Ok(d) => Some(Arc::new(d)),
-            Err(e) => {
-                eprintln!("worker: DiAGRAM network not loaded, reports go without improvements: {e}");
-                None
-            }
-        });
-        Self { jobs, renderer, cfg, scorer }
+    pub fn new(store: Arc<dyn JobStore>, renderer: Arc<dyn Render>, cfg: WorkerSettings, scorer: Option<Arc<Diagram>>) -> Self {
+        Self { store, renderer, cfg, scorer }
     }
 
-    pub fn jobs(&self) -> &Jobs {
-        &self.jobs
+    pub fn store(&self) -> &Arc<dyn JobStore> {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &WorkerSettings {
+        &self.cfg
     }
 
     /// The Lambda handler: every record of the event, at once (the renderer bounds how many
@@ -145,7 +177,7 @@ impl Worker {
 
     /// Handles messages concurrently, each within `deadline`.
     pub async fn process(&self, records: &[SqsMessage], deadline: Duration) -> Vec<RecordResult> {
-        let sem = tokio::sync::Semaphore::new(self.cfg.worker_concurrency);
+        let sem = tokio::sync::Semaphore::new(self.cfg.concurrency);
         let work = records.iter().map(|m| async {
             let _permit = sem.acquire().await.expect("never closed");
             let result = match tokio::time::timeout(deadline, self.process_one(m, deadline, self.last_delivery(m))).await {
@@ -156,9 +188,10 @@ impl Worker {
                 Err(e) if self.last_delivery(m) => self.give_up(m, e).await,
                 r => r,
             };
+            let message_id = m.message_id.as_deref().unwrap_or("?");
             match &result {
-                Ok(o) => eprintln!("worker: message {}: {o:?}", m.message_id.as_deref().unwrap_or("?")),
-                Err(e) => eprintln!("worker: message {} will be retried: {e}", m.message_id.as_deref().unwrap_or("?")),
+                Ok(o) => tracing::info!(message_id, job_id = %o.job_id(), outcome = o.kind(), "message handled"),
+                Err(e) => tracing::warn!(message_id, error = %e, code = e.code(), "message will be retried"),
             }
             RecordResult { message_id: m.message_id.clone().unwrap_or_default(), receipt_handle: m.receipt_handle.clone(), result }
         });
@@ -174,7 +207,7 @@ impl Worker {
     /// waiting, and still report the failure so SQS moves the message.
     async fn give_up(&self, m: &SqsMessage, e: WorkerError) -> Result<Outcome, WorkerError> {
         if let Ok(msg) = parse_message(m) {
-            if let Ok(Some((job, etag))) = self.jobs.get(msg.job_id).await {
+            if let Ok(Some((job, etag))) = self.store.job(msg.job_id).await {
                 if !job.status.is_final() && !matches!(e, WorkerError::Busy(_)) {
                     let failed = job.failed(
                         now_epoch(),
@@ -187,9 +220,9 @@ impl Worker {
                             ),
                         },
                     );
-                    if let Ok(Put::Written(_)) = self.jobs.replace(&failed, &etag).await {
-                        eprintln!("worker: job {} marked failed (retries_exhausted)", job.id);
-                        let _ = self.jobs.mark(&failed).await;
+                    if let Ok(Put::Written(_)) = self.store.replace_job(&failed, &etag).await {
+                        tracing::warn!(job_id = %job.id, "job marked failed (retries_exhausted)");
+                        self.mark(&failed).await;
                     }
                 }
             }
@@ -205,7 +238,7 @@ impl Worker {
         // Claim the job: compare-and-swap queued -> running. A lost race re-reads and decides
         // again; the loop ends because every write that beats us moves the job forward.
         let (job, etag) = loop {
-            let Some((job, etag)) = self.jobs.get(id).await? else { return Err(WorkerError::NoSuchJob(id)) };
+            let Some((job, etag)) = self.store.job(id).await? else { return Err(WorkerError::NoSuchJob(id)) };
             let now = now_epoch();
             match job.claim(now) {
                 Claim::Done => return Ok(Outcome::AlreadyDone { job_id: id, status: job.status }),
@@ -219,7 +252,7 @@ impl Worker {
                     if started.elapsed() + left >= deadline {
                         return Err(WorkerError::Busy(id));
                     }
-                    eprintln!("worker: job {id} is leased until {:?} and this is its last delivery: waiting {left:?}", job.lease_until_epoch);
+                    tracing::info!(job_id = %id, lease_until = ?job.lease_until_epoch, wait = ?left, "job leased and this is its last delivery: waiting for the lease");
                     tokio::time::sleep(left).await;
                     waited = true;
                     continue;
@@ -228,42 +261,47 @@ impl Worker {
                 Claim::Take => {
                     // The lease outlives the deadline a little, so it never ends while we run.
                     let running = job.running(now, deadline.as_secs() as i64 + 5);
-                    if let Put::Written(etag) = self.jobs.replace(&running, &etag).await? {
-                        // One line per claim, with a millisecond clock: what a soak test or an
+                    if let Put::Written(etag) = self.store.replace_job(&running, &etag).await? {
+                        // One event per claim, with a millisecond clock: what a soak test or an
                         // operator reads to see which process had a job and how long it queued.
-                        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-                        eprintln!("worker: job {id} claimed at {ms} ms (attempt {})", running.attempts);
+                        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+                        tracing::info!(job_id = %id, claimed_ms = ms, attempt = running.attempts, "job claimed");
                         break (running, etag);
                     }
                 }
             }
         };
-        let _ = self.jobs.mark(&job).await;
+        self.mark(&job).await;
         match self.run_claimed(&job, &etag).await {
             Err(e) if !matches!(e, WorkerError::Lost(_)) => {
                 // Hand the job back at once rather than make the next delivery wait out the
                 // lease; if even this write fails, the lease runs out by itself.
                 let queued = Job { status: Status::Queued, lease_until_epoch: None, updated_at_epoch: now_epoch(), ..job.clone() };
-                let _ = self.jobs.replace(&queued, &etag).await;
+                let _ = self.store.replace_job(&queued, &etag).await;
                 Err(e)
             }
             r => r,
         }
     }
 
+    /// Records a batch job's new status; a lost marker only makes a batch poll lag.
+    async fn mark(&self, job: &Job) {
+        if let Some(batch) = job.batch_id {
+            if let Err(e) = self.store.mark(batch, job.id, job.status).await {
+                tracing::warn!(job_id = %job.id, error = %e, "batch marker not written");
+            }
+        }
+    }
+
     async fn run_claimed(&self, job: &Job, etag: &str) -> Result<Outcome, WorkerError> {
         let id = job.id;
-        let key = report_key(id);
         // An earlier attempt may have uploaded the PDF and died before recording it: the same
         // request and date give the same bytes, so that PDF is this job's, no render needed.
-        let (output, outcome) = match self.jobs.store.head(&key).await? {
-            Some(meta) if meta.get("sha256").is_some_and(|s| s.len() == 64) && meta.contains_key("size") => {
-                let size = meta["size"].parse().unwrap_or(0);
-                (Output { key: key.clone(), size, sha256: meta["sha256"].clone() }, Outcome::Recovered { job_id: id })
-            }
-            _ => match self.render(job).await {
+        let (output, outcome) = match self.store.report_info(id).await? {
+            Some(out) => (out, Outcome::Recovered { job_id: id }),
+            None => match self.render(job).await {
                 Ok(pdf) => {
-                    let out = self.upload(&key, pdf).await?;
+                    let out = self.upload(id, pdf).await?;
                     let size = out.size;
                     (out, Outcome::Rendered { job_id: id, size })
                 }
@@ -280,47 +318,45 @@ impl Worker {
     }
 
     async fn render(&self, job: &Job) -> Result<Vec<u8>, RenderError> {
-        let req = ReportRequest::from_value(job.request.clone())?;
+        // The API stored the request with whatever it computed (missing scores), so no
+        // network is needed to parse it; the worker's own network adds improvements.
+        let req = ReportRequest::parse(&job.request, self.scorer.as_deref())?;
         let renderer = self.renderer.clone();
         // The job's creation date, never the clock now: a retry renders byte-identical output.
         let ctx = RenderContext::new(Date::from_epoch(job.created_at_epoch), req.pdf.standard).with_scorer(self.scorer.clone());
         match tokio::task::spawn_blocking(move || renderer.render(&req, &ctx)).await {
-            Ok(r) => r.map(|r| r.pdf),
+            Ok(r) => r,
             Err(e) => Err(RenderError::Child(format!("render task: {e}"))),
         }
     }
 
-    /// Uploads the PDF once: `If-None-Match: *` so a second writer cannot replace an object a
-    /// reader may be downloading. If one is there already it came from an earlier attempt at
-    /// the same job; its hash is compared, and only a differing object (which would mean the
-    /// render is not deterministic) is replaced.
-    async fn upload(&self, key: &str, pdf: Vec<u8>) -> Result<Output, WorkerError> {
+    /// Uploads the PDF once: create-only, so a second writer cannot replace an object a reader
+    /// may be downloading. If one is there already it came from an earlier attempt at the same
+    /// job; its hash is compared, and only a differing object (which would mean the render is
+    /// not deterministic) is replaced.
+    async fn upload(&self, id: Uuid, pdf: Vec<u8>) -> Result<Output, WorkerError> {
         let sha = hex::encode(Sha256::digest(&pdf));
         let size = pdf.len() as u64;
-        let size_s = size.to_string();
-        let meta = [("sha256", sha.as_str()), ("size", size_s.as_str())];
-        match self.jobs.store.put_if(key, pdf.clone(), "application/pdf", None, &meta).await? {
-            Put::Written(_) => {}
-            Put::Conflict => {
-                let existing = self.jobs.store.head(key).await?.unwrap_or_default();
-                if existing.get("sha256") != Some(&sha) {
-                    eprintln!("worker: {key} existed with another hash; replacing it");
-                    self.jobs.store.put(key, pdf, "application/pdf", &meta).await?;
-                }
+        if let Put::Conflict = self.store.create_report(id, pdf.clone(), &sha).await? {
+            let existing = self.store.report_info(id).await?;
+            if existing.as_ref().map(|o| o.sha256.as_str()) != Some(sha.as_str()) {
+                tracing::warn!(job_id = %id, "report existed with another hash; replacing it");
+                self.store.overwrite_report(id, pdf, &sha).await?;
             }
         }
-        Ok(Output { key: key.to_string(), size, sha256: sha })
+        Ok(Output { key: crate::store::keys::report(id), size, sha256: sha })
     }
 
     /// Writes the final record over our `running` one. If the record changed meanwhile, our
     /// lease was taken over: whatever the other worker wrote stands.
     async fn finish(&self, done: &Job, etag: &str) -> Result<(), WorkerError> {
-        match self.jobs.replace(done, etag).await? {
+        match self.store.replace_job(done, etag).await? {
             Put::Written(_) => {
-                let _ = self.jobs.mark(done).await;
+                self.mark(done).await;
+                tracing::info!(job_id = %done.id, status = done.status.as_str(), "job finished");
                 Ok(())
             }
-            Put::Conflict => match self.jobs.get(done.id).await? {
+            Put::Conflict => match self.store.job(done.id).await? {
                 Some((j, _)) if j.status.is_final() => Ok(()),
                 _ => Err(WorkerError::Lost(done.id)),
             },
@@ -329,7 +365,7 @@ impl Worker {
 
     /// One long poll of the queue, handled like a Lambda invocation; handled messages are
     /// deleted, failed ones come back after their visibility timeout.
-    pub async fn poll_once(&self, queue: &Queue, wait: Duration) -> Result<Vec<RecordResult>, QueueError> {
+    pub async fn poll_once(&self, queue: &SqsQueue, wait: Duration) -> Result<Vec<RecordResult>, QueueError> {
         // A long poll answers within `wait`; one that does not has lost its connection (the
         // SDK's own attempt limit is longer): give up on it and poll again.
         let limit = wait + Duration::from_secs(10);
@@ -351,7 +387,7 @@ impl Worker {
     }
 
     /// `reportq worker`: polls until `stop` resolves.
-    pub async fn run(&self, queue: &Queue, stop: impl std::future::Future<Output = ()>) {
+    pub async fn run(&self, queue: &SqsQueue, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
         let mut backoff = Duration::from_millis(500);
         loop {
@@ -361,7 +397,7 @@ impl Worker {
                 r = self.poll_once(queue, self.cfg.poll_wait) => match r {
                     Ok(_) => backoff = Duration::from_millis(500),
                     Err(e) => {
-                        eprintln!("worker: {e}; retrying in {backoff:?}");
+                        tracing::warn!(error = %e, retry_in = ?backoff, "polling the queue failed");
                         tokio::time::sleep(backoff.saturating_sub(t.elapsed())).await;
                         backoff = (backoff * 2).min(Duration::from_secs(20));
                     }
@@ -380,33 +416,41 @@ fn parse_message(m: &SqsMessage) -> Result<JobMessage, WorkerError> {
 pub fn batch_response(results: &[RecordResult]) -> SqsBatchResponse {
     let mut resp = SqsBatchResponse::default();
     for r in results {
-        if matches!(&r.result, Err(e) if e.retry()) {
+        if r.result.is_err() {
             resp.add_failure(r.message_id.clone());
         }
     }
     resp
 }
 
-/// The renderer settings a worker uses: the TeX run's own limit is kept inside the job's
-/// deadline, so a stuck render is stopped by the renderer (a permanent `render_timeout`)
-/// before the job deadline gives the message back to the queue.
-pub fn render_config(mut render: crate::config::RenderConfig, cfg: &PipelineConfig) -> crate::config::RenderConfig {
-    let cap = cfg.job_deadline.mul_f64(0.8);
-    if render.timeout > cap {
-        render.timeout = cap;
-    }
-    render
+/// Why a worker cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Render(#[from] RenderError),
 }
 
 impl Worker {
-    /// A worker and its queue from the environment.
-    pub async fn from_env() -> Result<(Worker, Queue), String> {
-        let cfg = PipelineConfig::from_env()?;
-        let render = render_config(crate::config::RenderConfig::from_env()?, &cfg);
-        let renderer = Arc::new(Renderer::new(render).map_err(|e| e.to_string())?);
+    /// A worker on S3 and its SQS queue, from the environment (read once).
+    pub async fn from_env() -> Result<(Worker, SqsQueue), StartError> {
+        let cfg = WorkerSettings::from_env()?;
+        let render = cfg.cap_render(crate::config::RenderConfig::from_env()?);
+        let renderer = Arc::new(Renderer::new(render)?);
         let (s3, sqs) = crate::aws::clients().await;
-        let queue = Queue::new(sqs, cfg.queue_url()?);
-        let jobs = Jobs::new(crate::store::Store::new(s3, cfg.bucket.clone()));
-        Ok((Worker::new(jobs, renderer, cfg), queue))
+        let queue = SqsQueue::new(sqs, cfg.queue_url.clone());
+        let store = Arc::new(crate::store::S3Store::new(s3, cfg.bucket.clone()));
+        // A broken network file costs the reports their "Where to improve first" section, not
+        // the reports themselves; the API's scoring routes say what is wrong.
+        let scorer = match crate::scoring::load(cfg.diagram_model.as_deref()) {
+            Ok(d) => Some(d),
+            Err(crate::scoring::NetworkError::NotConfigured) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "reports go without improvements");
+                None
+            }
+        };
+        Ok((Worker::new(store, renderer, cfg, scorer), queue))
     }
 }

@@ -8,18 +8,18 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use reportq::api::{ApiState, router, routes};
-use reportq::config::PipelineConfig;
+use reportq::config::ApiSettings;
+use reportq::queue::MemoryQueue;
+use reportq::store::MemoryStore;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-/// The router with clients pointed at a port nothing listens on: these routes never reach AWS.
+/// The router on the in-memory store and queue: these tests never reach AWS.
 async fn state(model: bool) -> Arc<ApiState> {
-    let (s3, sqs) = common::aws::clients("http://127.0.0.1:9").await;
-    let mut cfg = PipelineConfig::from_env().unwrap();
-    cfg.queue_url = Some("http://127.0.0.1:9/queue/us-east-1/000000000000/none".into());
+    let mut cfg = ApiSettings::new("memory", "memory");
     cfg.diagram_model = model.then(|| common::root().join("tests/fixtures/diagram-like.bif"));
     cfg.cors_origins = vec!["https://diagram.example.org".into()];
-    Arc::new(ApiState::new(cfg, s3, sqs).unwrap())
+    Arc::new(ApiState::new(cfg, Arc::new(MemoryStore::new()), Arc::new(MemoryQueue::new())))
 }
 
 async fn call(s: &Arc<ApiState>, method: &str, path: &str, body: Option<Value>) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
@@ -78,7 +78,13 @@ async fn openapi_matches_the_router() {
         assert!(doc["components"]["schemas"][name].is_object(), "dangling $ref {name}");
     }
     // Operation ids are unique.
-    let ids: Vec<&str> = doc["paths"].as_object().unwrap().values().flat_map(|o| o.as_object().unwrap().values()).map(|op| op["operationId"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|o| o.as_object().unwrap().values())
+        .map(|op| op["operationId"].as_str().unwrap())
+        .collect();
     assert_eq!(ids.len(), ids.iter().collect::<std::collections::HashSet<_>>().len());
 }
 
@@ -170,7 +176,9 @@ async fn synchronous_outputs_and_diagram_routes() {
     let (st, h, body) = call(&s, "POST", "/api/chart/plot", Some(rows)).await;
     assert_eq!((st, h["content-type"].to_str().unwrap()), (StatusCode::OK, "image/png"));
     assert!(body.starts_with(b"\x89PNG"));
-    let (st, _, body) = call(&s, "POST", "/api/chart/plot", Some(json!([{"model_name": "A", "scenario": "B", "intellectual_control": 500, "renderability": 1}]))).await;
+    let (st, _, body) =
+        call(&s, "POST", "/api/chart/plot", Some(json!([{"model_name": "A", "scenario": "B", "intellectual_control": 500, "renderability": 1}])))
+            .await;
     assert_eq!(st, 400);
     assert_eq!(json_of(&body)["error"]["field"], "[0].intellectual_control");
 
@@ -206,7 +214,9 @@ async fn cors_for_configured_origins_only() {
 async fn jobs_cannot_be_listed_or_guessed_through_the_api() {
     let s = state(false).await;
     // No route lists jobs, reports or batches: only a job's own id reaches it.
-    for (method, path) in [("GET", "/v1/reports"), ("GET", "/v1/reports/"), ("GET", "/v1/batches"), ("GET", "/v1/jobs"), ("GET", "/jobs/"), ("GET", "/reports/")] {
+    for (method, path) in
+        [("GET", "/v1/reports"), ("GET", "/v1/reports/"), ("GET", "/v1/batches"), ("GET", "/v1/jobs"), ("GET", "/jobs/"), ("GET", "/reports/")]
+    {
         let (st, _, body) = call(&s, method, path, None).await;
         assert!(st == 404 || st == 405, "{method} {path} answered {st}");
         assert!(json_of(&body)["error"]["code"].is_string());

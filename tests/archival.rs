@@ -71,9 +71,8 @@ fn preflight(pdf: &[u8]) -> (bool, String) {
     let path = dir.path().join("a1b.pdf");
     std::fs::write(&path, pdf).unwrap();
     let j = "/usr/share/java";
-    let cp = ["preflight", "pdfbox2", "fontbox2", "xmpbox", "commons-logging", "javax.activation", "jaxb-api"]
-        .map(|n| format!("{j}/{n}.jar"))
-        .join(":");
+    let cp =
+        ["preflight", "pdfbox2", "fontbox2", "xmpbox", "commons-logging", "javax.activation", "jaxb-api"].map(|n| format!("{j}/{n}.jar")).join(":");
     let out = Command::new("java")
         .args(["-cp", &cp, "org.apache.pdfbox.preflight.Validator_A1b"])
         .arg(&path)

@@ -14,7 +14,11 @@ fn reportq(args: &[&str]) -> std::process::Output {
 fn render_writes_pdf_png_and_csv() {
     let dir = tempfile::tempdir().unwrap();
     let ex = root().join("examples/diagram.json");
-    for (format, magic) in [("pdf", &b"%PDF-"[..]), ("png", &b"\x89PNG\r\n"[..]), ("csv", &b"name,scenario,notes,topic,question,part,response,intellectual_control,renderability\r\n"[..])] {
+    for (format, magic) in [
+        ("pdf", &b"%PDF-"[..]),
+        ("png", &b"\x89PNG\r\n"[..]),
+        ("csv", &b"name,scenario,notes,topic,question,part,response,intellectual_control,renderability\r\n"[..]),
+    ] {
         let out_path = dir.path().join(format!("out.{format}"));
         let out = reportq(&["render", ex.to_str().unwrap(), "-f", format, "-o", out_path.to_str().unwrap()]);
         assert!(out.status.success(), "{format}: {}", String::from_utf8_lossy(&out.stderr));

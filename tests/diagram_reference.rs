@@ -8,9 +8,7 @@ use reportq::scoring::Diagram;
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
 fn read_json(name: &str) -> Value {
@@ -28,21 +26,14 @@ fn network_marginals_match_pgmpy() {
         let got = network.marginal(id);
         for (state, p) in expected.as_object().unwrap() {
             let k = network.state_index(id, state).unwrap();
-            assert!(
-                (got[k] - p.as_f64().unwrap()).abs() < 1e-12,
-                "{node}={state}: {} vs {p}",
-                got[k]
-            );
+            assert!((got[k] - p.as_f64().unwrap()).abs() < 1e-12, "{node}={state}: {} vs {p}", got[k]);
         }
     }
 }
 
 #[test]
 fn scores_match_pgmpy() {
-    let diagram = Diagram::new(Arc::new(
-        Network::load(fixture("diagram-like.bif")).unwrap(),
-    ))
-    .unwrap();
+    let diagram = Diagram::new(Arc::new(Network::load(fixture("diagram-like.bif")).unwrap())).unwrap();
     let reference = read_json("pgmpy-reference.json");
     let sets = read_json("answer-sets.json");
     let sets = sets.as_array().unwrap();
@@ -53,17 +44,11 @@ fn scores_match_pgmpy() {
             Some(model) => model.clone(),
             None => read_json(set["model_file"].as_str().unwrap()),
         };
-        let score = diagram.score(&model).unwrap();
+        let score = diagram.score_value(&model).unwrap();
         let expected = &reference["scores"][name];
-        for (key, got) in [
-            ("intellectual_control", score.intellectual_control),
-            ("renderability", score.renderability),
-        ] {
+        for (key, got) in [("intellectual_control", score.intellectual_control), ("renderability", score.renderability)] {
             let want = expected[key].as_f64().unwrap();
-            assert!(
-                (got - want).abs() < 1e-9,
-                "{name} {key}: {got} vs pgmpy {want}"
-            );
+            assert!((got - want).abs() < 1e-9, "{name} {key}: {got} vs pgmpy {want}");
         }
     }
 }

@@ -61,7 +61,11 @@ fn corpus() -> Vec<String> {
 /// removed (TeX breaks lines where it likes; control characters are dropped by design).
 fn visible(s: &str) -> String {
     s.chars()
-        .filter(|c| !c.is_whitespace() && !c.is_control() && !matches!(c, '\u{200b}' | '\u{200d}' | '\u{feff}' | '\u{202e}' | '\u{202c}' | '\u{2028}' | '\u{2029}'))
+        .filter(|c| {
+            !c.is_whitespace()
+                && !c.is_control()
+                && !matches!(c, '\u{200b}' | '\u{200d}' | '\u{feff}' | '\u{202e}' | '\u{202c}' | '\u{2028}' | '\u{2029}')
+        })
         .collect()
 }
 
@@ -172,10 +176,22 @@ fn limits_each_have_an_error() {
         (json!({"title": "t", "sections": []}), "params.sections"),
         (json!({"title": "t", "sections": vec![json!({"heading": "h"}); 101]}), "params.sections"),
         (json!({"title": "t", "sections": [{"heading": "h", "paragraphs": [big(20_001)]}]}), "params.sections[0].paragraphs[0]"),
-        (json!({"title": "t", "sections": [{"heading": "h", "tables": [{"header": vec!["c"; 13], "rows": []}]}]}), "params.sections[0].tables[0].header"),
-        (json!({"title": "t", "sections": [{"heading": "h", "tables": [{"header": ["a"], "rows": [["1", "2"]]}]}]}), "params.sections[0].tables[0].rows[0]"),
-        (json!({"title": "t", "sections": [{"heading": "h", "charts": [{"title": "c", "kind": "pie", "categories": ["a"], "series": []}]}]}), "params.sections[0].charts[0].kind"),
-        (json!({"title": "t", "sections": [{"heading": "h", "charts": [{"title": "c", "kind": "bar", "categories": ["a"], "series": [{"name": "s", "values": [1e300]}]}]}]}), "params.sections[0].charts[0].series[0].values[0]"),
+        (
+            json!({"title": "t", "sections": [{"heading": "h", "tables": [{"header": vec!["c"; 13], "rows": []}]}]}),
+            "params.sections[0].tables[0].header",
+        ),
+        (
+            json!({"title": "t", "sections": [{"heading": "h", "tables": [{"header": ["a"], "rows": [["1", "2"]]}]}]}),
+            "params.sections[0].tables[0].rows[0]",
+        ),
+        (
+            json!({"title": "t", "sections": [{"heading": "h", "charts": [{"title": "c", "kind": "pie", "categories": ["a"], "series": []}]}]}),
+            "params.sections[0].charts[0].kind",
+        ),
+        (
+            json!({"title": "t", "sections": [{"heading": "h", "charts": [{"title": "c", "kind": "bar", "categories": ["a"], "series": [{"name": "s", "values": [1e300]}]}]}]}),
+            "params.sections[0].charts[0].series[0].values[0]",
+        ),
         (json!({"title": "t", "language": "en GB; rm", "sections": [{"heading": "h"}]}), "params.language"),
     ];
     for (params, field) in cases {

@@ -23,15 +23,7 @@ impl Rng {
     }
     fn distribution(&mut self, n: usize) -> Vec<f64> {
         // Occasional exact zeros exercise the 0-probability paths.
-        let raw: Vec<f64> = (0..n)
-            .map(|_| {
-                if self.below(8) == 0 {
-                    0.0
-                } else {
-                    self.unit() + 1e-3
-                }
-            })
-            .collect();
+        let raw: Vec<f64> = (0..n).map(|_| if self.below(8) == 0 { 0.0 } else { self.unit() + 1e-3 }).collect();
         let sum: f64 = raw.iter().sum();
         if sum == 0.0 {
             return vec![1.0 / n as f64; n];
@@ -76,17 +68,11 @@ impl Spec {
                 (0..rows).flat_map(|_| rng.distribution(cards[v])).collect()
             })
             .collect();
-        Spec {
-            cards,
-            parents,
-            cpts,
-        }
+        Spec { cards, parents, cpts }
     }
 
     fn row_of(&self, v: usize, assignment: &[usize]) -> usize {
-        self.parents[v]
-            .iter()
-            .fold(0, |row, &p| row * self.cards[p] + assignment[p])
+        self.parents[v].iter().fold(0, |row, &p| row * self.cards[p] + assignment[p])
     }
 
     /// BIF text with declarations and rows in shuffled order.
@@ -96,21 +82,14 @@ impl Spec {
         let mut out = String::from("network random {\n}\n");
         for v in 0..n {
             let states: Vec<String> = (0..self.cards[v]).map(|s| state(v, s)).collect();
-            out += &format!(
-                "variable v{v} {{\n  type discrete [ {} ] {{ {} }};\n}}\n",
-                self.cards[v],
-                states.join(", ")
-            );
+            out += &format!("variable v{v} {{\n  type discrete [ {} ] {{ {} }};\n}}\n", self.cards[v], states.join(", "));
         }
         for v in 0..n {
             let ps = &self.parents[v];
             let row_len = self.cards[v];
             if ps.is_empty() {
                 let values: Vec<String> = self.cpts[v].iter().map(f64::to_string).collect();
-                out += &format!(
-                    "probability ( v{v} ) {{\n  table {};\n}}\n",
-                    values.join(", ")
-                );
+                out += &format!("probability ( v{v} ) {{\n  table {};\n}}\n", values.join(", "));
                 continue;
             }
             let names: Vec<String> = ps.iter().map(|p| format!("v{p}")).collect();
@@ -127,10 +106,7 @@ impl Spec {
                     *slot = state(p, rest % self.cards[p]);
                     rest /= self.cards[p];
                 }
-                let values: Vec<String> = self.cpts[v][r * row_len..(r + 1) * row_len]
-                    .iter()
-                    .map(f64::to_string)
-                    .collect();
+                let values: Vec<String> = self.cpts[v][r * row_len..(r + 1) * row_len].iter().map(f64::to_string).collect();
                 out += &format!("  ({}) {};\n", key.join(", "), values.join(", "));
             }
             out += "}\n";
@@ -144,9 +120,7 @@ impl Spec {
         let mut marginals: Vec<Vec<f64>> = self.cards.iter().map(|&c| vec![0.0; c]).collect();
         let mut assignment = vec![0usize; n];
         loop {
-            let p: f64 = (0..n)
-                .map(|v| tables[v][self.row_of(v, &assignment) * self.cards[v] + assignment[v]])
-                .product();
+            let p: f64 = (0..n).map(|v| tables[v][self.row_of(v, &assignment) * self.cards[v] + assignment[v]]).product();
             for v in 0..n {
                 marginals[v][assignment[v]] += p;
             }
@@ -169,10 +143,7 @@ impl Spec {
 fn assert_close(got: &[f64], want: &[f64], what: &str) {
     assert_eq!(got.len(), want.len(), "{what}");
     for (g, w) in got.iter().zip(want) {
-        assert!(
-            (g - w).abs() < 1e-12,
-            "{what}: {got:?} vs brute force {want:?}"
-        );
+        assert!((g - w).abs() < 1e-12, "{what}: {got:?} vs brute force {want:?}");
     }
 }
 
@@ -186,11 +157,7 @@ fn marginals_equal_brute_force() {
         let want = spec.brute_force(&spec.cpts);
         for (v, want) in want.iter().enumerate() {
             let id = network.node(&format!("v{v}")).unwrap();
-            assert_close(
-                &network.marginal(id),
-                want,
-                &format!("case {case}, v{v}\n{text}"),
-            );
+            assert_close(&network.marginal(id), want, &format!("case {case}, v{v}\n{text}"));
         }
 
         // Replace a few tables (roots and non-roots) for one call only.
@@ -199,28 +166,18 @@ fn marginals_equal_brute_force() {
         for _ in 0..1 + rng.below(3) {
             let v = rng.below(spec.cards.len());
             let rows = tables[v].len() / spec.cards[v];
-            tables[v] = (0..rows)
-                .flat_map(|_| rng.distribution(spec.cards[v]))
-                .collect();
+            tables[v] = (0..rows).flat_map(|_| rng.distribution(spec.cards[v])).collect();
             let id = network.node(&format!("v{v}")).unwrap();
             overrides.set(&network, id, tables[v].clone()).unwrap();
         }
         let want = spec.brute_force(&tables);
         for (v, want) in want.iter().enumerate() {
             let id = network.node(&format!("v{v}")).unwrap();
-            assert_close(
-                &network.marginal_with(&overrides, id).unwrap(),
-                want,
-                &format!("case {case}, v{v} overridden"),
-            );
+            assert_close(&network.marginal_with(&overrides, id).unwrap(), want, &format!("case {case}, v{v} overridden"));
         }
         // The shared network itself is unchanged.
         let id = network.node("v0").unwrap();
-        assert_close(
-            &network.marginal(id),
-            &spec.brute_force(&spec.cpts)[0],
-            &format!("case {case}, after"),
-        );
+        assert_close(&network.marginal(id), &spec.brute_force(&spec.cpts)[0], &format!("case {case}, after"));
     }
 }
 
@@ -235,12 +192,7 @@ fn network_is_shareable_across_threads() {
     let handles: Vec<_> = (0..2)
         .map(|_| {
             let network = network.clone();
-            std::thread::spawn(move || {
-                network
-                    .node_ids()
-                    .map(|id| network.marginal(id))
-                    .collect::<Vec<_>>()
-            })
+            std::thread::spawn(move || network.node_ids().map(|id| network.marginal(id)).collect::<Vec<_>>())
         })
         .collect();
     for h in handles {

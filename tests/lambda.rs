@@ -9,9 +9,9 @@ use std::time::Duration;
 use base64::Engine;
 use common::aws::{LocalStack, clients, resources};
 use common::lambda_rt::RuntimeApi;
-use reportq::job::{Jobs, Status};
-use reportq::queue::{JobMessage, Queue};
-use reportq::store::Store;
+use reportq::domain::job::Status;
+use reportq::queue::{JobMessage, SqsQueue};
+use reportq::store::{JobStore, S3Store};
 use serde_json::{Value, json};
 
 const PLACEHOLDER: &str = "00000000-0000-4000-8000-000000000000";
@@ -35,7 +35,7 @@ fn env(res: &common::aws::Resources) -> Vec<(String, String)> {
         ("REPORTQ_CORS_ORIGINS", "https://diagram.example.org".into()),
         ("REPORTQ_DIAGRAM_MODEL", common::root().join("tests/fixtures/diagram-like.bif").display().to_string()),
         ("REPORTQ_MAX_RECEIVE_COUNT", "3".into()),
-        ("REPORTQ_TEX_BUNDLE", reportq::config::RenderConfig::from_env().unwrap().bundle.display().to_string()),
+        ("REPORTQ_TEX_BUNDLE", common::render_config(std::path::Path::new("reportq")).bundle.display().to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
@@ -51,8 +51,8 @@ async fn lambda_entry_points_with_api_gateway_and_sqs_events() {
     let ls = LocalStack::start();
     let res = resources(&ls.endpoint, 2, 3);
     let (s3, sqs) = clients(&ls.endpoint).await;
-    let jobs = Jobs::new(Store::new(s3.clone(), res.bucket.clone()));
-    let queue = Queue::new(sqs.clone(), res.queue_url.clone());
+    let jobs = S3Store::new(s3.clone(), res.bucket.clone());
+    let queue = SqsQueue::new(sqs.clone(), res.queue_url.clone());
 
     let mut api = RuntimeApi::start().await;
     api.spawn(env!("CARGO_BIN_EXE_reportq-api"), &env(&res));
@@ -115,12 +115,12 @@ async fn lambda_entry_points_with_api_gateway_and_sqs_events() {
     let resp = worker.invoke(event.clone()).await.unwrap();
     let poison_id = event["Records"][1]["messageId"].as_str().unwrap();
     assert_eq!(resp, json!({ "batchItemFailures": [{ "itemIdentifier": poison_id }] }));
-    let (job, _) = jobs.get(id.parse().unwrap()).await.unwrap().unwrap();
+    let (job, _) = jobs.job(id.parse().unwrap()).await.unwrap().unwrap();
     assert_eq!(job.status, Status::Succeeded);
     // Delivered again (at least once): nothing to do, nothing failed... but the poison again.
     let resp = worker.invoke(event).await.unwrap();
     assert_eq!(resp["batchItemFailures"].as_array().unwrap().len(), 1);
-    assert_eq!(jobs.get(id.parse().unwrap()).await.unwrap().unwrap().0.attempts, 1);
+    assert_eq!(jobs.job(id.parse().unwrap()).await.unwrap().unwrap().0.attempts, 1);
 
     // The API now answers with a presigned URL, and /pdf with a 303 to one.
     let resp = api.invoke(with_id(&fixture("apigw-v2-get-report.json"), &id)).await.unwrap();

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::app::{App, Opts, app};
 use common::aws::{FaultProxy, LocalStack, list_keys, queue_depth};
-use reportq::job::{Job, Status};
-use reportq::queue::JobMessage;
+use reportq::domain::job::{Job, Status};
+use reportq::queue::{JobMessage, JobQueue};
 use reportq::worker::Outcome;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -62,7 +62,7 @@ async fn duplicate_delivery_renders_once_and_stays_succeeded() {
     })
     .await;
     assert_eq!(rendered(&results), 1, "{results:?}");
-    let (job, _) = app.jobs.get(id).await.unwrap().unwrap();
+    let (job, _) = app.jobs.job(id).await.unwrap().unwrap();
     assert_eq!(job.status, Status::Succeeded);
     assert_eq!(job.attempts, 1);
     let sha = job.output.clone().unwrap().sha256;
@@ -71,17 +71,17 @@ async fn duplicate_delivery_renders_once_and_stays_succeeded() {
     app.queue.send(&JobMessage { job_id: id }).await.unwrap();
     let late = drive(&app, Duration::from_secs(20), |all| !all.is_empty()).await;
     assert!(matches!(late[0].result, Ok(Outcome::AlreadyDone { status: Status::Succeeded, .. })), "{late:?}");
-    assert_eq!(app.jobs.get(id).await.unwrap().unwrap().0.status, Status::Succeeded);
+    assert_eq!(app.jobs.job(id).await.unwrap().unwrap().0.status, Status::Succeeded);
 
     // A worker that uploaded the PDF and died before recording it: the next delivery finds
     // the PDF and records it without rendering again.
-    let (cur, etag) = app.jobs.get(id).await.unwrap().unwrap();
+    let (cur, etag) = app.jobs.job(id).await.unwrap().unwrap();
     let crashed = Job { status: Status::Running, lease_until_epoch: Some(0), output: None, finished_at_epoch: None, ..cur };
-    assert!(matches!(app.jobs.replace(&crashed, &etag).await.unwrap(), reportq::store::Put::Written(_)));
+    assert!(matches!(app.jobs.replace_job(&crashed, &etag).await.unwrap(), reportq::store::Put::Written(_)));
     app.queue.send(&JobMessage { job_id: id }).await.unwrap();
     let again = drive(&app, Duration::from_secs(20), |all| !all.is_empty()).await;
     assert!(matches!(again[0].result, Ok(Outcome::Recovered { .. })), "{again:?}");
-    let (job, _) = app.jobs.get(id).await.unwrap().unwrap();
+    let (job, _) = app.jobs.job(id).await.unwrap().unwrap();
     assert_eq!((job.status, job.output.unwrap().sha256), (Status::Succeeded, sha));
     assert_eq!(queue_depth(&app.sqs, &app.res.queue_url).await, (0, 0));
 }
@@ -93,8 +93,8 @@ async fn permanent_error_fails_the_job_and_is_not_retried() {
     // A record the API would refuse (say, written by an older version with a template since
     // removed): the worker's own validation fails it for good.
     let id = Uuid::new_v4();
-    let bad = Job::new(id, None, "retired", json!({"template": "retired", "params": {}}), reportq::job::now_epoch());
-    assert!(app.jobs.create(&bad).await.unwrap());
+    let bad = Job::new(id, None, "retired", json!({"template": "retired", "params": {}}), reportq::domain::now_epoch());
+    assert!(app.jobs.create_job(&bad).await.unwrap());
     app.queue.send(&JobMessage { job_id: id }).await.unwrap();
     let results = drive(&app, Duration::from_secs(20), |all| !all.is_empty()).await;
     assert!(matches!(&results[0].result, Ok(Outcome::Failed { code, .. }) if code == "invalid_params"), "{results:?}");
@@ -108,7 +108,7 @@ async fn permanent_error_fails_the_job_and_is_not_retried() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(app.queue.receive(10, Duration::from_secs(1)).await.unwrap().is_empty());
     assert_eq!(queue_depth(&app.sqs, &app.res.dlq_url).await, (0, 0));
-    assert_eq!(app.jobs.get(id).await.unwrap().unwrap().0.attempts, 1);
+    assert_eq!(app.jobs.job(id).await.unwrap().unwrap().0.attempts, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -126,12 +126,12 @@ async fn transient_s3_fault_is_retried_then_succeeds() {
     assert_eq!(err.code(), "store_unavailable", "{err}");
     let resp = reportq::worker::batch_response(&failed);
     assert_eq!(resp.batch_item_failures.len(), 1, "reported for retry");
-    assert_eq!(app.jobs.get(id).await.unwrap().unwrap().0.status, Status::Queued);
+    assert_eq!(app.jobs.job(id).await.unwrap().unwrap().0.status, Status::Queued);
 
     proxy.fail(false);
     let ok = drive(&app, Duration::from_secs(30), |all| rendered(all) == 1).await;
     assert_eq!(rendered(&ok), 1);
-    let (job, _) = app.jobs.get(id).await.unwrap().unwrap();
+    let (job, _) = app.jobs.job(id).await.unwrap().unwrap();
     assert_eq!(job.status, Status::Succeeded);
     assert_eq!(queue_depth(&app.sqs, &app.res.queue_url).await, (0, 0));
 }
@@ -166,9 +166,9 @@ async fn a_job_that_keeps_failing_is_marked_failed_on_its_last_delivery() {
     let id: Uuid = r.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().parse().unwrap();
     // Every render fails for a reason worth retrying: a worker whose TeX child executable is
     // missing.
-    let mut render = reportq::config::RenderConfig::from_env().unwrap();
-    render.child_exe = Some("/nonexistent/reportq".into());
-    let broken = reportq::worker::Worker::new(app.jobs.clone(), std::sync::Arc::new(reportq::Renderer::new(render).unwrap()), app.cfg.clone());
+    let render = common::render_config(std::path::Path::new("/nonexistent/reportq"));
+    let broken =
+        reportq::worker::Worker::new(app.jobs.clone(), std::sync::Arc::new(reportq::Renderer::new(render).unwrap()), app.worker_cfg.clone(), None);
     let end = Instant::now() + Duration::from_secs(45);
     loop {
         let got = broken.poll_once(&app.queue, Duration::from_secs(1)).await.unwrap();
@@ -179,10 +179,10 @@ async fn a_job_that_keeps_failing_is_marked_failed_on_its_last_delivery() {
             break;
         }
         // A failed attempt hands the job back; should that write be lost, let the lease lapse.
-        let (j, etag) = app.jobs.get(id).await.unwrap().unwrap();
+        let (j, etag) = app.jobs.job(id).await.unwrap().unwrap();
         if j.status == Status::Running {
             let lapsed = Job { lease_until_epoch: Some(0), ..j };
-            let _ = app.jobs.replace(&lapsed, &etag).await.unwrap();
+            let _ = app.jobs.replace_job(&lapsed, &etag).await.unwrap();
         }
         assert!(Instant::now() < end, "never reached the DLQ");
     }
@@ -276,7 +276,10 @@ async fn presigned_urls_work_and_refuse_tampering_and_expiry() {
     assert_ne!(longer, url);
     assert_eq!(plain.get(&longer).send().await.unwrap().status(), 403);
     // Expired.
-    let short = app.jobs.store.presign_get(&format!("reports/{id}.pdf"), Duration::from_secs(1), "x.pdf", "application/pdf").await.unwrap();
+    let short = reportq::store::S3Store::new(app.s3.clone(), app.res.bucket.clone())
+        .presign_get(&format!("reports/{id}.pdf"), Duration::from_secs(1), "x.pdf", "application/pdf")
+        .await
+        .unwrap();
     assert_eq!(plain.get(&short.url).send().await.unwrap().status(), 200);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(plain.get(&short.url).send().await.unwrap().status(), 403);
@@ -308,12 +311,33 @@ async fn bad_input_is_refused_and_nothing_is_stored_or_sent() {
         ("/v1/reports", None, good.clone(), 415, "unsupported_media_type", None),
         ("/v1/reports", Some("application/json"), b"{not json".to_vec(), 400, "malformed_json", None),
         ("/v1/reports", Some("application/json"), br#"{"template":"nope","params":{}}"#.to_vec(), 400, "invalid_request", Some("template")),
-        ("/v1/reports", Some("application/json"), serde_json::to_vec(&bad_params).unwrap(), 400, "invalid_request", Some("params.models[0].response.Checksum")),
+        (
+            "/v1/reports",
+            Some("application/json"),
+            serde_json::to_vec(&bad_params).unwrap(),
+            400,
+            "invalid_request",
+            Some("params.models[0].response.Checksum"),
+        ),
         ("/v1/reports", Some("application/json"), vec![b' '; 2 << 20], 413, "too_large", None),
         ("/v1/reports/batch", Some("application/json"), br#"{"requests":[]}"#.to_vec(), 400, "invalid_request", Some("requests")),
-        ("/v1/reports/batch", Some("application/json"), serde_json::to_vec(&json!({"requests": vec![small("a"); 1001]})).unwrap(), 400, "invalid_request", Some("requests")),
+        (
+            "/v1/reports/batch",
+            Some("application/json"),
+            serde_json::to_vec(&json!({"requests": vec![small("a"); 1001]})).unwrap(),
+            400,
+            "invalid_request",
+            Some("requests"),
+        ),
         ("/api/report/pdf", Some("application/json"), br#"{"a":1}"#.to_vec(), 400, "invalid_request", None),
-        ("/api/report/pdf", Some("application/json"), serde_json::to_vec(&json!([bad_params["params"]["models"][0]])).unwrap(), 400, "invalid_request", Some("params.models[0].response.Checksum")),
+        (
+            "/api/report/pdf",
+            Some("application/json"),
+            serde_json::to_vec(&json!([bad_params["params"]["models"][0]])).unwrap(),
+            400,
+            "invalid_request",
+            Some("params.models[0].response.Checksum"),
+        ),
     ];
     for (path, ct, body, status, code, field) in cases {
         let r = send(path, ct, body).await.unwrap();
@@ -331,7 +355,8 @@ async fn bad_input_is_refused_and_nothing_is_stored_or_sent() {
     let r = app.post_json("/v1/reports/batch", &json!({ "requests": items })).await;
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
-    let listed: Vec<(u64, String)> = v["error"]["items"].as_array().unwrap().iter().map(|i| (i["index"].as_u64().unwrap(), i["field"].as_str().unwrap().to_string())).collect();
+    let listed: Vec<(u64, String)> =
+        v["error"]["items"].as_array().unwrap().iter().map(|i| (i["index"].as_u64().unwrap(), i["field"].as_str().unwrap().to_string())).collect();
     assert_eq!(listed, vec![(3, "params.models".to_string()), (17, "params.models[0].response.Checksum".to_string())]);
     // A bad Idempotency-Key.
     let r = app.http.post(app.url("/v1/reports")).header("idempotency-key", "x".repeat(300)).json(&small("k")).send().await.unwrap();
@@ -405,7 +430,7 @@ async fn diagram_pdf_route_answers_the_pdf_or_202() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn diagram_pdf_route_answers_202_when_the_wait_runs_out() {
     let ls = LocalStack::start();
-    let app = app(&ls.endpoint, Opts { tweak: Box::new(|c| c.pdf_wait = Duration::from_millis(300)), ..Opts::new(EXE) }).await;
+    let app = app(&ls.endpoint, Opts { tweak: Box::new(|c, _| c.pdf_wait = Duration::from_millis(300)), ..Opts::new(EXE) }).await;
     let models = small("Slow Archive")["params"]["models"].clone();
     let t = Instant::now();
     let r = app.post_json("/api/report/pdf", &models).await;
@@ -425,13 +450,13 @@ async fn a_job_whose_worker_died_is_finished_on_its_last_delivery() {
     let r = app.post_json("/v1/reports", &small("Orphaned Lease Archive")).await;
     let id: Uuid = r.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().parse().unwrap();
     // A worker claimed the job and was killed: its lease runs a few seconds more.
-    let (j, etag) = app.jobs.get(id).await.unwrap().unwrap();
-    let dead = j.running(reportq::job::now_epoch(), 3);
-    assert!(matches!(app.jobs.replace(&dead, &etag).await.unwrap(), reportq::store::Put::Written(_)));
+    let (j, etag) = app.jobs.job(id).await.unwrap().unwrap();
+    let dead = j.running(reportq::domain::now_epoch(), 3);
+    assert!(matches!(app.jobs.replace_job(&dead, &etag).await.unwrap(), reportq::store::Put::Written(_)));
     // The message comes back on its last delivery (maxReceiveCount 1).
     let results = drive(&app, Duration::from_secs(30), |all| !all.is_empty()).await;
     assert!(matches!(results[0].result, Ok(Outcome::Rendered { .. })), "{results:?}");
-    let (job, _) = app.jobs.get(id).await.unwrap().unwrap();
+    let (job, _) = app.jobs.job(id).await.unwrap().unwrap();
     assert_eq!((job.status, job.attempts), (Status::Succeeded, 2));
     assert_eq!(queue_depth(&app.sqs, &app.res.dlq_url).await, (0, 0));
 }

@@ -65,7 +65,8 @@ fn summary_example_has_tables_and_charts() {
     let json: serde_json::Value = serde_json::from_slice(&example("summary.json")).unwrap();
     let pdf = render_json(&h, &json);
     let text = squash(&pdf_text(&pdf));
-    for needle in ["Quarterlydigitisationsummary", "DigitalPreservationTeam", "Ingestbyformat", "TIFF", "1,530", "Costs&risks", "Replicationcaughtup"] {
+    for needle in ["Quarterlydigitisationsummary", "DigitalPreservationTeam", "Ingestbyformat", "TIFF", "1,530", "Costs&risks", "Replicationcaughtup"]
+    {
         assert!(text.contains(needle), "{needle:?} missing");
     }
     assert_eq!(pdf_images(&pdf), 2);
@@ -107,10 +108,7 @@ fn injection_attempts_are_printed_not_run() {
 fn looping_document_times_out_and_the_next_render_works() {
     let h = harness_with(|c| c.timeout = Duration::from_secs(3));
     let t = std::time::Instant::now();
-    let err = h
-        .renderer
-        .render_prepared(&prepared(r"\def\x{\x}\x"), &plain_ctx())
-        .expect_err("an endless loop cannot succeed");
+    let err = h.renderer.render_prepared(&prepared(r"\def\x{\x}\x"), &plain_ctx()).expect_err("an endless loop cannot succeed");
     assert!(matches!(err, RenderError::Timeout(_)), "{err}");
     assert!(t.elapsed() < Duration::from_secs(8), "the deadline was not enforced: {:?}", t.elapsed());
     assert!(!err.to_string().is_empty());
@@ -160,32 +158,47 @@ fn a_template_cannot_read_host_files() {
 
 #[test]
 fn parameter_errors_name_the_field_and_render_nothing() {
-    let h = harness();
     let mut json: serde_json::Value = serde_json::from_slice(&example("diagram.json")).unwrap();
     json["params"]["models"][1]["response"]["Checksum"] = json!([50, 30, 30]);
     let err = ReportRequest::from_value(json.clone()).unwrap_err();
     assert_eq!(err.field, "params.models[1].response.Checksum");
     assert!(err.message.contains("Checksums on ingest") && err.message.contains("sum to 110"), "{}", err.message);
 
+    // Through the command that renders: it refuses before any TeX child starts, so neither
+    // an output file nor a job folder appears (its TMPDIR is watched).
+    let dir = tempfile::tempdir().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let request = dir.path().join("bad.json");
+    std::fs::write(&request, serde_json::to_vec(&json).unwrap()).unwrap();
+    let out = dir.path().join("out.pdf");
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_reportq"))
+        .args(["render", request.to_str().unwrap(), "-o", out.to_str().unwrap()])
+        .env("TMPDIR", tmp.path())
+        .env("REPORTQ_TEX_BUNDLE", common::render_config(std::path::Path::new("reportq")).bundle)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(stderr.contains("params.models[1].response.Checksum"), "{stderr}");
+    assert!(!out.exists() && !dir.path().join("out.partial").exists());
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0, "a render started");
+
     json["params"]["models"][0]["renderability"] = json!(101);
     assert_eq!(ReportRequest::from_value(json.clone()).unwrap_err().field, "params.models[0].renderability");
 
-    let err = ReportRequest::from_value(json!({"template": "summary", "params": {"title": "t", "sections": [{"heading": "h", "colour": 1}]}})).unwrap_err();
+    let err =
+        ReportRequest::from_value(json!({"template": "summary", "params": {"title": "t", "sections": [{"heading": "h", "colour": 1}]}})).unwrap_err();
     assert_eq!(err.field, "params.sections[0].colour");
     assert!(err.message.contains("colour"), "{}", err.message);
 
     let err = ReportRequest::from_value(json!({"template": "nope", "params": {}})).unwrap_err();
     assert_eq!(err.field, "template");
-    assert!(h.leftovers().is_empty());
 }
 
 #[test]
 fn tex_errors_carry_the_log_excerpt() {
     let h = harness();
-    let err = h
-        .renderer
-        .render_prepared(&prepared(r"\documentclass{article}\begin{document}\nosuchmacro\end{document}"), &plain_ctx())
-        .unwrap_err();
+    let err = h.renderer.render_prepared(&prepared(r"\documentclass{article}\begin{document}\nosuchmacro\end{document}"), &plain_ctx()).unwrap_err();
     match &err {
         RenderError::Tex { log_excerpt, .. } => assert!(log_excerpt.contains("Undefined control sequence"), "{log_excerpt}"),
         other => panic!("expected a TeX error, got {other}"),
@@ -217,7 +230,7 @@ fn concurrent_renders_do_not_interfere() {
 
 #[test]
 fn a_missing_bundle_is_a_clear_error() {
-    let mut cfg = reportq::config::RenderConfig::from_env().unwrap();
+    let mut cfg = common::render_config(std::path::Path::new(env!("CARGO_BIN_EXE_reportq")));
     cfg.bundle = "/nonexistent/bundle".into();
     let err = reportq::Renderer::new(cfg).err().expect("no bundle, no renderer").to_string();
     assert!(err.contains("/nonexistent/bundle") && err.contains("scripts/tex-bundle.sh"), "{err}");

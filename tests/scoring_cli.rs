@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use common::*;
 use reportq::ReportRequest;
-use reportq::scoring::Diagram;
 
 fn fixture(name: &str) -> std::path::PathBuf {
     root().join("tests/fixtures").join(name)
@@ -22,9 +21,9 @@ fn score_command_prints_the_engine_s_answer() {
     let out = reportq(&["score", fixture("model.json").to_str().unwrap(), "--model", fixture("diagram-like.bif").to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let scorer = Diagram::load(&fixture("diagram-like.bif")).unwrap();
+    let scorer = (*reportq::scoring::load(Some(&fixture("diagram-like.bif"))).unwrap()).clone();
     let model: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture("model.json")).unwrap()).unwrap();
-    let expected = scorer.score(&model).unwrap();
+    let expected = scorer.score_value(&model).unwrap();
     assert_eq!(printed["intellectual_control"].as_f64().unwrap(), expected.intellectual_control);
     assert_eq!(printed["renderability"].as_f64().unwrap(), expected.renderability);
     assert_eq!(printed["nodes"].as_object().unwrap().len(), 21);
@@ -42,7 +41,7 @@ fn score_without_a_network_names_the_setting_and_the_script() {
 fn report_ranks_improvements_when_a_network_is_configured() {
     let h = harness();
     let req = ReportRequest::from_slice(&example("diagram.json")).unwrap();
-    let scorer = Arc::new(Diagram::load(&fixture("diagram-like.bif")).unwrap());
+    let scorer = Arc::new((*reportq::scoring::load(Some(&fixture("diagram-like.bif"))).unwrap()).clone());
     let with = h.renderer.render(&req, &ctx(&req).with_scorer(Some(scorer.clone()))).unwrap().pdf;
     let without = h.renderer.render(&req, &ctx(&req)).unwrap().pdf;
     let text = squash(&pdf_text(&with));
@@ -51,13 +50,13 @@ fn report_ranks_improvements_when_a_network_is_configured() {
 
     // The first row is the engine's best single change for the first baseline.
     let json: serde_json::Value = serde_json::from_slice(&example("diagram.json")).unwrap();
-    let best = &scorer.improvements(&json["params"]["models"][0]).unwrap()[0];
-    let topic = reportq::template::diagram::topic(&best.question);
+    let best = &scorer.improvements_value(&json["params"]["models"][0]).unwrap()[0];
+    let topic = best.question().topic();
     let section = &text[text.find("Wheretoimprovefirst").unwrap()..];
     let first_row = section.find(&squash(topic)).expect("best topic listed");
-    for other in reportq::template::diagram::KEYS.iter().filter(|k| **k != best.question) {
-        if let Some(pos) = section[..section.find("Comments").unwrap()].find(&squash(reportq::template::diagram::topic(other))) {
-            assert!(pos > first_row, "{other} ranked above the best change {}", best.question);
+    for other in reportq::domain::diagram::Question::ALL.iter().filter(|q| **q != best.question()) {
+        if let Some(pos) = section[..section.find("Comments").unwrap()].find(&squash(other.topic())) {
+            assert!(pos > first_row, "{other:?} ranked above the best change {:?}", best.question());
         }
     }
     assert!(text.contains(&format!("(+{:.1})", best.gain_renderability.max(best.gain_intellectual_control))));

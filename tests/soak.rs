@@ -59,15 +59,17 @@ async fn worker_recovers_from_a_black_holed_connection() {
     proxy.set(aws::Fault::None);
 
     let (s3, sqs) = aws::clients(&ls.endpoint).await;
-    let jobs = reportq::job::Jobs::new(reportq::store::Store::new(s3, res.bucket.clone()));
+    use reportq::queue::JobQueue;
+    use reportq::store::JobStore;
+    let jobs = reportq::store::S3Store::new(s3, res.bucket.clone());
     let id = uuid::Uuid::new_v4();
     let req: serde_json::Value = serde_json::from_slice(&std::fs::read(aws::repo().join("examples/summary.json")).unwrap()).unwrap();
-    assert!(jobs.create(&reportq::job::Job::new(id, None, "summary", req, reportq::job::now_epoch())).await.unwrap());
-    reportq::queue::Queue::new(sqs, res.queue_url.clone()).send(&reportq::queue::JobMessage { job_id: id }).await.unwrap();
+    assert!(jobs.create_job(&reportq::domain::job::Job::new(id, None, "summary", req, reportq::domain::now_epoch())).await.unwrap());
+    reportq::queue::SqsQueue::new(sqs, res.queue_url.clone()).send(&reportq::queue::JobMessage { job_id: id }).await.unwrap();
     let end = Instant::now() + Duration::from_secs(40);
     loop {
-        let (job, _) = jobs.get(id).await.unwrap().unwrap();
-        if job.status == reportq::job::Status::Succeeded {
+        let (job, _) = jobs.job(id).await.unwrap().unwrap();
+        if job.status == reportq::domain::job::Status::Succeeded {
             break;
         }
         assert!(

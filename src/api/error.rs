@@ -1,28 +1,20 @@
 //! The API's one error type, mapped once to a status and the body
 //! `{"error": {"code", "message", "field"?, ...}}`.
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use serde::Serialize;
-use serde_json::{Value, json};
-
-use crate::job::JobError;
+use crate::domain::ParamError;
+use crate::domain::job::JobError;
 use crate::queue::QueueError;
-use crate::request::ParamError;
 use crate::scoring::ScoreError;
 use crate::store::StoreError;
-
-/// One bad item of a batch.
-#[derive(Debug, Clone, Serialize)]
-pub struct ItemError {
-    pub index: usize,
-    pub field: String,
-    pub message: String,
-}
+use crate::submit::SubmitError;
+use crate::wire::{ErrorBody, ErrorDetail, ItemError};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("{0}")]
+    /// The message alone: the field travels beside it, in `field`.
+    #[error("{}", .0.message)]
     Invalid(ParamError),
     #[error("{} of the batch's requests are invalid", .0.len())]
     InvalidBatch(Vec<ItemError>),
@@ -59,11 +51,9 @@ pub enum ApiError {
 impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Invalid(_)
-            | ApiError::InvalidBatch(_)
-            | ApiError::Malformed(_)
-            | ApiError::BadHeader { .. }
-            | ApiError::Score { .. } => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) | ApiError::InvalidBatch(_) | ApiError::Malformed(_) | ApiError::BadHeader { .. } | ApiError::Score { .. } => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -96,7 +86,7 @@ impl ApiError {
         }
     }
 
-    pub fn body(&self) -> Value {
+    pub fn body(&self) -> ErrorBody {
         // Store and queue errors name buckets, keys and SDK internals: logged, not shown.
         let message = match self {
             ApiError::Store(_) => "the job store is unavailable; try again shortly".to_string(),
@@ -104,30 +94,38 @@ impl ApiError {
             ApiError::Internal(_) => "internal error".to_string(),
             e => e.to_string(),
         };
-        let mut err = json!({ "code": self.code(), "message": message });
+        let mut err = ErrorDetail { code: self.code().into(), message, ..ErrorDetail::default() };
         match self {
-            ApiError::Invalid(p) => err["field"] = json!(p.field),
-            ApiError::BadHeader { name, .. } => err["field"] = json!(name),
-            ApiError::InvalidBatch(items) => err["items"] = json!(items),
+            ApiError::Invalid(p) => err.field = Some(p.field.clone()),
+            ApiError::BadHeader { name, .. } => err.field = Some(name.to_string()),
+            ApiError::InvalidBatch(items) => err.items = Some(items.clone()),
             ApiError::Score { error, index } => {
-                err["field"] = json!(error.field);
-                err["model"] = json!(error.model);
-                err["scenario"] = json!(error.scenario);
-                if let Some(i) = index {
-                    err["index"] = json!(i);
-                }
+                err.field = Some(error.field.clone());
+                err.model = Some(error.model.clone());
+                err.scenario = Some(error.scenario.clone());
+                err.index = *index;
             }
-            ApiError::JobFailed(e) => err["job_error"] = json!(e),
+            ApiError::JobFailed(e) => err.job_error = Some(e.clone()),
             _ => {}
         }
-        json!({ "error": err })
+        ErrorBody { error: err, status: None, job_id: None }
+    }
+}
+
+impl From<SubmitError> for ApiError {
+    fn from(e: SubmitError) -> Self {
+        match e {
+            SubmitError::Store(e) => ApiError::Store(e),
+            SubmitError::Queue(e) => ApiError::Queue(e),
+            SubmitError::KeyReused => ApiError::IdempotencyMismatch,
+        }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         if matches!(self, ApiError::Store(_) | ApiError::Queue(_) | ApiError::Internal(_)) {
-            eprintln!("api: {self}");
+            tracing::error!(error = %self, code = self.code(), "request failed");
         }
         let mut resp = (self.status(), axum::Json(self.body())).into_response();
         if matches!(self, ApiError::Store(_) | ApiError::Queue(_)) {

@@ -39,15 +39,8 @@ struct ProbBlock {
 }
 
 enum Entry {
-    Row {
-        states: Vec<(String, usize)>,
-        values: Vec<f64>,
-        pos: usize,
-    },
-    Table {
-        values: Vec<f64>,
-        pos: usize,
-    },
+    Row { states: Vec<(String, usize)>, values: Vec<f64>, pos: usize },
+    Table { values: Vec<f64>, pos: usize },
 }
 
 enum Block {
@@ -58,9 +51,7 @@ enum Block {
 
 /// Parses BIF text into a validated [`Network`].
 pub fn parse(text: &str) -> Result<Network, BayesError> {
-    let (name, blocks) = file
-        .parse(LocatingSlice::new(text))
-        .map_err(|e| syntax_error(text, e.offset(), e.inner()))?;
+    let (name, blocks) = file.parse(LocatingSlice::new(text)).map_err(|e| syntax_error(text, e.offset(), e.inner()))?;
     build(text, name, blocks)
 }
 
@@ -75,22 +66,13 @@ fn syntax_error(text: &str, offset: usize, error: &ContextError) -> BayesError {
             }
         }
     }
-    let expected = if expected.is_empty() {
-        "valid BIF".to_owned()
-    } else {
-        expected.join(" or ")
-    };
+    let expected = if expected.is_empty() { "valid BIF".to_owned() } else { expected.join(" or ") };
     let rest = text[offset.min(text.len())..].trim_start();
     let found = match rest.split_whitespace().next() {
         None => ", found end of file".to_owned(),
         Some(word) => format!(", found `{}`", word.chars().take(24).collect::<String>()),
     };
-    BayesError::Syntax {
-        line,
-        column,
-        expected,
-        found,
-    }
+    BayesError::Syntax { line, column, expected, found }
 }
 
 fn expected(what: &'static str) -> StrContext {
@@ -108,12 +90,7 @@ fn skip(i: &mut In<'_>) -> ModalResult<()> {
         if i.starts_with("//") {
             take_till(0.., '\n').parse_next(i)?;
         } else if i.starts_with("/*") {
-            (
-                "/*",
-                cut_err(take_until(0.., "*/").context(expected("`*/` closing the comment"))),
-                "*/",
-            )
-                .parse_next(i)?;
+            ("/*", cut_err(take_until(0.., "*/").context(expected("`*/` closing the comment"))), "*/").parse_next(i)?;
         } else {
             return Ok(());
         }
@@ -122,12 +99,7 @@ fn skip(i: &mut In<'_>) -> ModalResult<()> {
 
 /// A punctuation token, after any whitespace.
 fn sym<'a>(token: &'static str) -> impl ModalParser<In<'a>, (), ContextError> {
-    preceded(
-        skip,
-        literal(token)
-            .void()
-            .context(StrContext::Expected(StrContextValue::StringLiteral(token))),
-    )
+    preceded(skip, literal(token).void().context(StrContext::Expected(StrContextValue::StringLiteral(token))))
 }
 
 /// `sym` whose failure stops the parse: we are inside a construct that has already started.
@@ -138,22 +110,15 @@ fn must<'a>(token: &'static str) -> impl ModalParser<In<'a>, (), ContextError> {
 /// Whether a keyword (not merely a prefix of a longer name) comes next; consumes it if so.
 fn keyword(i: &mut In<'_>, word: &'static str) -> ModalResult<bool> {
     skip(i)?;
-    Ok(opt(terminated(literal(word), not(one_of(is_name_char))))
-        .parse_next(i)?
-        .is_some())
+    Ok(opt(terminated(literal(word), not(one_of(is_name_char)))).parse_next(i)?.is_some())
 }
 
 fn name(i: &mut In<'_>) -> ModalResult<(String, usize)> {
     skip(i)?;
     let pos = i.current_token_start();
-    let text = cut_err(
-        winnow::combinator::alt((
-            delimited('"', take_till(0.., '"'), '"'),
-            take_while(1.., is_name_char),
-        ))
-        .context(expected("a name")),
-    )
-    .parse_next(i)?;
+    let text =
+        cut_err(winnow::combinator::alt((delimited('"', take_till(0.., '"'), '"'), take_while(1.., is_name_char))).context(expected("a name")))
+            .parse_next(i)?;
     Ok((text.to_owned(), pos))
 }
 
@@ -250,21 +215,13 @@ fn variable_block(i: &mut In<'_>) -> ModalResult<VarDecl> {
             continue;
         }
         skip(i)?;
-        let accepted: &[&str] = if decl.is_none() {
-            &["`type`", "`property`"]
-        } else {
-            &["`property`", "`}`"]
-        };
+        let accepted: &[&str] = if decl.is_none() { &["`type`", "`property`"] } else { &["`property`", "`}`"] };
         if decl.is_none() || !i.starts_with('}') {
             return Err(fail_here(accepted));
         }
         must("}").parse_next(i)?;
         let (declared, states) = decl.expect("checked above");
-        return Ok(VarDecl {
-            name,
-            declared,
-            states,
-        });
+        return Ok(VarDecl { name, declared, states });
     }
 }
 
@@ -275,12 +232,7 @@ fn type_decl(i: &mut In<'_>) -> ModalResult<(usize, Vec<String>)> {
     }
     must("[").parse_next(i)?;
     skip(i)?;
-    let declared = cut_err(
-        ascii::digit1
-            .try_map(str::parse::<usize>)
-            .context(expected("a number of states")),
-    )
-    .parse_next(i)?;
+    let declared = cut_err(ascii::digit1.try_map(str::parse::<usize>).context(expected("a number of states"))).parse_next(i)?;
     must("]").parse_next(i)?;
     opt(sym("=")).parse_next(i)?;
     must("{").parse_next(i)?;
@@ -317,18 +269,14 @@ fn probability_block(i: &mut In<'_>) -> ModalResult<ProbBlock> {
             parents.push(name(i)?);
         }
     }
-    cut_err(sym(")").context(expected(if parents.is_empty() { "`|`" } else { "`,`" })))
-        .parse_next(i)?;
+    cut_err(sym(")").context(expected(if parents.is_empty() { "`|`" } else { "`,`" }))).parse_next(i)?;
     must("{").parse_next(i)?;
     let mut entries = Vec::new();
     loop {
         skip(i)?;
         let pos = i.current_token_start();
         if keyword(i, "table")? {
-            entries.push(Entry::Table {
-                values: numbers(i)?,
-                pos,
-            });
+            entries.push(Entry::Table { values: numbers(i)?, pos });
         } else if keyword(i, "property")? {
             property_rest(i)?;
         } else if i.starts_with('(') {
@@ -343,18 +291,10 @@ fn probability_block(i: &mut In<'_>) -> ModalResult<ProbBlock> {
                 states.push(name(i)?);
             }
             cut_err(sym(")").context(expected("`,`"))).parse_next(i)?;
-            entries.push(Entry::Row {
-                states,
-                values: numbers(i)?,
-                pos,
-            });
+            entries.push(Entry::Row { states, values: numbers(i)?, pos });
         } else if i.starts_with('}') {
             must("}").parse_next(i)?;
-            return Ok(ProbBlock {
-                node,
-                parents,
-                entries,
-            });
+            return Ok(ProbBlock { node, parents, entries });
         } else {
             return Err(fail_here(&["`(`", "`table`", "`property`", "`}`"]));
         }
@@ -376,57 +316,32 @@ fn build(text: &str, name: String, blocks: Vec<Block>) -> Result<Network, BayesE
     let mut index: HashMap<&str, usize> = HashMap::with_capacity(vars.len());
     for (k, v) in vars.iter().enumerate() {
         if index.insert(&v.name, k).is_some() {
-            return Err(BayesError::DuplicateVariable {
-                node: v.name.clone(),
-            });
+            return Err(BayesError::DuplicateVariable { node: v.name.clone() });
         }
-        if let Some(state) = v
-            .states
-            .iter()
-            .enumerate()
-            .find_map(|(k, s)| v.states[..k].contains(s).then_some(s))
-        {
-            return Err(BayesError::DuplicateState {
-                node: v.name.clone(),
-                state: state.clone(),
-            });
+        if let Some(state) = v.states.iter().enumerate().find_map(|(k, s)| v.states[..k].contains(s).then_some(s)) {
+            return Err(BayesError::DuplicateState { node: v.name.clone(), state: state.clone() });
         }
         if v.declared != v.states.len() {
-            return Err(BayesError::StateCount {
-                node: v.name.clone(),
-                declared: v.declared,
-                listed: v.states.len(),
-            });
+            return Err(BayesError::StateCount { node: v.name.clone(), declared: v.declared, listed: v.states.len() });
         }
     }
 
     let mut tables: Vec<Option<(Vec<String>, Vec<f64>)>> = vec![None; vars.len()];
     for block in &probs {
         let (node_name, node_pos) = &block.node;
-        let node = *index
-            .get(node_name.as_str())
-            .ok_or_else(|| BayesError::UnknownVariable {
-                node: node_name.clone(),
-                name: node_name.clone(),
-                at: at(*node_pos),
-            })?;
+        let node = *index.get(node_name.as_str()).ok_or_else(|| BayesError::UnknownVariable {
+            node: node_name.clone(),
+            name: node_name.clone(),
+            at: at(*node_pos),
+        })?;
         if tables[node].is_some() {
-            return Err(BayesError::DuplicateTable {
-                node: node_name.clone(),
-            });
+            return Err(BayesError::DuplicateTable { node: node_name.clone() });
         }
         let parents = block
             .parents
             .iter()
             .map(|(p, pos)| {
-                index
-                    .get(p.as_str())
-                    .copied()
-                    .ok_or_else(|| BayesError::UnknownVariable {
-                        node: node_name.clone(),
-                        name: p.clone(),
-                        at: at(*pos),
-                    })
+                index.get(p.as_str()).copied().ok_or_else(|| BayesError::UnknownVariable { node: node_name.clone(), name: p.clone(), at: at(*pos) })
             })
             .collect::<Result<Vec<usize>, _>>()?;
         let width = vars[node].states.len();
@@ -437,17 +352,10 @@ fn build(text: &str, name: String, blocks: Vec<Block>) -> Result<Network, BayesE
             match entry {
                 Entry::Table { values, pos } => {
                     if filled.iter().any(|&f| f) {
-                        return Err(BayesError::DuplicateTable {
-                            node: node_name.clone(),
-                        });
+                        return Err(BayesError::DuplicateTable { node: node_name.clone() });
                     }
                     if values.len() != cpt.len() {
-                        return Err(BayesError::RowLength {
-                            node: node_name.clone(),
-                            expected: cpt.len(),
-                            found: values.len(),
-                            at: at(*pos),
-                        });
+                        return Err(BayesError::RowLength { node: node_name.clone(), expected: cpt.len(), found: values.len(), at: at(*pos) });
                     }
                     // Own state slowest in the file; our rows are parent combinations.
                     for (k, &v) in values.iter().enumerate() {
@@ -456,50 +364,27 @@ fn build(text: &str, name: String, blocks: Vec<Block>) -> Result<Network, BayesE
                     }
                     filled.fill(true);
                 }
-                Entry::Row {
-                    states,
-                    values,
-                    pos,
-                } => {
+                Entry::Row { states, values, pos } => {
                     if states.len() != parents.len() {
-                        return Err(BayesError::RowKey {
-                            node: node_name.clone(),
-                            expected: parents.len(),
-                            found: states.len(),
-                            at: at(*pos),
-                        });
+                        return Err(BayesError::RowKey { node: node_name.clone(), expected: parents.len(), found: states.len(), at: at(*pos) });
                     }
                     let mut row = 0;
                     for ((state, spos), &p) in states.iter().zip(&parents) {
-                        let s =
-                            vars[p]
-                                .states
-                                .iter()
-                                .position(|x| x == state)
-                                .ok_or_else(|| BayesError::UnknownState {
-                                    node: node_name.clone(),
-                                    variable: vars[p].name.clone(),
-                                    state: state.clone(),
-                                    at: at(*spos),
-                                })?;
+                        let s = vars[p].states.iter().position(|x| x == state).ok_or_else(|| BayesError::UnknownState {
+                            node: node_name.clone(),
+                            variable: vars[p].name.clone(),
+                            state: state.clone(),
+                            at: at(*spos),
+                        })?;
                         row = row * vars[p].states.len() + s;
                     }
                     if values.len() != width {
-                        return Err(BayesError::RowLength {
-                            node: node_name.clone(),
-                            expected: width,
-                            found: values.len(),
-                            at: at(*pos),
-                        });
+                        return Err(BayesError::RowLength { node: node_name.clone(), expected: width, found: values.len(), at: at(*pos) });
                     }
                     if std::mem::replace(&mut filled[row], true) {
                         return Err(BayesError::DuplicateRow {
                             node: node_name.clone(),
-                            row: states
-                                .iter()
-                                .map(|(s, _)| s.as_str())
-                                .collect::<Vec<_>>()
-                                .join(", "),
+                            row: states.iter().map(|(s, _)| s.as_str()).collect::<Vec<_>>().join(", "),
                             at: at(*pos),
                         });
                     }
@@ -524,10 +409,7 @@ fn build(text: &str, name: String, blocks: Vec<Block>) -> Result<Network, BayesE
             } else if missing.len() > 3 {
                 listed.push(format!("{} more rows", missing.len() - 3));
             }
-            return Err(BayesError::MissingRows {
-                node: node_name.clone(),
-                missing: listed.join(", "),
-            });
+            return Err(BayesError::MissingRows { node: node_name.clone(), missing: listed.join(", ") });
         }
         tables[node] = Some((block.parents.iter().map(|(p, _)| p.clone()).collect(), cpt));
     }
@@ -536,16 +418,9 @@ fn build(text: &str, name: String, blocks: Vec<Block>) -> Result<Network, BayesE
         .into_iter()
         .zip(tables)
         .map(|(v, table)| {
-            let (parents, cpt) = table.ok_or_else(|| BayesError::MissingRows {
-                node: v.name.clone(),
-                missing: "its table (no `probability` block)".to_owned(),
-            })?;
-            Ok(NodeSpec {
-                name: v.name,
-                states: v.states,
-                parents,
-                cpt,
-            })
+            let (parents, cpt) =
+                table.ok_or_else(|| BayesError::MissingRows { node: v.name.clone(), missing: "its table (no `probability` block)".to_owned() })?;
+            Ok(NodeSpec { name: v.name, states: v.states, parents, cpt })
         })
         .collect::<Result<Vec<_>, BayesError>>()?;
     Network::new(name, specs)

@@ -58,11 +58,7 @@ impl Plan {
                 (slot, scope)
             })
             .collect();
-        let mut to_eliminate: Vec<usize> = tables
-            .iter()
-            .map(|id| id.0)
-            .filter(|&v| v != target.0)
-            .collect();
+        let mut to_eliminate: Vec<usize> = tables.iter().map(|id| id.0).filter(|&v| v != target.0).collect();
         let mut steps = Vec::new();
 
         while !to_eliminate.is_empty() {
@@ -71,11 +67,7 @@ impl Plan {
                 .iter()
                 .enumerate()
                 .map(|(i, &v)| {
-                    let mut vars: Vec<usize> = live
-                        .iter()
-                        .filter(|(_, s)| s.contains(&v))
-                        .flat_map(|(_, s)| s.iter().copied())
-                        .collect();
+                    let mut vars: Vec<usize> = live.iter().filter(|(_, s)| s.contains(&v)).flat_map(|(_, s)| s.iter().copied()).collect();
                     vars.sort_unstable();
                     vars.dedup();
                     (i, vars.iter().map(|&u| card(u)).product::<usize>())
@@ -83,14 +75,9 @@ impl Plan {
                 .min_by_key(|&(i, weight)| (weight, to_eliminate[i]))
                 .expect("non-empty");
             let var = to_eliminate.swap_remove(pick);
-            let (used, kept): (Vec<_>, Vec<_>) =
-                live.into_iter().partition(|(_, s)| s.contains(&var));
+            let (used, kept): (Vec<_>, Vec<_>) = live.into_iter().partition(|(_, s)| s.contains(&var));
             live = kept;
-            let mut out_scope: Scope = used
-                .iter()
-                .flat_map(|(_, s)| s.iter().copied())
-                .filter(|&u| u != var)
-                .collect();
+            let mut out_scope: Scope = used.iter().flat_map(|(_, s)| s.iter().copied()).filter(|&u| u != var).collect();
             out_scope.sort_unstable();
             out_scope.dedup();
             let slot = tables.len() + steps.len();
@@ -103,24 +90,11 @@ impl Plan {
     }
 
     pub(crate) fn run(&self, network: &Network, overrides: &Overrides) -> Vec<f64> {
-        let tables: Vec<&[f64]> = self
-            .tables
-            .iter()
-            .map(|&id| overrides.get(id).unwrap_or_else(|| network.cpt(id)))
-            .collect();
+        let tables: Vec<&[f64]> = self.tables.iter().map(|&id| overrides.get(id).unwrap_or_else(|| network.cpt(id))).collect();
         let mut outputs: Vec<Vec<f64>> = Vec::with_capacity(self.steps.len());
         for step in &self.steps {
-            let inputs: Vec<&[f64]> = step
-                .inputs
-                .iter()
-                .map(|&s| {
-                    if s < tables.len() {
-                        tables[s]
-                    } else {
-                        outputs[s - tables.len()].as_slice()
-                    }
-                })
-                .collect();
+            let inputs: Vec<&[f64]> =
+                step.inputs.iter().map(|&s| if s < tables.len() { tables[s] } else { outputs[s - tables.len()].as_slice() }).collect();
             let mut out = vec![0.0; step.out_len];
             for (o, cell) in out.iter_mut().enumerate() {
                 let base = o * step.elim_card;
@@ -141,12 +115,7 @@ impl Plan {
 }
 
 impl Step {
-    fn new(
-        inputs: &[(usize, Scope)],
-        out_scope: &Scope,
-        elim: Option<usize>,
-        card: &impl Fn(usize) -> usize,
-    ) -> Step {
+    fn new(inputs: &[(usize, Scope)], out_scope: &Scope, elim: Option<usize>, card: &impl Fn(usize) -> usize) -> Step {
         let mut product_scope = out_scope.clone();
         product_scope.extend(elim);
         let product_cards: Vec<usize> = product_scope.iter().map(|&v| card(v)).collect();
@@ -159,10 +128,7 @@ impl Step {
                 let mut strides = vec![0usize; product_scope.len()];
                 let mut stride = 1;
                 for &v in scope.iter().rev() {
-                    let k = product_scope
-                        .iter()
-                        .position(|&u| u == v)
-                        .expect("input scope is within the product");
+                    let k = product_scope.iter().position(|&u| u == v).expect("input scope is within the product");
                     strides[k] = stride;
                     stride *= card(v);
                 }

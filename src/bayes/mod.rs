@@ -56,66 +56,31 @@ pub enum BayesError {
     #[error("variable `{node}` is declared twice")]
     DuplicateVariable { node: String },
     #[error("variable `{node}` declares {declared} states but lists {listed}")]
-    StateCount {
-        node: String,
-        declared: usize,
-        listed: usize,
-    },
+    StateCount { node: String, declared: usize, listed: usize },
     #[error("variable `{node}` lists state `{state}` twice")]
     DuplicateState { node: String, state: String },
     #[error("node `{node}`: unknown variable `{name}`{at}")]
-    UnknownVariable {
-        node: String,
-        name: String,
-        at: Location,
-    },
+    UnknownVariable { node: String, name: String, at: Location },
     #[error("node `{node}`: `{state}` is not a state of `{variable}`{at}")]
-    UnknownState {
-        node: String,
-        variable: String,
-        state: String,
-        at: Location,
-    },
+    UnknownState { node: String, variable: String, state: String, at: Location },
     #[error("node `{node}`: expected {expected} values, found {found}{at}")]
-    RowLength {
-        node: String,
-        expected: usize,
-        found: usize,
-        at: Location,
-    },
+    RowLength { node: String, expected: usize, found: usize, at: Location },
     #[error("node `{node}`: row names {found} parent states, expected {expected}{at}")]
-    RowKey {
-        node: String,
-        expected: usize,
-        found: usize,
-        at: Location,
-    },
+    RowKey { node: String, expected: usize, found: usize, at: Location },
     #[error("node `{node}`: no probabilities for {missing}")]
     MissingRows { node: String, missing: String },
     #[error("node `{node}`: row ({row}) is given twice{at}")]
-    DuplicateRow {
-        node: String,
-        row: String,
-        at: Location,
-    },
+    DuplicateRow { node: String, row: String, at: Location },
     #[error("node `{node}`: probabilities are given twice")]
     DuplicateTable { node: String },
     #[error("node `{node}`: distribution {row} sums to {sum}, not 1")]
     BadSum { node: String, row: String, sum: f64 },
     #[error("node `{node}`: probability {value} in {row} is not within 0..1")]
-    BadProbability {
-        node: String,
-        row: String,
-        value: f64,
-    },
+    BadProbability { node: String, row: String, value: f64 },
     #[error("node `{node}` is its own ancestor (cycle: {cycle})")]
     Cycle { node: String, cycle: String },
     #[error("node `{node}`: table has {found} numbers, expected {expected}")]
-    TableShape {
-        node: String,
-        expected: usize,
-        found: usize,
-    },
+    TableShape { node: String, expected: usize, found: usize },
 }
 
 /// Where in a BIF file something was found; prints as `" (line L, column C)"` or nothing.
@@ -130,20 +95,13 @@ impl Location {
         let before = &text[..offset.min(text.len())];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        Location {
-            line,
-            column: before[line_start..].chars().count() + 1,
-        }
+        Location { line, column: before[line_start..].chars().count() + 1 }
     }
 }
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            Ok(())
-        } else {
-            write!(f, " (line {}, column {})", self.line, self.column)
-        }
+        if self.line == 0 { Ok(()) } else { write!(f, " (line {}, column {})", self.line, self.column) }
     }
 }
 
@@ -167,10 +125,7 @@ pub struct Network {
 
 impl fmt::Debug for Network {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Network")
-            .field("name", &self.name)
-            .field("nodes", &self.nodes)
-            .finish_non_exhaustive()
+        f.debug_struct("Network").field("name", &self.name).field("nodes", &self.nodes).finish_non_exhaustive()
     }
 }
 
@@ -181,17 +136,12 @@ impl Network {
         let mut by_name = HashMap::with_capacity(specs.len());
         for (i, spec) in specs.iter().enumerate() {
             if by_name.insert(spec.name.clone(), NodeId(i)).is_some() {
-                return Err(BayesError::DuplicateVariable {
-                    node: spec.name.clone(),
-                });
+                return Err(BayesError::DuplicateVariable { node: spec.name.clone() });
             }
             let mut seen = std::collections::HashSet::new();
             for state in &spec.states {
                 if !seen.insert(state) {
-                    return Err(BayesError::DuplicateState {
-                        node: spec.name.clone(),
-                        state: state.clone(),
-                    });
+                    return Err(BayesError::DuplicateState { node: spec.name.clone(), state: state.clone() });
                 }
             }
         }
@@ -201,29 +151,16 @@ impl Network {
                 .parents
                 .iter()
                 .map(|p| {
-                    by_name
-                        .get(p)
-                        .copied()
-                        .ok_or_else(|| BayesError::UnknownVariable {
-                            node: spec.name.clone(),
-                            name: p.clone(),
-                            at: Location::default(),
-                        })
+                    by_name.get(p).copied().ok_or_else(|| BayesError::UnknownVariable {
+                        node: spec.name.clone(),
+                        name: p.clone(),
+                        at: Location::default(),
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            nodes.push(Node {
-                name: spec.name,
-                states: spec.states,
-                parents,
-                cpt: spec.cpt,
-            });
+            nodes.push(Node { name: spec.name, states: spec.states, parents, cpt: spec.cpt });
         }
-        let mut network = Network {
-            name: name.into(),
-            nodes,
-            by_name,
-            plans: Vec::new(),
-        };
+        let mut network = Network { name: name.into(), nodes, by_name, plans: Vec::new() };
         network.check_acyclic()?;
         for id in network.node_ids() {
             network.check_table(id, network.cpt(id))?;
@@ -235,10 +172,7 @@ impl Network {
     /// Reads a BIF file.
     pub fn load(path: impl AsRef<Path>) -> Result<Network, BayesError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| BayesError::Io {
-            path: path.display().to_string(),
-            message: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| BayesError::Io { path: path.display().to_string(), message: e.to_string() })?;
         bif::parse(&text)
     }
 
@@ -286,10 +220,7 @@ impl Network {
 
     /// Number of rows (parent-state combinations) of a node's table.
     pub fn rows(&self, id: NodeId) -> usize {
-        self.parents(id)
-            .iter()
-            .map(|&p| self.states(p).len())
-            .product()
+        self.parents(id).iter().map(|&p| self.states(p).len()).product()
     }
 
     /// The parent states of row `row` of `id`'s table, in parent order.
@@ -314,17 +245,10 @@ impl Network {
     /// Fails only when `overrides` was built for a network with different shapes.
     pub fn marginal_with(&self, overrides: &Overrides, id: NodeId) -> Result<Vec<f64>, BayesError> {
         for (node, table) in &overrides.tables {
-            let expected = if node.0 < self.nodes.len() {
-                self.rows(*node) * self.states(*node).len()
-            } else {
-                0
-            };
+            let expected = if node.0 < self.nodes.len() { self.rows(*node) * self.states(*node).len() } else { 0 };
             if expected == 0 || table.len() != expected {
                 return Err(BayesError::TableShape {
-                    node: self
-                        .nodes
-                        .get(node.0)
-                        .map_or_else(|| format!("#{}", node.0), |n| n.name.clone()),
+                    node: self.nodes.get(node.0).map_or_else(|| format!("#{}", node.0), |n| n.name.clone()),
                     expected,
                     found: table.len(),
                 });
@@ -342,39 +266,23 @@ impl Network {
         let width = self.states(id).len();
         let expected = self.rows(id) * width;
         if table.len() != expected {
-            return Err(BayesError::TableShape {
-                node: self.node_name(id).to_owned(),
-                expected,
-                found: table.len(),
-            });
+            return Err(BayesError::TableShape { node: self.node_name(id).to_owned(), expected, found: table.len() });
         }
         for (r, row) in table.chunks(width).enumerate() {
             let describe = || self.describe_row(id, r);
             if let Some(&value) = row.iter().find(|v| !(0.0..=1.0).contains(*v)) {
-                return Err(BayesError::BadProbability {
-                    node: self.node_name(id).to_owned(),
-                    row: describe(),
-                    value,
-                });
+                return Err(BayesError::BadProbability { node: self.node_name(id).to_owned(), row: describe(), value });
             }
             let sum: f64 = row.iter().sum();
             if (sum - 1.0).abs() > SUM_TOLERANCE {
-                return Err(BayesError::BadSum {
-                    node: self.node_name(id).to_owned(),
-                    row: describe(),
-                    sum,
-                });
+                return Err(BayesError::BadSum { node: self.node_name(id).to_owned(), row: describe(), sum });
             }
         }
         Ok(())
     }
 
     fn describe_row(&self, id: NodeId, row: usize) -> String {
-        if self.parents(id).is_empty() {
-            "the prior".to_owned()
-        } else {
-            format!("row ({})", self.row_states(id, row).join(", "))
-        }
+        if self.parents(id).is_empty() { "the prior".to_owned() } else { format!("row ({})", self.row_states(id, row).join(", ")) }
     }
 
     fn check_acyclic(&self) -> Result<(), BayesError> {
@@ -402,15 +310,9 @@ impl Network {
                         }
                         Colour::Grey => {
                             let from = stack.iter().position(|&(n, _)| n == parent.0).unwrap_or(0);
-                            let mut cycle: Vec<&str> = stack[from..]
-                                .iter()
-                                .map(|&(n, _)| self.nodes[n].name.as_str())
-                                .collect();
+                            let mut cycle: Vec<&str> = stack[from..].iter().map(|&(n, _)| self.nodes[n].name.as_str()).collect();
                             cycle.push(&self.nodes[parent.0].name);
-                            return Err(BayesError::Cycle {
-                                node: self.nodes[parent.0].name.clone(),
-                                cycle: cycle.join(" <- "),
-                            });
+                            return Err(BayesError::Cycle { node: self.nodes[parent.0].name.clone(), cycle: cycle.join(" <- ") });
                         }
                         Colour::Black => {}
                     }
@@ -440,12 +342,7 @@ impl Overrides {
 
     /// Replaces `id`'s table (same layout as [`Network::cpt`]) after checking it against
     /// `network`; a later `set` of the same node wins.
-    pub fn set(
-        &mut self,
-        network: &Network,
-        id: NodeId,
-        table: Vec<f64>,
-    ) -> Result<(), BayesError> {
+    pub fn set(&mut self, network: &Network, id: NodeId, table: Vec<f64>) -> Result<(), BayesError> {
         network.check_table(id, &table)?;
         match self.tables.iter_mut().find(|(n, _)| *n == id) {
             Some(entry) => entry.1 = table,
@@ -455,10 +352,7 @@ impl Overrides {
     }
 
     pub fn get(&self, id: NodeId) -> Option<&[f64]> {
-        self.tables
-            .iter()
-            .find(|(n, _)| *n == id)
-            .map(|(_, t)| t.as_slice())
+        self.tables.iter().find(|(n, _)| *n == id).map(|(_, t)| t.as_slice())
     }
 
     pub fn remove(&mut self, id: NodeId) -> Option<Vec<f64>> {

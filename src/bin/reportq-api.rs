@@ -2,6 +2,7 @@
 
 fn main() -> Result<(), lambda_http::Error> {
     reportq::sandbox::maybe_run_child();
+    reportq::logging::init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let state = reportq::api::ApiState::from_env().await?;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 fn main() -> Result<(), lambda_runtime::Error> {
     reportq::sandbox::maybe_run_child();
+    reportq::logging::init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let (worker, _queue) = reportq::worker::Worker::from_env().await?;

@@ -30,9 +30,7 @@ fn env() -> &'static Environment<'static> {
         env.set_auto_escape_callback(|_| AutoEscape::Custom("latex"));
         env.set_formatter(latex_formatter);
         // Numbers formatted for a table; the output is digits, '.' and '-' only, so it is safe.
-        env.add_filter("num", |x: f64, decimals: Option<usize>| {
-            Value::from_safe_string(crate::latex::number(x, decimals.unwrap_or(1)))
-        });
+        env.add_filter("num", |x: f64, decimals: Option<usize>| Value::from_safe_string(crate::latex::number(x, decimals.unwrap_or(1))));
         for (name, src) in SOURCES {
             env.add_template(name, src).expect("templates compile (checked by tests)");
         }
@@ -40,11 +38,7 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
-fn latex_formatter(
-    out: &mut minijinja::Output<'_>,
-    _state: &minijinja::State<'_, '_>,
-    value: &Value,
-) -> Result<(), minijinja::Error> {
+fn latex_formatter(out: &mut minijinja::Output<'_>, _state: &minijinja::State<'_, '_>, value: &Value) -> Result<(), minijinja::Error> {
     if value.is_safe() {
         return write!(out, "{value}").map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure));
     }
@@ -80,11 +74,7 @@ mod tests {
     fn values_are_escaped_by_the_engine() {
         let mut env = env().clone();
         env.add_template("t", r"\section{<< title >>} << n >> << n|num(2) >>").unwrap();
-        let out = env
-            .get_template("t")
-            .unwrap()
-            .render(minijinja::context! { title => r"\input{/etc/passwd} 100% & $x$", n => 2.5 })
-            .unwrap();
+        let out = env.get_template("t").unwrap().render(minijinja::context! { title => r"\input{/etc/passwd} 100% & $x$", n => 2.5 }).unwrap();
         assert_eq!(out, r"\section{\textbackslash{}input\{/etc/passwd\} 100\% \& \$x\$} 2.5 2.50");
     }
 

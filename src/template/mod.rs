@@ -12,9 +12,20 @@ pub mod summary;
 
 use serde::Serialize;
 
-use crate::request::{ParamError, PdfStandard};
+use crate::domain::{ParamError, PdfStandard};
 
 pub use engine::render_tex;
+
+/// Why a document could not be made from validated parameters.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("invalid request: {0}")]
+    Params(#[from] ParamError),
+    #[error("the template failed: {0}")]
+    Template(String),
+    #[error("drawing a chart failed: {0}")]
+    Chart(String),
+}
 
 /// Validated parameters of one of the templates.
 #[derive(Debug, Clone)]
@@ -33,14 +44,12 @@ impl Params {
 }
 
 /// Parses `params` for the template named `template`.
-pub fn parse_params(template: &str, params: serde_json::Value) -> Result<Params, ParamError> {
+/// With a DiAGRAM network, `diagram` models are checked against it and missing scores computed.
+pub fn parse_params(template: &str, params: &serde_json::Value, scorer: Option<&crate::scoring::Diagram>) -> Result<Params, ParamError> {
     match template {
-        "diagram" => diagram::parse(params).map(Params::Diagram),
-        "summary" => summary::parse(params).map(Params::Summary),
-        other => Err(ParamError::new(
-            "template",
-            format!("unknown template {other:?}; known templates: {}", names().join(", ")),
-        )),
+        "diagram" => diagram::parse(params, scorer).map(Params::Diagram),
+        "summary" => summary::parse(params.clone()).map(Params::Summary),
+        other => Err(ParamError::new("template", format!("unknown template {other:?}; known templates: {}", names().join(", ")))),
     }
 }
 
@@ -139,10 +148,7 @@ impl Date {
     }
 
     pub fn now() -> Self {
-        let secs = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
+        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
         Self::from_epoch(secs)
     }
 
@@ -221,7 +227,7 @@ pub fn xmpdata(meta: &DocMeta, _ctx: &RenderContext) -> String {
 }
 
 /// Builds the document for validated parameters.
-pub fn prepare(params: &Params, ctx: &RenderContext) -> Result<Prepared, crate::render::RenderError> {
+pub fn prepare(params: &Params, ctx: &RenderContext) -> Result<Prepared, TemplateError> {
     match params {
         Params::Diagram(p) => diagram::prepare(p, ctx),
         Params::Summary(p) => summary::prepare(p, ctx),

@@ -3,10 +3,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::TemplateError;
 use super::{DocMeta, ParamDoc, Prepared, RenderContext, TemplateInfo, check_len, check_nonempty};
 use crate::chart::{self, ChartKind, SeriesChart};
-use crate::render::RenderError;
-use crate::request::{ParamError, json_error};
+use crate::domain::{ParamError, json_error};
 
 const MAX_TITLE: usize = 300;
 const MAX_SECTIONS: usize = 100;
@@ -208,14 +208,14 @@ struct SectionView<'a> {
     charts: Vec<ChartView>,
 }
 
-pub fn prepare(p: &SummaryParams, ctx: &RenderContext) -> Result<Prepared, RenderError> {
+pub fn prepare(p: &SummaryParams, ctx: &RenderContext) -> Result<Prepared, TemplateError> {
     let mut assets = Vec::new();
     let mut sections = Vec::new();
     for s in &p.sections {
         let mut charts = Vec::new();
         for c in &s.charts {
             let file = format!("chart{}.png", assets.len());
-            let png = chart::series_chart(&series_chart(c)).map_err(|e| RenderError::Chart(e.to_string()))?;
+            let png = chart::series_chart(&series_chart(c)).map_err(|e| TemplateError::Chart(e.to_string()))?;
             assets.push((file.clone(), png));
             charts.push(ChartView { file, title: c.title.clone(), alt: alt_text(c) });
         }
@@ -237,7 +237,7 @@ pub fn prepare(p: &SummaryParams, ctx: &RenderContext) -> Result<Prepared, Rende
             sections => sections,
         },
     )
-    .map_err(|e| RenderError::Template(format!("{e:#}")))?;
+    .map_err(|e| TemplateError::Template(format!("{e:#}")))?;
     Ok(Prepared { tex, assets, meta })
 }
 

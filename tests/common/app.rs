@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reportq::api::{ApiState, router};
-use reportq::config::{PipelineConfig, RenderConfig};
-use reportq::job::Jobs;
-use reportq::queue::Queue;
-use reportq::store::Store;
+use reportq::config::{ApiSettings, WorkerSettings};
+use reportq::queue::SqsQueue;
+use reportq::store::{JobStore, S3Store};
 use reportq::worker::Worker;
 
 use super::aws::{Resources, clients, resources};
@@ -21,12 +20,12 @@ pub struct Opts {
     /// Where the worker's S3 client connects (a fault proxy), if not straight to LocalStack.
     pub worker_s3_endpoint: Option<String>,
     pub child_exe: PathBuf,
-    pub tweak: Box<dyn FnOnce(&mut PipelineConfig)>,
+    pub tweak: Box<dyn FnOnce(&mut ApiSettings, &mut WorkerSettings)>,
 }
 
 impl Opts {
     pub fn new(child_exe: impl Into<PathBuf>) -> Self {
-        Opts { visibility_secs: 30, max_receive: 3, worker_s3_endpoint: None, child_exe: child_exe.into(), tweak: Box::new(|_| {}) }
+        Opts { visibility_secs: 30, max_receive: 3, worker_s3_endpoint: None, child_exe: child_exe.into(), tweak: Box::new(|_, _| {}) }
     }
 }
 
@@ -34,9 +33,11 @@ pub struct App {
     pub res: Resources,
     pub s3: aws_sdk_s3::Client,
     pub sqs: aws_sdk_sqs::Client,
-    pub cfg: PipelineConfig,
-    pub jobs: Jobs,
-    pub queue: Queue,
+    pub cfg: ApiSettings,
+    pub worker_cfg: WorkerSettings,
+    /// The bucket as the API sees it.
+    pub jobs: Arc<dyn JobStore>,
+    pub queue: SqsQueue,
     pub worker: Arc<Worker>,
     /// `http://127.0.0.1:PORT`
     pub base: String,
@@ -44,25 +45,39 @@ pub struct App {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-pub fn config(res: &Resources, max_receive: u32) -> PipelineConfig {
-    let mut cfg = PipelineConfig::from_env().unwrap();
-    cfg.bucket = res.bucket.clone();
-    cfg.queue_url = Some(res.queue_url.clone());
-    cfg.poll_wait = Duration::from_secs(1);
-    cfg.max_receive_count = max_receive;
-    cfg.job_deadline = Duration::from_secs(60);
-    cfg.pdf_wait = Duration::from_secs(20);
-    cfg.diagram_model = Some(super::aws::repo().join("tests/fixtures/diagram-like.bif"));
-    cfg.cors_origins = vec!["https://diagram.example.org".into()];
-    cfg
+/// The test's settings, built explicitly (never from the developer's shell).
+pub fn config(res: &Resources, max_receive: u32) -> (ApiSettings, WorkerSettings) {
+    let model = Some(super::aws::repo().join("tests/fixtures/diagram-like.bif"));
+    let mut api = ApiSettings::new(res.bucket.clone(), res.queue_url.clone());
+    api.pdf_wait = Duration::from_secs(20);
+    api.diagram_model = model.clone();
+    api.cors_origins = vec!["https://diagram.example.org".into()];
+    let mut worker = WorkerSettings::new(res.bucket.clone(), res.queue_url.clone());
+    worker.poll_wait = Duration::from_secs(1);
+    worker.max_receive_count = max_receive;
+    worker.job_deadline = Duration::from_secs(60);
+    worker.diagram_model = model;
+    (api, worker)
+}
+
+/// The tests' render settings, built explicitly: the bundle `make setup` built (the path the
+/// Makefile exports, else the default), the given TeX child, defaults for the rest.
+pub fn render_config(child_exe: &std::path::Path) -> reportq::config::RenderConfig {
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/tmp".into());
+    let bundle = std::env::var("REPORTQ_TEX_BUNDLE").unwrap_or_else(|_| format!("{home}/.cache/reportq/tex-bundle"));
+    let mut render = reportq::config::RenderConfig::read(&reportq::config::Env::from_pairs([("REPORTQ_TEX_BUNDLE", bundle.as_str())])).unwrap();
+    render.child_exe = Some(child_exe.to_path_buf());
+    render
 }
 
 pub async fn app(endpoint: &str, opts: Opts) -> App {
     let res = resources(endpoint, opts.visibility_secs, opts.max_receive);
-    let mut cfg = config(&res, opts.max_receive);
-    (opts.tweak)(&mut cfg);
+    let (mut cfg, mut worker_cfg) = config(&res, opts.max_receive);
+    (opts.tweak)(&mut cfg, &mut worker_cfg);
     let (s3, sqs) = clients(endpoint).await;
-    let state = ApiState::new(cfg.clone(), s3.clone(), sqs.clone()).unwrap();
+    let jobs: Arc<dyn JobStore> = Arc::new(S3Store::new(s3.clone(), res.bucket.clone()));
+    let queue = SqsQueue::new(sqs.clone(), res.queue_url.clone());
+    let state = ApiState::new(cfg.clone(), jobs.clone(), Arc::new(queue.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -75,18 +90,15 @@ pub async fn app(endpoint: &str, opts: Opts) -> App {
             .unwrap();
     });
 
-    let mut render = RenderConfig::from_env().unwrap();
-    render.child_exe = Some(opts.child_exe.clone());
-    let renderer = Arc::new(reportq::Renderer::new(reportq::worker::render_config(render, &cfg)).unwrap());
+    let renderer = Arc::new(reportq::Renderer::new(worker_cfg.cap_render(render_config(&opts.child_exe))).unwrap());
     let worker_s3 = match &opts.worker_s3_endpoint {
         Some(e) => clients(e).await.0,
         None => s3.clone(),
     };
-    let worker = Arc::new(Worker::new(Jobs::new(Store::new(worker_s3, res.bucket.clone())), renderer, cfg.clone()));
-    let jobs = Jobs::new(Store::new(s3.clone(), res.bucket.clone()));
-    let queue = Queue::new(sqs.clone(), res.queue_url.clone());
+    let scorer = reportq::scoring::load(worker_cfg.diagram_model.as_deref()).ok();
+    let worker = Arc::new(Worker::new(Arc::new(S3Store::new(worker_s3, res.bucket.clone())), renderer, worker_cfg.clone(), scorer));
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(60)).build().unwrap();
-    App { res, s3, sqs, cfg, jobs, queue, worker, base, http, stop: Some(tx) }
+    App { res, s3, sqs, cfg, worker_cfg, jobs, queue, worker, base, http, stop: Some(tx) }
 }
 
 impl App {

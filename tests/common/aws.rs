@@ -25,9 +25,7 @@ fn home() -> PathBuf {
 }
 
 pub fn venv() -> PathBuf {
-    std::env::var_os("REPORTQ_LOCALSTACK_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| home().join(".cache/reportq/localstack-venv"))
+    std::env::var_os("REPORTQ_LOCALSTACK_VENV").map(PathBuf::from).unwrap_or_else(|| home().join(".cache/reportq/localstack-venv"))
 }
 
 fn python() -> PathBuf {
@@ -209,7 +207,7 @@ pub async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> (i64, i64) {
 }
 
 pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
-    reportq::store::Store::new(s3.clone(), bucket).list("").await.unwrap()
+    reportq::store::S3Store::new(s3.clone(), bucket).list("").await.unwrap()
 }
 
 /// What the proxy does to traffic.

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use reportq::config::RenderConfig;
 use reportq::template::{Date, RenderContext};
-use reportq::{ReportRequest, Renderer};
+use reportq::{Renderer, ReportRequest};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -31,10 +31,11 @@ pub fn harness() -> Harness {
     harness_with(|_| {})
 }
 
+pub use app::render_config;
+
 pub fn harness_with(f: impl FnOnce(&mut RenderConfig)) -> Harness {
     let tmp = tempfile::tempdir().unwrap();
-    let mut cfg = RenderConfig::from_env().unwrap();
-    cfg.child_exe = Some(PathBuf::from(env!("CARGO_BIN_EXE_reportq")));
+    let mut cfg = render_config(Path::new(env!("CARGO_BIN_EXE_reportq")));
     cfg.tmp_dir = tmp.path().to_path_buf();
     f(&mut cfg);
     let renderer = Renderer::new(cfg).unwrap_or_else(|e| panic!("{e}\n(build the bundle first: make setup)"));

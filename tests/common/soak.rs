@@ -252,11 +252,6 @@ struct Logs {
     replaced: Vec<String>,
 }
 
-fn uuid_after(line: &str, pat: &str) -> Option<Uuid> {
-    let i = line.find(pat)? + pat.len();
-    line.get(i..i + 36)?.parse().ok()
-}
-
 impl Logs {
     fn read(&mut self, path: &Path) {
         let Ok(mut f) = std::fs::File::open(path) else { return };
@@ -273,24 +268,28 @@ impl Logs {
             let n = self.lines.entry(path.to_path_buf()).or_default();
             *n += 1;
             let lineno = *n;
-            if line.contains("existed with another hash") {
-                self.replaced.push(line.to_string());
-            }
-            if let Some(id) = uuid_after(line, "worker: job ") {
-                if let Some(ms) = line.split(" claimed at ").nth(1).and_then(|r| r.split(' ').next()).and_then(|s| s.parse().ok()) {
-                    self.claims.entry(id).or_default().push((path.to_path_buf(), ms));
-                } else if line.contains("marked failed") {
+            // Workers log one JSON object a line (`reportq::logging`): read the events, not text.
+            let Ok(ev) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+            let id: Option<Uuid> = ev["job_id"].as_str().and_then(|s| s.parse().ok());
+            match (ev["message"].as_str().unwrap_or(""), id) {
+                ("report existed with another hash; replacing it", _) => self.replaced.push(line.to_string()),
+                ("job claimed", Some(id)) => {
+                    if let Some(ms) = ev["claimed_ms"].as_u64() {
+                        self.claims.entry(id).or_default().push((path.to_path_buf(), ms as u128));
+                    }
+                }
+                ("job marked failed (retries_exhausted)", Some(id)) => {
                     self.finished.insert(id);
                     self.outcomes.entry(id).or_default().push((path.to_path_buf(), lineno, "MarkedFailed".into(), line.into()));
                 }
-                continue;
-            }
-            if let Some(id) = uuid_after(line, "{ job_id: ") {
-                let word = line.split(": ").nth(2).and_then(|r| r.split(' ').next()).unwrap_or("").to_string();
-                if ["Rendered", "Recovered", "Failed"].contains(&word.as_str()) {
-                    self.finished.insert(id);
-                    self.outcomes.entry(id).or_default().push((path.to_path_buf(), lineno, word, line.into()));
+                ("message handled", Some(id)) => {
+                    let word = ev["outcome"].as_str().unwrap_or("").to_string();
+                    if ["Rendered", "Recovered", "Failed"].contains(&word.as_str()) {
+                        self.finished.insert(id);
+                        self.outcomes.entry(id).or_default().push((path.to_path_buf(), lineno, word, line.into()));
+                    }
                 }
+                _ => {}
             }
         }
     }
@@ -360,9 +359,10 @@ pub async fn run(opts: SoakOpts) -> SoakReport {
     let res = aws::resources(&ls.endpoint, opts.visibility_secs, opts.max_receive);
     let proxy = FaultProxy::start(&ls.endpoint).await;
     let (s3, sqs) = aws::clients(&ls.endpoint).await;
-    let store = reportq::store::Store::new(s3.clone(), res.bucket.clone());
-    let jobs_store = reportq::job::Jobs::new(store.clone());
-    let queue = reportq::queue::Queue::new(sqs.clone(), res.queue_url.clone());
+    use reportq::queue::JobQueue;
+    use reportq::store::JobStore;
+    let store = reportq::store::S3Store::new(s3.clone(), res.bucket.clone());
+    let queue = reportq::queue::SqsQueue::new(sqs.clone(), res.queue_url.clone());
     // A copy of the binary: a rebuild while the soak runs must not change (or remove, for a
     // moment) what the workers and every TeX child execute.
     let mut opts = opts;
@@ -383,6 +383,7 @@ pub async fn run(opts: SoakOpts) -> SoakReport {
             ("REPORTQ_JOB_DEADLINE_SECS", opts.job_deadline_secs.to_string()),
             ("REPORTQ_RENDER_TIMEOUT_SECS", opts.render_timeout_secs.to_string()),
             ("REPORTQ_POLL_WAIT_SECS", "2".into()),
+            ("REPORTQ_LOG_FORMAT", "json".into()),
             ("REPORTQ_WORKER_CONCURRENCY", opts.worker_concurrency.to_string()),
             ("REPORTQ_RENDER_CONCURRENCY", "1".into()),
             ("REPORTQ_TEX_CHILD", wrapper.display().to_string()),
@@ -450,8 +451,8 @@ pub async fn run(opts: SoakOpts) -> SoakReport {
     // Bad records: as an older API version would have left them.
     for _ in 0..opts.bad_records {
         let id = Uuid::new_v4();
-        let bad = reportq::job::Job::new(id, None, "retired", json!({"template": "retired", "params": {}}), reportq::job::now_epoch());
-        assert!(jobs_store.create(&bad).await.unwrap());
+        let bad = reportq::domain::job::Job::new(id, None, "retired", json!({"template": "retired", "params": {}}), reportq::domain::now_epoch());
+        assert!(store.create_job(&bad).await.unwrap());
         queue.send(&reportq::queue::JobMessage { job_id: id }).await.unwrap();
         expect.insert(id, Expect::Fail("invalid_params"));
         submitted_ms.insert(id, now_ms());
@@ -597,13 +598,14 @@ pub async fn run(opts: SoakOpts) -> SoakReport {
 
 async fn audit(
     rep: &mut SoakReport,
-    store: &reportq::store::Store,
+    store: &reportq::store::S3Store,
     sqs: &aws_sdk_sqs::Client,
     res: &aws::Resources,
     expect: &HashMap<Uuid, Expect>,
     run: &Run,
 ) {
-    use reportq::job::{Job, Status};
+    use reportq::domain::job::{Job, Status};
+    use reportq::store::keys;
     let keys = store.list("").await.unwrap();
     let mut job_keys = HashSet::new();
     let mut report_keys = HashSet::new();
@@ -649,8 +651,8 @@ async fn audit(
             let store = store.clone();
             let has_pdf = report_keys.contains(&id);
             async move {
-                let job = store.get_json::<Job>(&reportq::job::job_key(id)).await.unwrap().map(|(j, _)| j);
-                let pdf = if has_pdf { store.get(&reportq::job::report_key(id)).await.unwrap().map(|o| o.bytes) } else { None };
+                let job = store.get_json::<Job>(&keys::job(id)).await.unwrap().map(|(j, _)| j);
+                let pdf = if has_pdf { store.get(&keys::report(id)).await.unwrap().map(|o| o.bytes) } else { None };
                 (id, job, pdf)
             }
         })
@@ -691,7 +693,7 @@ async fn audit(
                 let ok = match (out, &pdf) {
                     (Some(o), Some(b)) => {
                         let trimmed = b.trim_ascii_end();
-                        o.key == reportq::job::report_key(id)
+                        o.key == keys::report(id)
                             && o.size == b.len() as u64
                             && o.sha256 == hex::encode(sha2::Sha256::digest(b))
                             && b.starts_with(b"%PDF-")
@@ -701,7 +703,11 @@ async fn audit(
                 };
                 if !ok {
                     rep.bad_objects += 1;
-                    rep.violations.push(format!("job {id}: report missing, partial or not matching its record ({:?}, {} bytes)", out, pdf.as_ref().map_or(0, |b| b.len())));
+                    rep.violations.push(format!(
+                        "job {id}: report missing, partial or not matching its record ({:?}, {} bytes)",
+                        out,
+                        pdf.as_ref().map_or(0, |b| b.len())
+                    ));
                 }
             }
             Status::Failed => {

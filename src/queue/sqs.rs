@@ -1,28 +1,13 @@
-//! The job queue (SQS): one small message per job, `{"job_id": "..."}`. Messages carry no
-//! parameters: the job record in S3 is the one copy of the request, so a message can be
-//! delivered twice, late, or by hand without ever rendering something nobody submitted.
+//! The SQS queue: sends in batches of ten with retries, long-polls and deletes for
+//! `reportq worker` (what the Lambda event source does on AWS).
 
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
 
-/// SQS could not be reached, refused a message, or kept failing some of a batch.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("SQS {op} failed: {message}")]
-pub struct QueueError {
-    pub op: &'static str,
-    pub message: String,
-}
-
-/// The body of a job message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobMessage {
-    pub job_id: Uuid,
-}
+use super::{JobMessage, JobQueue, QueueError};
 
 /// SendMessageBatch's limit.
 const BATCH: usize = 10;
@@ -32,7 +17,7 @@ const TRIES: u32 = 5;
 const IN_FLIGHT: usize = 8;
 
 #[derive(Clone, Debug)]
-pub struct Queue {
+pub struct SqsQueue {
     client: aws_sdk_sqs::Client,
     url: String,
 }
@@ -48,7 +33,7 @@ fn describe<E: std::error::Error + 'static>(e: &E) -> String {
     s
 }
 
-impl Queue {
+impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
         Self { client, url: url.into() }
     }
@@ -61,7 +46,7 @@ impl Queue {
         &self.client
     }
 
-    pub async fn send(&self, msg: &JobMessage) -> Result<(), QueueError> {
+    async fn send_one(&self, msg: &JobMessage) -> Result<(), QueueError> {
         self.client
             .send_message()
             .queue_url(&self.url)
@@ -75,7 +60,7 @@ impl Queue {
     /// Sends every message, ten per SendMessageBatch call, several calls at once. Entries that
     /// SQS refuses inside an accepted call (it answers them one by one) are sent again with
     /// back-off; the error says how many never got through.
-    pub async fn send_all(&self, msgs: &[JobMessage]) -> Result<(), QueueError> {
+    async fn send_many(&self, msgs: &[JobMessage]) -> Result<(), QueueError> {
         let chunks: Vec<Vec<JobMessage>> = msgs.chunks(BATCH).map(<[JobMessage]>::to_vec).collect();
         let results: Vec<Result<(), QueueError>> = futures::stream::iter(chunks)
             .map(|chunk| {
@@ -147,11 +132,7 @@ impl Queue {
             .send()
             .await
             .map_err(|e| QueueError { op: "GetQueueAttributes", message: describe(&e) })?;
-        Ok(out
-            .attributes()
-            .and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout))
-            .and_then(|v| v.parse().ok())
-            .map(Duration::from_secs))
+        Ok(out.attributes().and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout)).and_then(|v| v.parse().ok()).map(Duration::from_secs))
     }
 
     /// Long-polls for up to `max` messages, as the Lambda event source would hand them over.
@@ -175,10 +156,7 @@ impl Queue {
                 msg.receipt_handle = m.receipt_handle().map(str::to_string);
                 msg.body = m.body().map(str::to_string);
                 msg.md5_of_body = m.md5_of_body().map(str::to_string);
-                msg.attributes = m
-                    .attributes()
-                    .map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect())
-                    .unwrap_or_default();
+                msg.attributes = m.attributes().map(|a| a.iter().map(|(k, v)| (k.as_str().to_string(), v.clone())).collect()).unwrap_or_default();
                 msg.event_source = Some("aws:sqs".into());
                 msg
             })
@@ -203,5 +181,16 @@ impl Queue {
                 .map_err(|e| QueueError { op: "DeleteMessageBatch", message: describe(&e) })?;
         }
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl JobQueue for SqsQueue {
+    async fn send(&self, msg: &JobMessage) -> Result<(), QueueError> {
+        self.send_one(msg).await
+    }
+
+    async fn send_all(&self, msgs: &[JobMessage]) -> Result<(), QueueError> {
+        self.send_many(msgs).await
     }
 }

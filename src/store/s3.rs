@@ -1,9 +1,8 @@
-//! The object store: job records, finished reports and batch markers in one S3 bucket.
-//!
-//! S3 is the only state reportq keeps, so every write that decides something is conditional:
-//! `If-None-Match: *` creates only what is not there yet, `If-Match: <etag>` replaces only the
-//! version that was read. A lost race is an answer ([`Put::Conflict`]), not an error.
+//! The S3 [`JobStore`]: job records, batch records and markers, Idempotency-Keys and finished
+//! reports in one bucket. `If-None-Match: *` creates only what is not there yet,
+//! `If-Match: <etag>` replaces only the version that was read.
 
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_s3::config::http::HttpResponse;
@@ -12,24 +11,10 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use uuid::Uuid;
 
-/// S3 could not be reached or answered with an error: worth another try.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("S3 {op} of {key} failed: {message}")]
-pub struct StoreError {
-    pub op: &'static str,
-    pub key: String,
-    pub message: String,
-}
-
-/// How a conditional write went.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Put {
-    /// Written; the new version's ETag.
-    Written(String),
-    /// The condition did not hold: the object exists (`If-None-Match`) or changed (`If-Match`).
-    Conflict,
-}
+use super::{JobStore, KeyRecord, KeyScope, Presigned, Put, StoreError, Versioned, keys};
+use crate::domain::job::{Batch, Job, Output, Status};
 
 /// An object's bytes and version.
 #[derive(Debug, Clone)]
@@ -38,15 +23,8 @@ pub struct Object {
     pub etag: String,
 }
 
-/// A presigned GET URL and when it stops working.
-#[derive(Debug, Clone, Serialize)]
-pub struct Presigned {
-    pub url: String,
-    pub expires_at: SystemTime,
-}
-
 #[derive(Clone, Debug)]
-pub struct Store {
+pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
 }
@@ -67,7 +45,7 @@ fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
 }
 
-impl Store {
+impl S3Store {
     pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
         Self { client, bucket: bucket.into() }
     }
@@ -90,13 +68,7 @@ impl Store {
         if_match: Option<&str>,
         metadata: &[(&str, &str)],
     ) -> Result<Put, StoreError> {
-        let mut req = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type(content_type)
-            .body(ByteStream::from(bytes));
+        let mut req = self.client.put_object().bucket(&self.bucket).key(key).content_type(content_type).body(ByteStream::from(bytes));
         req = match if_match {
             None => req.if_none_match("*"),
             Some(etag) => req.if_match(etag),
@@ -135,11 +107,7 @@ impl Store {
         match self.client.get_object().bucket(&self.bucket).key(key).send().await {
             Ok(out) => {
                 let etag = out.e_tag().unwrap_or_default().to_string();
-                let bytes = out.body.collect().await.map_err(|e| StoreError {
-                    op: "GetObject",
-                    key: key.to_string(),
-                    message: e.to_string(),
-                })?;
+                let bytes = out.body.collect().await.map_err(|e| StoreError { op: "GetObject", key: key.to_string(), message: e.to_string() })?;
                 Ok(Some(Object { bytes: bytes.to_vec(), etag }))
             }
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) || status(&e) == Some(404) => Ok(None),
@@ -201,11 +169,8 @@ impl Store {
     /// The URL is signed with the caller's credentials and dies with them: signed by a Lambda
     /// role's session it stops working when that session expires, whatever `expiry` says.
     pub async fn presign_get(&self, key: &str, expiry: Duration, filename: &str, content_type: &str) -> Result<Presigned, StoreError> {
-        let cfg = PresigningConfig::expires_in(expiry).map_err(|e| StoreError {
-            op: "presign GetObject",
-            key: key.to_string(),
-            message: e.to_string(),
-        })?;
+        let cfg =
+            PresigningConfig::expires_in(expiry).map_err(|e| StoreError { op: "presign GetObject", key: key.to_string(), message: e.to_string() })?;
         let start = SystemTime::now();
         let req = self
             .client
@@ -218,5 +183,76 @@ impl Store {
             .await
             .map_err(|e| Self::err("presign GetObject", key, &e))?;
         Ok(Presigned { url: req.uri().to_string(), expires_at: start + expiry })
+    }
+}
+
+#[async_trait::async_trait]
+impl JobStore for S3Store {
+    async fn create_job(&self, job: &Job) -> Result<bool, StoreError> {
+        Ok(matches!(self.put_json_if(&keys::job(job.id), job, None).await?, Put::Written(_)))
+    }
+
+    async fn job(&self, id: Uuid) -> Result<Option<Versioned<Job>>, StoreError> {
+        self.get_json(&keys::job(id)).await
+    }
+
+    async fn replace_job(&self, job: &Job, version: &str) -> Result<Put, StoreError> {
+        self.put_json_if(&keys::job(job.id), job, Some(version)).await
+    }
+
+    async fn create_batch(&self, batch: &Batch) -> Result<bool, StoreError> {
+        Ok(matches!(self.put_json_if(&keys::batch(batch.id), batch, None).await?, Put::Written(_)))
+    }
+
+    async fn batch(&self, id: Uuid) -> Result<Option<Batch>, StoreError> {
+        Ok(self.get_json(&keys::batch(id)).await?.map(|(b, _)| b))
+    }
+
+    async fn mark(&self, batch: Uuid, job: Uuid, status: Status) -> Result<(), StoreError> {
+        self.put(&keys::marker(batch, job, status), Vec::new(), "application/octet-stream", &[]).await.map(|_| ())
+    }
+
+    async fn batch_statuses(&self, batch: Uuid) -> Result<HashMap<Uuid, Status>, StoreError> {
+        let prefix = keys::marker_prefix(batch);
+        let listed = self.list(&prefix).await?;
+        Ok(super::furthest(listed.iter().filter_map(|k| keys::parse_marker(&prefix, k))))
+    }
+
+    async fn claim_key(&self, scope: KeyScope, key: &str, record: &KeyRecord) -> Result<Option<KeyRecord>, StoreError> {
+        let obj = keys::idempotency(scope.as_str(), key);
+        match self.put_json_if(&obj, record, None).await? {
+            Put::Written(_) => Ok(None),
+            Put::Conflict => {
+                let vanished = || StoreError { op: "GetObject", key: obj.clone(), message: "the key's record vanished".into() };
+                Ok(Some(self.get_json::<KeyRecord>(&obj).await?.ok_or_else(vanished)?.0))
+            }
+        }
+    }
+
+    async fn report_info(&self, job: Uuid) -> Result<Option<Output>, StoreError> {
+        let key = keys::report(job);
+        Ok(self.head(&key).await?.and_then(|meta| {
+            let sha = meta.get("sha256").filter(|s| s.len() == 64)?.clone();
+            let size = meta.get("size")?.parse().ok()?;
+            Some(Output { key, size, sha256: sha })
+        }))
+    }
+
+    async fn create_report(&self, job: Uuid, pdf: Vec<u8>, sha256: &str) -> Result<Put, StoreError> {
+        let size = pdf.len().to_string();
+        self.put_if(&keys::report(job), pdf, "application/pdf", None, &[("sha256", sha256), ("size", &size)]).await
+    }
+
+    async fn overwrite_report(&self, job: Uuid, pdf: Vec<u8>, sha256: &str) -> Result<(), StoreError> {
+        let size = pdf.len().to_string();
+        self.put(&keys::report(job), pdf, "application/pdf", &[("sha256", sha256), ("size", &size)]).await.map(|_| ())
+    }
+
+    async fn report(&self, job: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get(&keys::report(job)).await?.map(|o| o.bytes))
+    }
+
+    async fn report_url(&self, job: Uuid, expiry: Duration, filename: &str) -> Result<Presigned, StoreError> {
+        self.presign_get(&keys::report(job), expiry, filename, "application/pdf").await
     }
 }

@@ -1,5 +1,4 @@
-//! Jobs: one report request on its way to a PDF, recorded in S3 at `jobs/{id}.json` next to
-//! its output `reports/{id}.pdf`.
+//! Jobs: one report request on its way to a PDF, and the rules of how its record may move.
 //!
 //! SQS delivers a message at least once, so the worker may see a job twice, late, or while
 //! another worker has it. Every status change is a compare-and-swap on the record's ETag, and
@@ -7,12 +6,8 @@
 //! `succeeded` or `failed` and stops, and a second worker backs off while the first one's
 //! lease runs.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-use crate::store::{Put, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -99,31 +94,7 @@ pub enum Claim {
     Done,
 }
 
-pub fn now_epoch() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-pub fn job_key(id: Uuid) -> String {
-    format!("jobs/{id}.json")
-}
-
-pub fn report_key(id: Uuid) -> String {
-    format!("reports/{id}.pdf")
-}
-
-pub fn batch_key(id: Uuid) -> String {
-    format!("batches/{id}.json")
-}
-
-/// Prefix of a batch's status markers: `batches/{id}/{job_id}/{status}`, empty objects written
-/// as jobs move, so a batch's progress is one listing rather than one read per job.
-pub fn marker_prefix(batch: Uuid) -> String {
-    format!("batches/{batch}/")
-}
-
-pub fn marker_key(batch: Uuid, job: Uuid, status: Status) -> String {
-    format!("batches/{batch}/{job}/{}", status.as_str())
-}
+pub use super::now_epoch;
 
 impl Job {
     pub fn new(id: Uuid, batch_id: Option<Uuid>, template: &str, request: serde_json::Value, now: i64) -> Job {
@@ -204,57 +175,6 @@ pub struct Batch {
     pub id: Uuid,
     pub created_at_epoch: i64,
     pub job_ids: Vec<Uuid>,
-}
-
-/// Job records in the store.
-#[derive(Clone, Debug)]
-pub struct Jobs {
-    pub store: Store,
-}
-
-impl Jobs {
-    pub fn new(store: Store) -> Self {
-        Self { store }
-    }
-
-    /// Creates the record; `false` if a job with that id already exists.
-    pub async fn create(&self, job: &Job) -> Result<bool, StoreError> {
-        Ok(matches!(self.store.put_json_if(&job_key(job.id), job, None).await?, Put::Written(_)))
-    }
-
-    pub async fn get(&self, id: Uuid) -> Result<Option<(Job, String)>, StoreError> {
-        self.store.get_json(&job_key(id)).await
-    }
-
-    /// Replaces the record only if it is still the version `etag` names.
-    pub async fn replace(&self, job: &Job, etag: &str) -> Result<Put, StoreError> {
-        self.store.put_json_if(&job_key(job.id), job, Some(etag)).await
-    }
-
-    /// Records a batch job's new status as a marker (see [`marker_prefix`]).
-    pub async fn mark(&self, job: &Job) -> Result<(), StoreError> {
-        if let Some(batch) = job.batch_id {
-            self.store.put(&marker_key(batch, job.id, job.status), Vec::new(), "application/octet-stream", &[]).await?;
-        }
-        Ok(())
-    }
-
-    /// Each job of a batch that has moved past `queued`, with the furthest status its markers
-    /// show (markers are only added, so a late listing can only lag, never go back).
-    pub async fn batch_statuses(&self, batch: Uuid) -> Result<std::collections::HashMap<Uuid, Status>, StoreError> {
-        let prefix = marker_prefix(batch);
-        let mut out = std::collections::HashMap::new();
-        for key in self.store.list(&prefix).await? {
-            let mut parts = key[prefix.len()..].split('/');
-            let (Some(job), Some(status)) = (parts.next(), parts.next()) else { continue };
-            let (Ok(job), Some(status)) = (job.parse::<Uuid>(), Status::parse(status)) else { continue };
-            let e = out.entry(job).or_insert(status);
-            if status > *e {
-                *e = status;
-            }
-        }
-        Ok(out)
-    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,83 @@
+//! `/v1/reports/batch` and `/v1/batches/{id}`: many reports in one call, and their progress.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::body::{accepted, idempotency_key, no_store, parse_id, read_json};
+use super::{ApiError, Shared};
+use crate::config::MAX_BATCH;
+use crate::domain::ParamError;
+use crate::domain::job::{Status, rfc3339};
+use crate::wire::{BatchJob, BatchSubmitted, BatchView, Counts, ItemError, JobLinks};
+
+pub async fn submit_batch(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let value = read_json(&headers, body, s.cfg.max_batch_bytes).await?;
+    let shape = || ApiError::Invalid(ParamError::new("requests", "send {\"requests\": [request, ...]}"));
+    let items: &Vec<Value> = match &value {
+        Value::Array(a) => a,
+        Value::Object(o) if o.len() == 1 => o.get("requests").and_then(Value::as_array).ok_or_else(shape)?,
+        _ => return Err(shape()),
+    };
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(ApiError::Invalid(ParamError::new("requests", format!("holds {} requests; a batch takes 1 to {MAX_BATCH}", items.len()))));
+    }
+    // Everything is validated before anything is stored or sent.
+    let mut ok = Vec::with_capacity(items.len());
+    let mut bad = Vec::new();
+    for (index, item) in items.iter().enumerate() {
+        match s.item(item.clone()) {
+            Ok(i) => ok.push(i),
+            Err(e) => bad.push(ItemError { index, field: e.field, message: e.message }),
+        }
+    }
+    if !bad.is_empty() {
+        return Err(ApiError::InvalidBatch(bad));
+    }
+    let batch = s.submitter.submit_batch(ok, &value, key.as_deref()).await?;
+    Ok(accepted(format!("/v1/batches/{}", batch.id), BatchSubmitted::of(&batch)))
+}
+
+#[derive(Deserialize)]
+pub struct Page {
+    cursor: Option<String>,
+    limit: Option<usize>,
+}
+
+pub async fn get_batch(State(s): State<Shared>, Path(id): Path<String>, Query(page): Query<Page>) -> Result<Response, ApiError> {
+    let id = parse_id(&id, "batch")?;
+    let store = &s.submitter.store;
+    let batch = store.batch(id).await?.ok_or_else(|| ApiError::NotFound(format!("no batch {id}")))?;
+    // One listing of the markers, not one read per job.
+    let moved = store.batch_statuses(id).await?;
+    let status_of = |j: &Uuid| moved.get(j).copied().unwrap_or(Status::Queued);
+    let mut counts = Counts::default();
+    batch.job_ids.iter().for_each(|j| counts.add(status_of(j)));
+    let start: usize = match page.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(c) => c.parse().map_err(|_| ApiError::Invalid(ParamError::new("cursor", "not a cursor this API gave out")))?,
+    };
+    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
+    let end = (start + limit).min(batch.job_ids.len());
+    let jobs = batch
+        .job_ids
+        .get(start.min(end)..end)
+        .unwrap_or_default()
+        .iter()
+        .map(|j| BatchJob { job_id: *j, status: status_of(j), links: JobLinks::new(*j) })
+        .collect();
+    Ok(no_store(BatchView {
+        batch_id: id,
+        created_at: rfc3339(batch.created_at_epoch),
+        total: batch.job_ids.len(),
+        done: batch.job_ids.iter().all(|j| status_of(j).is_final()),
+        counts,
+        jobs,
+        next_cursor: (end < batch.job_ids.len()).then(|| end.to_string()),
+    }))
+}

@@ -1,0 +1,98 @@
+//! The job queue: one small message per job, `{"job_id": "..."}`. Messages carry no
+//! parameters: the job record is the one copy of the request, so a message can be delivered
+//! twice, late, or by hand without ever rendering something nobody submitted.
+//!
+//! [`JobQueue`] is what submission needs (send); [`SqsQueue`] also receives and deletes for
+//! `reportq worker`, and [`MemoryQueue`] holds messages for the domain tests.
+
+pub mod sqs;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+pub use sqs::SqsQueue;
+
+/// The queue could not be reached, refused a message, or kept failing some of a batch.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("SQS {op} failed: {message}")]
+pub struct QueueError {
+    pub op: &'static str,
+    pub message: String,
+}
+
+/// The body of a job message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobMessage {
+    pub job_id: Uuid,
+}
+
+impl JobMessage {
+    pub fn body(&self) -> String {
+        serde_json::to_string(self).expect("serialises")
+    }
+}
+
+/// Where submission sends job messages.
+#[async_trait::async_trait]
+pub trait JobQueue: Send + Sync + std::fmt::Debug {
+    async fn send(&self, msg: &JobMessage) -> Result<(), QueueError>;
+    /// Sends every message (in batches where the queue has them); the error says how many
+    /// never got through.
+    async fn send_all(&self, msgs: &[JobMessage]) -> Result<(), QueueError>;
+}
+
+/// Messages in memory, in the order sent.
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    messages: Mutex<Vec<JobMessage>>,
+    down: AtomicBool,
+}
+
+impl MemoryQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every send fail (`true`) or work again, like an SQS outage.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Takes every message sent so far.
+    pub fn drain(&self) -> Vec<JobMessage> {
+        std::mem::take(&mut *self.messages.lock().unwrap())
+    }
+
+    pub fn len(&self) -> usize {
+        self.messages.lock().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn check(&self, op: &'static str) -> Result<(), QueueError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(QueueError { op, message: "the in-memory queue is down".into() });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl JobQueue for MemoryQueue {
+    async fn send(&self, msg: &JobMessage) -> Result<(), QueueError> {
+        self.check("SendMessage")?;
+        self.messages.lock().unwrap().push(*msg);
+        Ok(())
+    }
+
+    async fn send_all(&self, msgs: &[JobMessage]) -> Result<(), QueueError> {
+        self.check("SendMessageBatch")?;
+        self.messages.lock().unwrap().extend_from_slice(msgs);
+        Ok(())
+    }
+}

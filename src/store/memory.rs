@@ -1,0 +1,166 @@
+//! The in-memory [`JobStore`]: the same rules as S3 (create-if-absent, replace-if-unchanged,
+//! versions), one process, no network. The domain tests (submission, claims, leases, races)
+//! run on it; `reportq` itself always uses S3.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use uuid::Uuid;
+
+use super::{JobStore, KeyRecord, KeyScope, Presigned, Put, StoreError, Versioned, keys};
+use crate::domain::job::{Batch, Job, Output, Status};
+
+#[derive(Debug, Clone)]
+struct Object {
+    bytes: Vec<u8>,
+    version: String,
+    meta: Option<Output>,
+}
+
+/// Objects by key, as the bucket would hold them.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    objects: Mutex<BTreeMap<String, Object>>,
+    next: AtomicU64,
+    /// While set, every call fails as an unreachable store would.
+    down: AtomicBool,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes every call fail (`true`) or work again, like an S3 outage.
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// Every key held, sorted (what a listing of the bucket would show).
+    pub fn keys(&self) -> Vec<String> {
+        self.objects.lock().unwrap().keys().cloned().collect()
+    }
+
+    fn check(&self, op: &'static str, key: &str) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError { op, key: key.to_string(), message: "the in-memory store is down".into() });
+        }
+        Ok(())
+    }
+
+    fn version(&self) -> String {
+        format!("\"v{}\"", self.next.fetch_add(1, Ordering::SeqCst))
+    }
+
+    /// Writes only if absent (`if_match: None`) or only over `if_match`.
+    fn put_if(&self, key: &str, bytes: Vec<u8>, meta: Option<Output>, if_match: Option<&str>) -> Result<Put, StoreError> {
+        self.check("PutObject", key)?;
+        let mut objects = self.objects.lock().unwrap();
+        let ok = match (objects.get(key), if_match) {
+            (None, None) => true,
+            (Some(o), Some(v)) => o.version == v,
+            _ => false,
+        };
+        if !ok {
+            return Ok(Put::Conflict);
+        }
+        let version = self.version();
+        objects.insert(key.to_string(), Object { bytes, version: version.clone(), meta });
+        Ok(Put::Written(version))
+    }
+
+    fn put(&self, key: &str, bytes: Vec<u8>, meta: Option<Output>) -> Result<(), StoreError> {
+        self.check("PutObject", key)?;
+        let version = self.version();
+        self.objects.lock().unwrap().insert(key.to_string(), Object { bytes, version, meta });
+        Ok(())
+    }
+
+    fn get(&self, key: &str) -> Result<Option<Object>, StoreError> {
+        self.check("GetObject", key)?;
+        Ok(self.objects.lock().unwrap().get(key).cloned())
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<Versioned<T>>, StoreError> {
+        let Some(o) = self.get(key)? else { return Ok(None) };
+        let value = serde_json::from_slice(&o.bytes).map_err(|e| StoreError {
+            op: "GetObject",
+            key: key.to_string(),
+            message: format!("not a valid record: {e}"),
+        })?;
+        Ok(Some((value, o.version)))
+    }
+
+    fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+        serde_json::to_vec(value).expect("records serialise")
+    }
+}
+
+#[async_trait::async_trait]
+impl JobStore for MemoryStore {
+    async fn create_job(&self, job: &Job) -> Result<bool, StoreError> {
+        Ok(matches!(self.put_if(&keys::job(job.id), Self::json(job), None, None)?, Put::Written(_)))
+    }
+
+    async fn job(&self, id: Uuid) -> Result<Option<Versioned<Job>>, StoreError> {
+        self.get_json(&keys::job(id))
+    }
+
+    async fn replace_job(&self, job: &Job, version: &str) -> Result<Put, StoreError> {
+        self.put_if(&keys::job(job.id), Self::json(job), None, Some(version))
+    }
+
+    async fn create_batch(&self, batch: &Batch) -> Result<bool, StoreError> {
+        Ok(matches!(self.put_if(&keys::batch(batch.id), Self::json(batch), None, None)?, Put::Written(_)))
+    }
+
+    async fn batch(&self, id: Uuid) -> Result<Option<Batch>, StoreError> {
+        Ok(self.get_json(&keys::batch(id))?.map(|(b, _)| b))
+    }
+
+    async fn mark(&self, batch: Uuid, job: Uuid, status: Status) -> Result<(), StoreError> {
+        self.put(&keys::marker(batch, job, status), Vec::new(), None)
+    }
+
+    async fn batch_statuses(&self, batch: Uuid) -> Result<HashMap<Uuid, Status>, StoreError> {
+        let prefix = keys::marker_prefix(batch);
+        self.check("ListObjectsV2", &prefix)?;
+        let keys: Vec<String> =
+            self.objects.lock().unwrap().range(prefix.clone()..).map(|(k, _)| k.clone()).take_while(|k| k.starts_with(&prefix)).collect();
+        Ok(super::furthest(keys.iter().filter_map(|k| keys::parse_marker(&prefix, k))))
+    }
+
+    async fn claim_key(&self, scope: KeyScope, key: &str, record: &KeyRecord) -> Result<Option<KeyRecord>, StoreError> {
+        let obj = keys::idempotency(scope.as_str(), key);
+        match self.put_if(&obj, Self::json(record), None, None)? {
+            Put::Written(_) => Ok(None),
+            Put::Conflict => Ok(self.get_json::<KeyRecord>(&obj)?.map(|(r, _)| r)),
+        }
+    }
+
+    async fn report_info(&self, job: Uuid) -> Result<Option<Output>, StoreError> {
+        Ok(self.get(&keys::report(job))?.and_then(|o| o.meta))
+    }
+
+    async fn create_report(&self, job: Uuid, pdf: Vec<u8>, sha256: &str) -> Result<Put, StoreError> {
+        let meta = Output { key: keys::report(job), size: pdf.len() as u64, sha256: sha256.to_string() };
+        self.put_if(&keys::report(job), pdf, Some(meta), None)
+    }
+
+    async fn overwrite_report(&self, job: Uuid, pdf: Vec<u8>, sha256: &str) -> Result<(), StoreError> {
+        let meta = Output { key: keys::report(job), size: pdf.len() as u64, sha256: sha256.to_string() };
+        self.put(&keys::report(job), pdf, Some(meta))
+    }
+
+    async fn report(&self, job: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.get(&keys::report(job))?.map(|o| o.bytes))
+    }
+
+    async fn report_url(&self, job: Uuid, expiry: Duration, filename: &str) -> Result<Presigned, StoreError> {
+        self.check("presign GetObject", &keys::report(job))?;
+        let expires_at = SystemTime::now() + expiry;
+        Ok(Presigned { url: format!("memory:///{}?filename={filename}", keys::report(job)), expires_at })
+    }
+}

@@ -1,0 +1,148 @@
+//! Submission: a validated request becomes a stored job and a queued message. The rules live
+//! here once, over the [`JobStore`] and [`JobQueue`] interfaces, for every route that submits:
+//!
+//! - the record is written first, then the message; a `202` means both happened;
+//! - with an Idempotency-Key, a retry of the same request returns what the first try made (and
+//!   re-sends the message of a job still `queued`, in case the first try died before sending
+//!   it: a duplicate message is harmless); the key reused for another request is refused;
+//! - if the send fails and no key lets the caller retry into the same job, the job is marked
+//!   `failed` (`enqueue_failed`) rather than left `queued` for ever.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::domain::job::{Batch, Job, JobError, Status};
+use crate::domain::now_epoch;
+use crate::queue::{JobMessage, JobQueue, QueueError};
+use crate::request::ReportRequest;
+use crate::store::{JobStore, KeyRecord, KeyScope, StoreError};
+
+/// Why a submission did not go through.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+    #[error("this Idempotency-Key was used for a different request; use a new key for a new request")]
+    KeyReused,
+}
+
+/// A request ready to submit: the body to store (normalised) and its parsed form.
+pub struct Item {
+    pub body: Value,
+    pub request: ReportRequest,
+}
+
+/// Submits jobs and batches.
+#[derive(Clone, Debug)]
+pub struct Submitter {
+    pub store: Arc<dyn JobStore>,
+    pub queue: Arc<dyn JobQueue>,
+}
+
+/// A stable fingerprint of a request body: what an Idempotency-Key is bound to.
+pub fn fingerprint(v: &Value) -> String {
+    hex::encode(Sha256::digest(serde_json::to_vec(v).expect("serialises")))
+}
+
+impl Submitter {
+    pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn JobQueue>) -> Self {
+        Self { store, queue }
+    }
+
+    /// Claims `key` for `new_id`: `None` on first use, the id the key made on a retry.
+    async fn claim(&self, scope: KeyScope, key: &str, body: &Value, new_id: Uuid) -> Result<Option<Uuid>, SubmitError> {
+        let rec = KeyRecord { id: new_id, fingerprint: fingerprint(body) };
+        match self.store.claim_key(scope, key, &rec).await? {
+            None => Ok(None),
+            Some(old) if old.fingerprint == rec.fingerprint => Ok(Some(old.id)),
+            Some(_) => Err(SubmitError::KeyReused),
+        }
+    }
+
+    /// Stores one job and queues it. `fingerprint_of` is what the key is bound to (the body
+    /// as the caller sent it). Returns the job and whether this call created it.
+    pub async fn submit(&self, item: Item, fingerprint_of: &Value, key: Option<&str>) -> Result<(Job, bool), SubmitError> {
+        let mut id = Uuid::new_v4();
+        if let Some(key) = key {
+            if let Some(old) = self.claim(KeyScope::Job, key, fingerprint_of, id).await? {
+                id = old;
+                if let Some((job, _)) = self.store.job(id).await? {
+                    if job.status == Status::Queued {
+                        self.queue.send(&JobMessage { job_id: id }).await?;
+                    }
+                    return Ok((job, false));
+                }
+                // The first try claimed the key and died before storing the job: finish it.
+            }
+        }
+        let job = Job::new(id, None, item.request.template_name(), item.body, now_epoch());
+        self.store.create_job(&job).await?;
+        if let Err(e) = self.queue.send(&JobMessage { job_id: id }).await {
+            if key.is_none() {
+                // Nobody can retry this job into the queue: say so rather than leave it queued.
+                tracing::warn!(job_id = %id, error = %e, "enqueue failed; marking the job failed");
+                if let Some((cur, version)) = self.store.job(id).await? {
+                    let failed = cur.failed(
+                        now_epoch(),
+                        JobError { code: "enqueue_failed".into(), message: "the job could not be queued; submit it again".into() },
+                    );
+                    let _ = self.store.replace_job(&failed, &version).await;
+                }
+            }
+            return Err(e.into());
+        }
+        tracing::info!(job_id = %id, template = job.template, "job queued");
+        Ok((job, true))
+    }
+
+    /// Stores a batch and its jobs, then queues them all. Items are validated already: nothing
+    /// is stored unless every one was.
+    pub async fn submit_batch(&self, items: Vec<Item>, fingerprint_of: &Value, key: Option<&str>) -> Result<Batch, SubmitError> {
+        let mut batch_id = Uuid::new_v4();
+        let mut replay = false;
+        if let Some(key) = key {
+            if let Some(old) = self.claim(KeyScope::Batch, key, fingerprint_of, batch_id).await? {
+                batch_id = old;
+                replay = true;
+            }
+        }
+        let batch = match self.store.batch(batch_id).await? {
+            Some(b) if replay => b,
+            _ => {
+                let b = Batch { id: batch_id, created_at_epoch: now_epoch(), job_ids: (0..items.len()).map(|_| Uuid::new_v4()).collect() };
+                // The batch record first: it holds the job ids, so a retry finishes the same jobs.
+                self.store.create_batch(&b).await?;
+                b
+            }
+        };
+        let now = batch.created_at_epoch;
+        let new_jobs: Vec<Job> =
+            batch.job_ids.iter().zip(items).map(|(id, item)| Job::new(*id, Some(batch_id), item.request.template_name(), item.body, now)).collect();
+        let created: Vec<Result<bool, StoreError>> = futures::stream::iter(new_jobs)
+            .map(|job| {
+                let store = self.store.clone();
+                async move { store.create_job(&job).await }
+            })
+            .buffered(32)
+            .collect()
+            .await;
+        for r in created {
+            r?;
+        }
+        let to_send: Vec<JobMessage> = if replay {
+            let moved = self.store.batch_statuses(batch_id).await?;
+            batch.job_ids.iter().filter(|id| !moved.contains_key(id)).map(|&job_id| JobMessage { job_id }).collect()
+        } else {
+            batch.job_ids.iter().map(|&job_id| JobMessage { job_id }).collect()
+        };
+        self.queue.send_all(&to_send).await?;
+        tracing::info!(batch_id = %batch_id, jobs = batch.job_ids.len(), replay, "batch queued");
+        Ok(batch)
+    }
+}

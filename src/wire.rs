@@ -1,0 +1,215 @@
+//! The API's answers as types, shared by the handlers that write them, the client
+//! (`reportq submit`) that reads them, and the OpenAPI document's tests.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::job::{Batch, Job, JobError, Status, rfc3339};
+
+/// Where a job can be fetched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobLinks {
+    #[serde(rename = "self")]
+    pub this: String,
+    pub pdf: String,
+}
+
+impl JobLinks {
+    pub fn new(id: Uuid) -> Self {
+        Self { this: format!("/v1/reports/{id}"), pdf: format!("/v1/reports/{id}/pdf") }
+    }
+}
+
+/// `202` to `POST /v1/reports` (and `/api/report/pdf` when it answers async).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Submitted {
+    pub job_id: Uuid,
+    pub status: Status,
+    pub created_at: String,
+    pub links: JobLinks,
+}
+
+impl Submitted {
+    pub fn of(job: &Job) -> Self {
+        Self { job_id: job.id, status: job.status, created_at: rfc3339(job.created_at_epoch), links: JobLinks::new(job.id) }
+    }
+}
+
+/// A finished job's download.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobResult {
+    /// A presigned URL, fresh on every read (it dies with the credentials that signed it).
+    pub url: String,
+    pub expires_at: String,
+    pub filename: String,
+    pub size: u64,
+    pub sha256: String,
+    pub content_type: String,
+}
+
+/// `GET /v1/reports/{id}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub job_id: Uuid,
+    pub status: Status,
+    pub template: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub attempts: u32,
+    pub links: JobLinks,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<JobError>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<JobResult>,
+}
+
+impl JobView {
+    /// The view of a record; `result` is filled in by the caller for a succeeded job.
+    pub fn of(job: &Job) -> Self {
+        Self {
+            job_id: job.id,
+            status: job.status,
+            template: job.template.clone(),
+            created_at: rfc3339(job.created_at_epoch),
+            updated_at: rfc3339(job.updated_at_epoch),
+            attempts: job.attempts,
+            links: JobLinks::new(job.id),
+            batch_id: job.batch_id,
+            started_at: job.started_at_epoch.map(rfc3339),
+            finished_at: job.finished_at_epoch.map(rfc3339),
+            error: job.error.clone(),
+            result: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchLinks {
+    #[serde(rename = "self")]
+    pub this: String,
+}
+
+/// `202` to `POST /v1/reports/batch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchSubmitted {
+    pub batch_id: Uuid,
+    pub count: usize,
+    /// In request order.
+    pub job_ids: Vec<Uuid>,
+    pub created_at: String,
+    pub links: BatchLinks,
+}
+
+impl BatchSubmitted {
+    pub fn of(batch: &Batch) -> Self {
+        Self {
+            batch_id: batch.id,
+            count: batch.job_ids.len(),
+            job_ids: batch.job_ids.clone(),
+            created_at: rfc3339(batch.created_at_epoch),
+            links: BatchLinks { this: format!("/v1/batches/{}", batch.id) },
+        }
+    }
+}
+
+/// Jobs per status.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    pub queued: usize,
+    pub running: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+}
+
+impl Counts {
+    pub fn add(&mut self, s: Status) {
+        match s {
+            Status::Queued => self.queued += 1,
+            Status::Running => self.running += 1,
+            Status::Succeeded => self.succeeded += 1,
+            Status::Failed => self.failed += 1,
+        }
+    }
+}
+
+/// One job in a batch page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchJob {
+    pub job_id: Uuid,
+    pub status: Status,
+    pub links: JobLinks,
+}
+
+/// `GET /v1/batches/{id}`: one page of jobs and the whole batch's counts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchView {
+    pub batch_id: Uuid,
+    pub created_at: String,
+    pub total: usize,
+    pub done: bool,
+    pub counts: Counts,
+    pub jobs: Vec<BatchJob>,
+    pub next_cursor: Option<String>,
+}
+
+/// One bad item of a batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ItemError {
+    pub index: usize,
+    pub field: String,
+    pub message: String,
+}
+
+/// Every error answer: `{"error": {...}}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+    /// The old DiAGRAM answer's `status: false`, on its validation route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<bool>,
+    /// The job a failed `/api/report/pdf` made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<Uuid>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<ItemError>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_error: Option<JobError>,
+}
+
+/// `{"status": true}` from `/api/validation/validate_json`, `{"alive": true}` from `is_alive`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Valid {
+    pub status: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alive {
+    pub alive: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    pub scoring: bool,
+}

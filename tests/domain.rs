@@ -1,0 +1,272 @@
+//! Submission and the worker's claim/lease/finish rules on the in-memory store and queue: no
+//! emulator, no TeX (a stand-in renderer), milliseconds. The same code runs on S3 and SQS in
+//! tests/pipeline.rs, for what only the real services show.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsMessage;
+use reportq::config::WorkerSettings;
+use reportq::domain::job::{Job, Status};
+use reportq::domain::now_epoch;
+use reportq::queue::{JobMessage, MemoryQueue};
+use reportq::render::RenderError;
+use reportq::request::ReportRequest;
+use reportq::store::{JobStore, MemoryStore, Put};
+use reportq::submit::{Item, SubmitError, Submitter};
+use reportq::template::RenderContext;
+use reportq::worker::{Outcome, Render, Worker, WorkerError};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Renders a fixed PDF (or fails as told), counting calls, optionally slowly.
+struct FakeRender {
+    calls: AtomicUsize,
+    fail: Option<fn() -> RenderError>,
+    delay: Duration,
+}
+
+impl Render for FakeRender {
+    fn render(&self, req: &ReportRequest, _ctx: &RenderContext) -> Result<Vec<u8>, RenderError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        std::thread::sleep(self.delay);
+        match self.fail {
+            Some(f) => Err(f()),
+            None => Ok(format!("%PDF-1.7 {} %%EOF", req.template_name()).into_bytes()),
+        }
+    }
+}
+
+fn fake(fail: Option<fn() -> RenderError>, delay: Duration) -> Arc<FakeRender> {
+    Arc::new(FakeRender { calls: AtomicUsize::new(0), fail, delay })
+}
+
+fn request() -> Value {
+    serde_json::from_str(include_str!("../examples/summary.json")).unwrap()
+}
+
+fn item(v: &Value) -> Item {
+    Item { body: v.clone(), request: ReportRequest::from_value(v.clone()).unwrap() }
+}
+
+struct Env {
+    store: Arc<MemoryStore>,
+    queue: Arc<MemoryQueue>,
+    submitter: Submitter,
+}
+
+fn env() -> Env {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    Env { submitter: Submitter::new(store.clone(), queue.clone()), store, queue }
+}
+
+fn worker(e: &Env, r: Arc<FakeRender>, max_receive: u32) -> Worker {
+    let mut cfg = WorkerSettings::new("memory", "memory");
+    cfg.max_receive_count = max_receive;
+    cfg.job_deadline = Duration::from_secs(5);
+    Worker::new(e.store.clone(), r, cfg, None)
+}
+
+fn message(id: Uuid, receive_count: u32) -> SqsMessage {
+    let mut m = SqsMessage::default();
+    m.message_id = Some(Uuid::new_v4().to_string());
+    m.body = Some(JobMessage { job_id: id }.body());
+    m.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    m
+}
+
+async fn status(e: &Env, id: Uuid) -> Job {
+    e.store.job(id).await.unwrap().unwrap().0
+}
+
+#[tokio::test]
+async fn a_submitted_job_is_stored_then_queued_once_per_idempotency_key() {
+    let e = env();
+    let v = request();
+    let (job, created) = e.submitter.submit(item(&v), &v, Some("k1")).await.unwrap();
+    assert!(created);
+    assert_eq!(status(&e, job.id).await.status, Status::Queued);
+    assert_eq!(e.queue.drain(), vec![JobMessage { job_id: job.id }]);
+    // A retry with the key: the same job, its message sent again while it is queued.
+    let (again, created) = e.submitter.submit(item(&v), &v, Some("k1")).await.unwrap();
+    assert_eq!((again.id, created), (job.id, false));
+    assert_eq!(e.queue.drain(), vec![JobMessage { job_id: job.id }]);
+    // The key for another body is refused and changes nothing.
+    let mut other = v.clone();
+    other["params"]["title"] = json!("Another");
+    let before = e.store.keys();
+    assert!(matches!(e.submitter.submit(item(&other), &other, Some("k1")).await, Err(SubmitError::KeyReused)));
+    assert_eq!(e.store.keys(), before);
+    assert!(e.queue.is_empty());
+}
+
+#[tokio::test]
+async fn an_enqueue_failure_fails_a_job_nobody_can_retry_and_keeps_a_keyed_one() {
+    let e = env();
+    let v = request();
+    e.queue.set_down(true);
+    assert!(matches!(e.submitter.submit(item(&v), &v, None).await, Err(SubmitError::Queue(_))));
+    let keys = e.store.keys();
+    let id: Uuid = keys.iter().find_map(|k| k.strip_prefix("jobs/")?.strip_suffix(".json")?.parse().ok()).unwrap();
+    let j = status(&e, id).await;
+    assert_eq!((j.status, j.error.unwrap().code.as_str()), (Status::Failed, "enqueue_failed"));
+    // With a key the job stays queued, and the retry (queue back) sends its message.
+    assert!(e.submitter.submit(item(&v), &v, Some("k")).await.is_err());
+    e.queue.set_down(false);
+    let (job, created) = e.submitter.submit(item(&v), &v, Some("k")).await.unwrap();
+    assert!(!created);
+    assert_eq!(job.status, Status::Queued);
+    assert_eq!(e.queue.drain(), vec![JobMessage { job_id: job.id }]);
+}
+
+#[tokio::test]
+async fn a_store_outage_stores_and_queues_nothing() {
+    let e = env();
+    let v = request();
+    e.store.set_down(true);
+    assert!(matches!(e.submitter.submit(item(&v), &v, None).await, Err(SubmitError::Store(_))));
+    e.store.set_down(false);
+    assert!(e.store.keys().is_empty() && e.queue.is_empty());
+}
+
+#[tokio::test]
+async fn a_replayed_batch_makes_no_new_jobs_and_resends_only_queued_ones() {
+    let e = env();
+    let reqs: Vec<Value> = (0..3)
+        .map(|i| {
+            let mut v = request();
+            v["params"]["title"] = json!(format!("T{i}"));
+            v
+        })
+        .collect();
+    let body = json!({ "requests": reqs });
+    let batch = e.submitter.submit_batch(reqs.iter().map(item).collect(), &body, Some("b")).await.unwrap();
+    assert_eq!(e.queue.drain().len(), 3);
+    // One job moves on; the replay re-sends the other two and makes nothing new.
+    e.store.mark(batch.id, batch.job_ids[0], Status::Succeeded).await.unwrap();
+    let again = e.submitter.submit_batch(reqs.iter().map(item).collect(), &body, Some("b")).await.unwrap();
+    assert_eq!(again.job_ids, batch.job_ids);
+    let resent: Vec<Uuid> = e.queue.drain().into_iter().map(|m| m.job_id).collect();
+    assert_eq!(resent, batch.job_ids[1..].to_vec());
+    assert_eq!(e.store.keys().iter().filter(|k| k.starts_with("jobs/")).count(), 3);
+}
+
+#[tokio::test]
+async fn a_job_renders_once_however_often_its_message_comes() {
+    let e = env();
+    let v = request();
+    let (job, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    let r = fake(None, Duration::ZERO);
+    let w = worker(&e, r.clone(), 5);
+    let results = w.process(&[message(job.id, 1), message(job.id, 1)], Duration::from_secs(5)).await;
+    let rendered = results.iter().filter(|x| matches!(x.result, Ok(Outcome::Rendered { .. }))).count();
+    assert_eq!(rendered, 1, "{results:?}");
+    assert_eq!(r.calls.load(Ordering::SeqCst), 1);
+    let j = status(&e, job.id).await;
+    assert_eq!((j.status, j.attempts), (Status::Succeeded, 1));
+    // A late duplicate finds it done.
+    let late = w.process(&[message(job.id, 3)], Duration::from_secs(5)).await;
+    assert!(matches!(late[0].result, Ok(Outcome::AlreadyDone { status: Status::Succeeded, .. })));
+    assert_eq!(r.calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn two_workers_racing_for_a_job_one_renders_the_other_backs_off() {
+    let e = env();
+    let v = request();
+    let (job, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    let r = fake(None, Duration::from_millis(300));
+    let (a, b) = (worker(&e, r.clone(), 5), worker(&e, r.clone(), 5));
+    let (ma, mb) = ([message(job.id, 1)], [message(job.id, 1)]);
+    let (ra, rb) = tokio::join!(a.process(&ma, Duration::from_secs(5)), b.process(&mb, Duration::from_secs(5)));
+    let all: Vec<_> = ra.iter().chain(&rb).collect();
+    assert_eq!(all.iter().filter(|x| matches!(x.result, Ok(Outcome::Rendered { .. }))).count(), 1, "{all:?}");
+    assert!(all.iter().any(|x| matches!(x.result, Err(WorkerError::Busy(_)) | Ok(Outcome::AlreadyDone { .. }))), "{all:?}");
+    assert_eq!(r.calls.load(Ordering::SeqCst), 1);
+    // The busy one's message is reported for redelivery.
+    let failures = reportq::worker::batch_response(&ra.into_iter().chain(rb).collect::<Vec<_>>()).batch_item_failures.len();
+    assert!(failures <= 1);
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_taken_over_and_a_live_one_is_not() {
+    let e = env();
+    let v = request();
+    let (job, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    let (cur, version) = e.store.job(job.id).await.unwrap().unwrap();
+    // A worker claimed it and is still within its lease.
+    let live = cur.running(now_epoch(), 60);
+    let Put::Written(version) = e.store.replace_job(&live, &version).await.unwrap() else { panic!() };
+    let r = fake(None, Duration::ZERO);
+    let w = worker(&e, r.clone(), 5);
+    let res = w.process(&[message(job.id, 1)], Duration::from_secs(5)).await;
+    assert!(matches!(res[0].result, Err(WorkerError::Busy(_))), "{res:?}");
+    assert_eq!(r.calls.load(Ordering::SeqCst), 0);
+    // Its worker died: the lease ran out, the next delivery takes it over.
+    let dead = Job { lease_until_epoch: Some(now_epoch() - 1), ..live };
+    e.store.replace_job(&dead, &version).await.unwrap();
+    let res = w.process(&[message(job.id, 2)], Duration::from_secs(5)).await;
+    assert!(matches!(res[0].result, Ok(Outcome::Rendered { .. })), "{res:?}");
+    assert_eq!(status(&e, job.id).await.attempts, 2);
+}
+
+#[tokio::test]
+async fn on_the_last_delivery_a_worker_waits_out_a_dead_lease_and_finishes_the_job() {
+    let e = env();
+    let v = request();
+    let (job, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    let (cur, version) = e.store.job(job.id).await.unwrap().unwrap();
+    e.store.replace_job(&cur.running(now_epoch(), 1), &version).await.unwrap();
+    let w = worker(&e, fake(None, Duration::ZERO), 3);
+    let res = w.process(&[message(job.id, 3)], Duration::from_secs(5)).await;
+    assert!(matches!(res[0].result, Ok(Outcome::Rendered { .. })), "{res:?}");
+    assert_eq!(status(&e, job.id).await.status, Status::Succeeded);
+}
+
+#[tokio::test]
+async fn permanent_errors_fail_the_job_transient_ones_retry_until_the_last_delivery() {
+    let e = env();
+    let v = request();
+    let (tex, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    let w = worker(&e, fake(Some(|| RenderError::Tex { message: "bad".into(), log_excerpt: String::new() }), Duration::ZERO), 3);
+    let res = w.process(&[message(tex.id, 1)], Duration::from_secs(5)).await;
+    assert!(matches!(&res[0].result, Ok(Outcome::Failed { code, .. }) if code == "tex_error"), "{res:?}");
+    assert!(reportq::worker::batch_response(&res).batch_item_failures.is_empty(), "a permanent failure lets the message go");
+
+    let (flaky, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    let w = worker(&e, fake(Some(|| RenderError::Child("crashed".into())), Duration::ZERO), 3);
+    for n in 1..=2 {
+        let res = w.process(&[message(flaky.id, n)], Duration::from_secs(5)).await;
+        assert_eq!(reportq::worker::batch_response(&res).batch_item_failures.len(), 1);
+        // Handed back at once, not left running until the lease runs out.
+        assert_eq!(status(&e, flaky.id).await.status, Status::Queued);
+    }
+    let res = w.process(&[message(flaky.id, 3)], Duration::from_secs(5)).await;
+    assert_eq!(reportq::worker::batch_response(&res).batch_item_failures.len(), 1, "the message goes on to the DLQ");
+    let j = status(&e, flaky.id).await;
+    assert_eq!((j.status, j.error.unwrap().code.as_str()), (Status::Failed, "retries_exhausted"));
+}
+
+#[tokio::test]
+async fn an_uploaded_report_is_recovered_without_rendering_again() {
+    let e = env();
+    let v = request();
+    let (job, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    // A worker uploaded the PDF and died before recording it.
+    e.store.create_report(job.id, b"%PDF-1.7 earlier %%EOF".to_vec(), &"a".repeat(64)).await.unwrap();
+    let r = fake(None, Duration::ZERO);
+    let res = worker(&e, r.clone(), 5).process(&[message(job.id, 2)], Duration::from_secs(5)).await;
+    assert!(matches!(res[0].result, Ok(Outcome::Recovered { .. })), "{res:?}");
+    assert_eq!(r.calls.load(Ordering::SeqCst), 0);
+    assert_eq!(status(&e, job.id).await.output.unwrap().sha256, "a".repeat(64));
+}
+
+#[tokio::test]
+async fn a_message_for_no_job_is_retried_towards_the_dlq() {
+    let e = env();
+    let res = worker(&e, fake(None, Duration::ZERO), 5).process(&[message(Uuid::new_v4(), 1)], Duration::from_secs(5)).await;
+    assert!(matches!(res[0].result, Err(WorkerError::NoSuchJob(_))));
+    assert_eq!(reportq::worker::batch_response(&res).batch_item_failures.len(), 1);
+}
