@@ -124,6 +124,11 @@ fn triples_become_the_prior() {
 fn missing_questions_keep_the_file_prior_and_request_scores_are_ignored() {
     let mut m = model();
     m["response"].as_object_mut().unwrap().remove("Checksum");
+    // A plain model answers every question (the one rule every route keeps); an advanced one
+    // may leave questions to the network's own priors.
+    assert_eq!(diagram().score_value(&m).unwrap_err().field, "response.Checksum");
+    m["is_advanced"] = json!(true);
+    m["advanced"] = json!({});
     assert_eq!(prior(&m, "Checksum"), vec![0.5, 0.2, 0.3]);
     let before = diagram().score_value(&m).unwrap();
     m["intellectual_control"] = json!(99);
