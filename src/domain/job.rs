@@ -162,7 +162,7 @@ impl Job {
     /// The download's file name: what DiAGRAM's frontend calls its reports
     /// (`models-YYYY-MM-DD.pdf`), `{template}-YYYY-MM-DD.pdf` for the others.
     pub fn filename(&self) -> String {
-        let date = crate::template::Date::from_epoch(self.created_at_epoch).iso();
+        let date = super::Date::from_epoch(self.created_at_epoch).iso();
         let stem = if self.template == "diagram" { "models" } else { self.template.as_str() };
         let clean: String = stem.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
         format!("{clean}-{date}.pdf")
@@ -216,7 +216,7 @@ mod tests {
 
 /// `2026-11-25T17:44:03Z` for seconds since 1970.
 pub fn rfc3339(epoch: i64) -> String {
-    let d = crate::template::Date::from_epoch(epoch);
+    let d = super::Date::from_epoch(epoch);
     let s = epoch.rem_euclid(86_400);
     format!("{}T{:02}:{:02}:{:02}Z", d.iso(), s / 3600, s / 60 % 60, s % 60)
 }

@@ -121,46 +121,7 @@ impl RenderContext {
     }
 }
 
-/// A calendar date, UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Date {
-    pub year: i32,
-    pub month: u32,
-    pub day: u32,
-    /// Seconds since the Unix epoch: the PDF's creation time.
-    pub epoch: i64,
-}
-
-impl Date {
-    pub fn from_epoch(epoch: i64) -> Self {
-        // Civil-from-days (Howard Hinnant's algorithm): avoids a date crate for one conversion.
-        let days = epoch.div_euclid(86_400);
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-        Self { year, month, day, epoch }
-    }
-
-    pub fn now() -> Self {
-        let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-        Self::from_epoch(secs)
-    }
-
-    /// dd/mm/yyyy, as DiAGRAM's reports showed it.
-    pub fn dmy(&self) -> String {
-        format!("{:02}/{:02}/{:04}", self.day, self.month, self.year)
-    }
-
-    pub fn iso(&self) -> String {
-        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
-    }
-}
+pub use crate::domain::Date;
 
 /// The `doc` value every template passes to `base.tex`: metadata, date, page orientation and
 /// the PDF standard. Strings built here from fixed words are marked safe; the metadata is
@@ -272,18 +233,4 @@ pub(crate) fn check_range(field: &str, x: f64, lo: f64, hi: f64) -> Result<(), P
         return Err(ParamError::new(field, format!("is {x}; it must be a number from {lo} to {hi}")));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Date;
-
-    #[test]
-    fn dates() {
-        let d = Date::from_epoch(0);
-        assert_eq!((d.year, d.month, d.day), (1970, 1, 1));
-        let d = Date::from_epoch(1_795_000_000); // 2026-11-18
-        assert_eq!(d.iso(), "2026-11-18");
-        assert_eq!(Date::from_epoch(951_782_400).dmy(), "29/02/2000");
-    }
 }
