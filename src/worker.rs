@@ -180,19 +180,27 @@ impl Worker {
         let sem = tokio::sync::Semaphore::new(self.cfg.concurrency);
         let work = records.iter().map(|m| async {
             let _permit = sem.acquire().await.expect("never closed");
-            let result = match tokio::time::timeout(deadline, self.process_one(m, deadline, self.last_delivery(m))).await {
+            // One span per delivery: every event of this job's attempt carries its ids.
+            let span = tracing::info_span!(
+                "job",
+                message_id = m.message_id.as_deref().unwrap_or("?"),
+                job_id = parse_message(m).map(|j| j.job_id.to_string()).unwrap_or_default(),
+                receive_count = m.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("1"),
+            );
+            let work = tokio::time::timeout(deadline, self.process_one(m, deadline, self.last_delivery(m)));
+            let result = match tracing::Instrument::instrument(work, span.clone()).await {
                 Ok(r) => r,
                 Err(_) => Err(WorkerError::Deadline(deadline)),
             };
             let result = match result {
-                Err(e) if self.last_delivery(m) => self.give_up(m, e).await,
+                Err(e) if self.last_delivery(m) => tracing::Instrument::instrument(self.give_up(m, e), span.clone()).await,
                 r => r,
             };
             let message_id = m.message_id.as_deref().unwrap_or("?");
-            match &result {
+            span.in_scope(|| match &result {
                 Ok(o) => tracing::info!(message_id, job_id = %o.job_id(), outcome = o.kind(), "message handled"),
                 Err(e) => tracing::warn!(message_id, error = %e, code = e.code(), "message will be retried"),
-            }
+            });
             RecordResult { message_id: m.message_id.clone().unwrap_or_default(), receipt_handle: m.receipt_handle.clone(), result }
         });
         futures::future::join_all(work).await

@@ -240,3 +240,54 @@ async fn malformed_query_strings_get_json_errors() {
         assert!(json_of(&body)["error"]["message"].is_string());
     }
 }
+
+/// The answers' types and the document describe the same fields: every field a wire type
+/// writes (all of its optional ones filled in) is a property of its schema, and back.
+#[tokio::test]
+async fn openapi_schemas_have_the_wire_types_fields() {
+    use reportq::domain::job::{Batch, Job, JobError, Output, Status};
+    use reportq::wire::{BatchJob, BatchSubmitted, BatchView, Counts, JobLinks, JobResult, JobView, Submitted};
+    let s = state(false).await;
+    let (_, _, body) = call(&s, "GET", "/openapi.json", None).await;
+    let doc = json_of(&body);
+    let schema_keys = |name: &str| -> Vec<String> {
+        let mut k: Vec<String> = doc["components"]["schemas"][name]["properties"].as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let keys = |v: Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    let id = uuid::Uuid::new_v4();
+    let mut job = Job::new(id, Some(id), "diagram", json!({}), 0);
+    job.started_at_epoch = Some(1);
+    job.finished_at_epoch = Some(2);
+    job.error = Some(JobError { code: "c".into(), message: "m".into() });
+    job.output = Some(Output { key: "k".into(), size: 1, sha256: "s".into() });
+    let mut view = JobView::of(&job);
+    view.result =
+        Some(JobResult { url: "u".into(), expires_at: "e".into(), filename: "f".into(), size: 1, sha256: "s".into(), content_type: "t".into() });
+    assert_eq!(keys(serde_json::to_value(&view).unwrap()), schema_keys("Job"));
+    assert_eq!(keys(serde_json::to_value(&view.result).unwrap()), {
+        let mut k: Vec<String> =
+            doc["components"]["schemas"]["Job"]["properties"]["result"]["properties"].as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    });
+    assert_eq!(keys(serde_json::to_value(Submitted::of(&job)).unwrap()), schema_keys("Submitted"));
+    let batch = Batch { id, created_at_epoch: 0, job_ids: vec![id] };
+    assert_eq!(keys(serde_json::to_value(BatchSubmitted::of(&batch)).unwrap()), schema_keys("BatchSubmitted"));
+    let page = BatchView {
+        batch_id: id,
+        created_at: "c".into(),
+        total: 1,
+        done: false,
+        counts: Counts::default(),
+        jobs: vec![BatchJob { job_id: id, status: Status::Queued, links: JobLinks::new(id) }],
+        next_cursor: None,
+    };
+    assert_eq!(keys(serde_json::to_value(&page).unwrap()), schema_keys("BatchStatus"));
+    assert_eq!(keys(serde_json::to_value(JobLinks::new(id)).unwrap()), schema_keys("Links"));
+}

@@ -60,14 +60,15 @@ fn mutate(m: &mut Value, kind: usize, seed: u32) {
     let key = KEYS[s % 9];
     let pct = |s: usize| json!((s % 130) as i64 - 15);
     // Changes to answers need answers to change (an earlier change may have removed them).
-    let has = |m: &Value, k: &str, arr: bool| m["response"].get(k).is_some_and(|v| if arr { v.is_array() } else { v.is_object() });
+    let arr = |v: &Value, n: usize| v.as_array().is_some_and(|a| a.len() == n);
+    let r = &m["response"];
     let needs = match kind {
-        0 => ["Digital_Object", "Storage_Medium", "Checksum"].iter().all(|k| has(m, k, true)),
-        1 => has(m, "Rep_and_Refresh", false),
-        2 => has(m, "System_Security", false),
-        3 => has(m, "Technical_Skills", true),
-        4 => has(m, "Info_Management", false) && m["response"]["Info_Management"].get("3").is_some_and(Value::is_array),
-        5..=7 | 11 => m["response"].is_object(),
+        0 => ["Digital_Object", "Storage_Medium", "Checksum"].iter().all(|k| arr(&r[*k], 3)),
+        1 => r["Rep_and_Refresh"].is_object(),
+        2 => r["System_Security"].is_object(),
+        3 => arr(&r["Technical_Skills"], 10),
+        4 => r["Info_Management"].is_object() && arr(&r["Info_Management"]["3"], 2),
+        5..=7 | 11 => r.is_object(),
         _ => true,
     };
     if !needs {
@@ -152,7 +153,13 @@ async fn verdicts(m: &Value) -> Vec<(&'static str, (bool, String))> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 300, failure_persistence: None, ..ProptestConfig::default() })]
+    // A fixed seed: the same 300 cases every run, so CI is repeatable; change it to explore.
+    #![proptest_config(ProptestConfig {
+        cases: 300,
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(11),
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn every_route_accepts_or_refuses_a_model_alike(changes in prop::collection::vec((0usize..12, any::<u32>()), 0..4)) {

@@ -97,12 +97,34 @@ routes! {
 pub fn router(state: Arc<ApiState>) -> Router {
     let cors = cors(&state.cfg.cors_origins);
     build(Router::new())
+        // After routing, so the span names the matched route, never the raw path (ids stay out).
+        .route_layer(axum::middleware::from_fn(trace_request))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(axum::middleware::map_response(json_rejections))
         .layer(cors)
         .with_state(state)
+}
+
+/// One span per request (method, matched route, API Gateway's request id) and one event when
+/// it is answered (status, latency): what an operator filters CloudWatch Logs Insights by.
+/// Bodies are never logged: they are the users' data.
+async fn trace_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use lambda_http::RequestExt;
+    use tracing::Instrument;
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let request_id = match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.request_id.clone().unwrap_or_default(),
+        _ => String::new(),
+    };
+    let span = tracing::info_span!("request", method = %req.method(), route, request_id);
+    let start = std::time::Instant::now();
+    let resp = next.run(req).instrument(span.clone()).await;
+    let status = resp.status().as_u16();
+    let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
+    span.in_scope(|| tracing::info!(status, latency_ms, "answered"));
+    resp
 }
 
 /// axum's own extractor rejections (a malformed query string or path) answer in plain text;

@@ -233,8 +233,8 @@ pub fn document() -> Value {
                 "jobs": { "type": "array", "items": { "type": "object", "properties": {
                     "job_id": { "type": "string", "format": "uuid" }, "status": { "$ref": "#/components/schemas/Status" }, "links": { "$ref": "#/components/schemas/Links" } } } },
                 "next_cursor": { "type": "string", "nullable": true } } },
-            "DiagramModel": { "type": "object", "description": "A DiAGRAM model object (model_name, scenario, notes, intellectual_control, renderability, response, advanced, is_advanced)",
-                "required": ["model_name", "scenario", "response"] },
+            "DiagramModel": { "type": "object", "description": "A DiAGRAM model object (model_name, scenario, notes, intellectual_control and renderability (null: computed with the configured network), response (null only when is_advanced), advanced, is_advanced)",
+                "required": ["model_name", "scenario"] },
             "DiagramModels": { "type": "array", "items": { "$ref": "#/components/schemas/DiagramModel" } },
             "ScoreRow": { "type": "object", "required": ["model_name", "scenario", "intellectual_control", "renderability"], "properties": {
                 "model_name": { "type": "string" }, "scenario": { "type": "string" },

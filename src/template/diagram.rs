@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{DocMeta, ParamDoc, Prepared, RenderContext, TemplateError, TemplateInfo, check_len, check_range};
 use crate::chart::{self, ScorePanel};
 use crate::domain::ParamError;
-use crate::domain::diagram::{Group, MAX_MODELS, MAX_NAME, Model, Models, Question};
+use crate::domain::diagram::{Group, MAX_MODELS, MAX_NAME, Model, Models};
 use crate::scoring::Diagram;
 
 pub fn info() -> TemplateInfo {
@@ -350,9 +350,4 @@ pub fn csv(p: &DiagramParams) -> String {
         }
     }
     w.finish()
-}
-
-/// The questions in report order (for tests and tools that list them).
-pub fn questions() -> impl Iterator<Item = Question> {
-    Question::ALL.into_iter()
 }
