@@ -3,7 +3,7 @@ SHELL := /bin/bash
 export REPORTQ_TEX_BUNDLE ?= $(HOME)/.cache/reportq/tex-bundle
 BIN := target/release/reportq
 
-.PHONY: deps build setup report test test-fast fmt-check bench localstack dev bench-pipeline lint-infra smoke-readonly fuzz-api
+.PHONY: deps build setup report test test-fast fmt-check lint bench localstack dev bench-pipeline lint-infra smoke-readonly fuzz-api
 
 deps:
 	scripts/install-deps.sh
@@ -45,6 +45,12 @@ fuzz-api: setup localstack
 # claims, leases, races, the one-model property test, the router): no TeX, no LocalStack.
 fmt-check:
 	cargo fmt --check
+
+# Formatting and clippy with warnings as errors (the GitHub workflow's lint job). Clippy
+# type-checks every crate again, so it is not part of `make test`.
+lint:
+	cargo fmt --check
+	cargo clippy --release --locked --all-targets -- -D warnings
 
 test-fast: build
 	cargo test --release --locked --lib --test domain --test model_routes --test api --test scoring
