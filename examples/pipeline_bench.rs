@@ -6,9 +6,9 @@
 //!
 //! Settings: BENCH_SUBMITS (300), BENCH_BATCHES (3), BENCH_E2E_JOBS (60).
 
-#[path = "../tests/common/app.rs"]
+#[path = "../tests/it/common/app.rs"]
 mod app;
-#[path = "../tests/common/aws.rs"]
+#[path = "../tests/it/common/aws.rs"]
 mod aws;
 
 use std::time::{Duration, Instant};

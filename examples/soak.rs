@@ -12,9 +12,9 @@
 //! SOAK_RENDER_TIMEOUT_SECS (5), SOAK_MAX_RECEIVE (5), SOAK_WORKER_CONCURRENCY (2);
 //! REPORTQ_TEX_BUNDLE as for every render.
 
-#[path = "../tests/common/aws.rs"]
+#[path = "../tests/it/common/aws.rs"]
 mod aws;
-#[path = "../tests/common/soak.rs"]
+#[path = "../tests/it/common/soak.rs"]
 mod soak;
 
 #[tokio::main(flavor = "multi_thread")]

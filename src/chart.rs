@@ -255,7 +255,7 @@ pub fn series_chart(c: &SeriesChart) -> Result<Vec<u8>, ChartError> {
         root.fill(&WHITE).map_err(draw_err)?;
         let values = c.series.iter().flat_map(|(_, v)| v.iter().copied());
         let (mut lo, mut hi) = values.fold((0.0f64, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
-        if hi - lo < f64::EPSILON {
+        if (hi - lo).abs() < f64::EPSILON {
             hi = lo + 1.0;
         }
         let pad = (hi - lo) * 0.08;

@@ -46,7 +46,8 @@ impl Backoff {
         Self { next: Duration::from_millis(250), max: Duration::from_secs(5) }
     }
 
-    pub fn next(&mut self) -> Duration {
+    /// The next pause.
+    pub fn pause(&mut self) -> Duration {
         let d = self.next;
         self.next = (self.next * 3 / 2).min(self.max);
         d
@@ -109,7 +110,7 @@ impl Client {
                 Err(e) if tries < 5 && (e.is_connect() || e.is_timeout()) => {}
                 Err(e) => return Err(transport(e)),
             }
-            tokio::time::sleep(backoff.next()).await;
+            tokio::time::sleep(backoff.pause()).await;
         }
     }
 
@@ -174,7 +175,7 @@ impl Client {
             if start.elapsed() > timeout {
                 return Err(ClientError::Timeout(timeout));
             }
-            tokio::time::sleep(backoff.next()).await;
+            tokio::time::sleep(backoff.pause()).await;
         }
     }
 
@@ -246,7 +247,7 @@ impl Client {
                 bar.abandon();
                 return Err(ClientError::Input(format!("gave up after {timeout:?}: {} of {} jobs finished", seen.len(), run.jobs.len())));
             }
-            tokio::time::sleep(backoff.next()).await;
+            tokio::time::sleep(backoff.pause()).await;
         }
         bar.finish();
         Ok(run)

@@ -152,11 +152,30 @@ pub struct ApiSettings {
     pub listen: String,
 }
 
-impl ApiSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::read(&Env::process())
-    }
+/// Reading and making the two functions' settings: from the environment, or the defaults for a
+/// given bucket and queue (tests, benchmarks).
+macro_rules! settings_constructors {
+    ($t:ty) => {
+        impl $t {
+            pub fn from_env() -> Result<Self, ConfigError> {
+                Self::read(&Env::process())
+            }
 
+            /// The defaults, for this bucket and queue.
+            pub fn new(bucket: impl Into<String>, queue_url: impl Into<String>) -> Self {
+                let mut s = Self::read(&Env::from_pairs([("REPORTQ_QUEUE_URL", "-")])).expect("the defaults are valid");
+                s.bucket = bucket.into();
+                s.queue_url = queue_url.into();
+                s
+            }
+        }
+    };
+}
+
+settings_constructors!(ApiSettings);
+settings_constructors!(WorkerSettings);
+
+impl ApiSettings {
     pub fn read(env: &Env) -> Result<Self, ConfigError> {
         let (bucket, queue_url) = env.aws()?;
         Ok(Self {
@@ -174,14 +193,6 @@ impl ApiSettings {
             diagram_model: env.var("REPORTQ_DIAGRAM_MODEL").map(PathBuf::from),
             listen: env.var("REPORTQ_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
         })
-    }
-
-    /// The defaults for a bucket and queue (tests, benchmarks).
-    pub fn new(bucket: impl Into<String>, queue_url: impl Into<String>) -> Self {
-        let mut s = Self::read(&Env::from_pairs([("REPORTQ_QUEUE_URL", "-")])).expect("the defaults are valid");
-        s.bucket = bucket.into();
-        s.queue_url = queue_url.into();
-        s
     }
 }
 
@@ -207,10 +218,6 @@ pub struct WorkerSettings {
 }
 
 impl WorkerSettings {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::read(&Env::process())
-    }
-
     pub fn read(env: &Env) -> Result<Self, ConfigError> {
         let (bucket, queue_url) = env.aws()?;
         Ok(Self {
@@ -222,14 +229,6 @@ impl WorkerSettings {
             concurrency: env.parse("REPORTQ_WORKER_CONCURRENCY", Env::cores())?.max(1),
             poll_wait: env.secs("REPORTQ_POLL_WAIT_SECS", 20.0, 0.0, 20.0)?,
         })
-    }
-
-    /// The defaults for a bucket and queue (tests, benchmarks).
-    pub fn new(bucket: impl Into<String>, queue_url: impl Into<String>) -> Self {
-        let mut s = Self::read(&Env::from_pairs([("REPORTQ_QUEUE_URL", "-")])).expect("the defaults are valid");
-        s.bucket = bucket.into();
-        s.queue_url = queue_url.into();
-        s
     }
 
     /// The renderer settings a worker uses: the TeX run's own limit is kept inside the job's

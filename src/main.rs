@@ -330,7 +330,7 @@ async fn submit_one(url: &str, input: &PathBuf, wait: bool, output: Option<PathB
     Ok(())
 }
 
-async fn submit_batch(url: &str, input: &PathBuf, wait: bool, output: Option<PathBuf>, timeout: std::time::Duration) -> Res {
+async fn submit_batch(url: &str, input: &std::path::Path, wait: bool, output: Option<PathBuf>, timeout: std::time::Duration) -> Res {
     let items = reportq::client::read_batch(input)?;
     if items.is_empty() {
         return Err(format!("{}: no requests found", input.display()).into());

@@ -69,17 +69,17 @@ impl Submitter {
     /// as the caller sent it). Returns the job and whether this call created it.
     pub async fn submit(&self, item: Item, fingerprint_of: &Value, key: Option<&str>) -> Result<(Job, bool), SubmitError> {
         let mut id = Uuid::new_v4();
-        if let Some(key) = key {
-            if let Some(old) = self.claim(KeyScope::Job, key, fingerprint_of, id).await? {
-                id = old;
-                if let Some((job, _)) = self.store.job(id).await? {
-                    if job.status == Status::Queued {
-                        self.queue.send(&JobMessage { job_id: id }).await?;
-                    }
-                    return Ok((job, false));
+        if let Some(key) = key
+            && let Some(old) = self.claim(KeyScope::Job, key, fingerprint_of, id).await?
+        {
+            id = old;
+            if let Some((job, _)) = self.store.job(id).await? {
+                if job.status == Status::Queued {
+                    self.queue.send(&JobMessage { job_id: id }).await?;
                 }
-                // The first try claimed the key and died before storing the job: finish it.
+                return Ok((job, false));
             }
+            // The first try claimed the key and died before storing the job: finish it.
         }
         let job = Job::new(id, None, item.request.template_name(), item.body, now_epoch());
         self.store.create_job(&job).await?;
@@ -106,11 +106,11 @@ impl Submitter {
     pub async fn submit_batch(&self, items: Vec<Item>, fingerprint_of: &Value, key: Option<&str>) -> Result<Batch, SubmitError> {
         let mut batch_id = Uuid::new_v4();
         let mut replay = false;
-        if let Some(key) = key {
-            if let Some(old) = self.claim(KeyScope::Batch, key, fingerprint_of, batch_id).await? {
-                batch_id = old;
-                replay = true;
-            }
+        if let Some(key) = key
+            && let Some(old) = self.claim(KeyScope::Batch, key, fingerprint_of, batch_id).await?
+        {
+            batch_id = old;
+            replay = true;
         }
         let batch = match self.store.batch(batch_id).await? {
             Some(b) if replay => b,

@@ -214,25 +214,25 @@ impl Worker {
     /// The message goes to the DLQ after this delivery: mark its job `failed` so pollers stop
     /// waiting, and still report the failure so SQS moves the message.
     async fn give_up(&self, m: &SqsMessage, e: WorkerError) -> Result<Outcome, WorkerError> {
-        if let Ok(msg) = parse_message(m) {
-            if let Ok(Some((job, etag))) = self.store.job(msg.job_id).await {
-                if !job.status.is_final() && !matches!(e, WorkerError::Busy(_)) {
-                    let failed = job.failed(
-                        now_epoch(),
-                        JobError {
-                            code: "retries_exhausted".into(),
-                            message: format!(
-                                "the job failed {} times for reasons worth retrying (last: {}); it was moved to the dead-letter queue",
-                                self.cfg.max_receive_count,
-                                e.code()
-                            ),
-                        },
-                    );
-                    if let Ok(Put::Written(_)) = self.store.replace_job(&failed, &etag).await {
-                        tracing::warn!(job_id = %job.id, "job marked failed (retries_exhausted)");
-                        self.mark(&failed).await;
-                    }
-                }
+        if let Ok(msg) = parse_message(m)
+            && let Ok(Some((job, etag))) = self.store.job(msg.job_id).await
+            && !job.status.is_final()
+            && !matches!(e, WorkerError::Busy(_))
+        {
+            let failed = job.failed(
+                now_epoch(),
+                JobError {
+                    code: "retries_exhausted".into(),
+                    message: format!(
+                        "the job failed {} times for reasons worth retrying (last: {}); it was moved to the dead-letter queue",
+                        self.cfg.max_receive_count,
+                        e.code()
+                    ),
+                },
+            );
+            if let Ok(Put::Written(_)) = self.store.replace_job(&failed, &etag).await {
+                tracing::warn!(job_id = %job.id, "job marked failed (retries_exhausted)");
+                self.mark(&failed).await;
             }
         }
         Err(e)
@@ -294,10 +294,10 @@ impl Worker {
 
     /// Records a batch job's new status; a lost marker only makes a batch poll lag.
     async fn mark(&self, job: &Job) {
-        if let Some(batch) = job.batch_id {
-            if let Err(e) = self.store.mark(batch, job.id, job.status).await {
-                tracing::warn!(job_id = %job.id, error = %e, "batch marker not written");
-            }
+        if let Some(batch) = job.batch_id
+            && let Err(e) = self.store.mark(batch, job.id, job.status).await
+        {
+            tracing::warn!(job_id = %job.id, error = %e, "batch marker not written");
         }
     }
 

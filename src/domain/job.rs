@@ -177,6 +177,13 @@ pub struct Batch {
     pub job_ids: Vec<Uuid>,
 }
 
+/// `2026-11-25T17:44:03Z` for seconds since 1970.
+pub fn rfc3339(epoch: i64) -> String {
+    let d = super::Date::from_epoch(epoch);
+    let s = epoch.rem_euclid(86_400);
+    format!("{}T{:02}:{:02}:{:02}Z", d.iso(), s / 3600, s / 60 % 60, s % 60)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,11 +219,4 @@ mod tests {
     fn status_order_is_progress() {
         assert!(Status::Queued < Status::Running && Status::Running < Status::Succeeded);
     }
-}
-
-/// `2026-11-25T17:44:03Z` for seconds since 1970.
-pub fn rfc3339(epoch: i64) -> String {
-    let d = super::Date::from_epoch(epoch);
-    let s = epoch.rem_euclid(86_400);
-    format!("{}T{:02}:{:02}:{:02}Z", d.iso(), s / 3600, s / 60 % 60, s % 60)
 }

@@ -267,7 +267,7 @@ impl Response {
 pub type AnswerErr = (String, String);
 
 /// Sub-answers by position: an array of `n`, or an object keyed "1".."n".
-fn positional<'v>(v: &'v Value, n: usize) -> Result<Vec<(&'v Value, String)>, AnswerErr> {
+fn positional(v: &Value, n: usize) -> Result<Vec<(&Value, String)>, AnswerErr> {
     match v {
         Value::Array(a) if a.len() == n => Ok(a.iter().enumerate().map(|(i, x)| (x, format!("[{i}]"))).collect()),
         Value::Object(o) if o.len() == n => (1..=n)

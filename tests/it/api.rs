@@ -1,7 +1,7 @@
 //! The router on its own (no emulator needed): the OpenAPI document against the routes, the
 //! scoring routes, the synchronous outputs, CORS and the DiAGRAM compatibility routes.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

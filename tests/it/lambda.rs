@@ -2,7 +2,7 @@
 //! binaries, started against a Runtime API, handed API Gateway v2 and SQS event JSON from
 //! `tests/fixtures/lambda/`, talking to a real LocalStack.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

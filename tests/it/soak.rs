@@ -2,10 +2,7 @@
 //! "Reliability"): a few hundred reports through `reportq serve` and two `reportq worker`
 //! processes on LocalStack, with every fault kind injected, then everything audited.
 
-#[path = "common/aws.rs"]
-mod aws;
-#[path = "common/soak.rs"]
-mod soak;
+use crate::common::{aws, soak};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn soak_with_faults_loses_nothing_and_renders_nothing_twice() {

@@ -224,7 +224,7 @@ fn request(i: usize, looping: bool) -> Value {
             {"heading": "Never ends", "paragraphs": [format!("This text holds {LOOP_MARKER}, which only the soak's TeX wrapper knows.")]}
         ]}});
     }
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         json!({"template": "summary", "params": {"title": format!("Soak report {i}"), "author": "Soak", "sections": [
             {"heading": "Numbers", "paragraphs": [format!("Report number {i} of the soak run.")],
              "tables": [{"header": ["Item", "Count"], "rows": [["a", format!("{i}")], ["b", "2"]]}]}
@@ -723,10 +723,10 @@ async fn audit(
                 }
             }
         }
-        if let Some(n) = dlq.get(&id) {
-            if !job.status.is_final() {
-                rep.violations.push(format!("job {id}: {n} message(s) in the DLQ but the job is {:?}", job.status));
-            }
+        if let Some(n) = dlq.get(&id)
+            && !job.status.is_final()
+        {
+            rep.violations.push(format!("job {id}: {n} message(s) in the DLQ but the job is {:?}", job.status));
         }
     }
     for id in dlq.keys().filter(|id| !expect.contains_key(id)) {

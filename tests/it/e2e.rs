@@ -1,7 +1,7 @@
 //! End to end, as a developer runs it: `reportq serve` and `reportq worker` processes on a
 //! real LocalStack, requests over real HTTP, and the `reportq submit` client.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

@@ -1,6 +1,6 @@
 //! Real renders through the confined TeX child, read back with poppler.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

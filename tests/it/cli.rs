@@ -1,6 +1,6 @@
 //! The `reportq` command line as a user runs it.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

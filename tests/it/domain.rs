@@ -43,7 +43,7 @@ fn fake(fail: Option<fn() -> RenderError>, delay: Duration) -> Arc<FakeRender> {
 }
 
 fn request() -> Value {
-    serde_json::from_str(include_str!("../examples/summary.json")).unwrap()
+    serde_json::from_str(include_str!("../../examples/summary.json")).unwrap()
 }
 
 fn item(v: &Value) -> Item {

@@ -5,6 +5,7 @@
 pub mod app;
 pub mod aws;
 pub mod lambda_rt;
+pub mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

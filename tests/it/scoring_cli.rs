@@ -1,6 +1,6 @@
 //! Scoring from the command line and in the report ("Where to improve first").
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::sync::Arc;

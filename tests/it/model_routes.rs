@@ -4,7 +4,7 @@
 //! test network configured (so advanced tables and missing scores are checked and computed
 //! everywhere).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 
@@ -114,7 +114,7 @@ fn mutate(m: &mut Value, kind: usize, seed: u32) {
                 json!(null),
             ][s % 5]
                 .clone();
-            if s / 5 % 2 == 0 {
+            if (s / 5).is_multiple_of(2) {
                 m["response"] = Value::Null;
             }
         }

@@ -14,13 +14,16 @@ use reportq::worker::Worker;
 
 use super::aws::{Resources, clients, resources};
 
+/// Changes a test makes to the settings before the app starts.
+pub type Tweak = Box<dyn FnOnce(&mut ApiSettings, &mut WorkerSettings)>;
+
 pub struct Opts {
     pub visibility_secs: u32,
     pub max_receive: u32,
     /// Where the worker's S3 client connects (a fault proxy), if not straight to LocalStack.
     pub worker_s3_endpoint: Option<String>,
     pub child_exe: PathBuf,
-    pub tweak: Box<dyn FnOnce(&mut ApiSettings, &mut WorkerSettings)>,
+    pub tweak: Tweak,
 }
 
 impl Opts {

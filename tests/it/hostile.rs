@@ -1,7 +1,7 @@
 //! Hostile input in every string field of every template: each case renders literally or is
 //! refused with an error naming the field; nothing is read, written or run.
 
-mod common;
+use crate::common;
 
 use common::*;
 use reportq::ReportRequest;

@@ -1,7 +1,7 @@
 //! The job pipeline against a real LocalStack: API over HTTP, worker, S3 conditional writes,
 //! SQS redelivery and DLQ, presigned URLs with signature checks.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -306,7 +306,9 @@ async fn bad_input_is_refused_and_nothing_is_stored_or_sent() {
     let good = serde_json::to_vec(&small("Refused")).unwrap();
     let mut bad_params = small("x");
     bad_params["params"]["models"][0]["response"]["Checksum"] = json!([50, 30, 5]);
-    let cases: Vec<(&str, Option<&str>, Vec<u8>, u16, &str, Option<&str>)> = vec![
+    // (path, content type, body, status, error code, field)
+    type Case<'a> = (&'a str, Option<&'a str>, Vec<u8>, u16, &'a str, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         ("/v1/reports", Some("text/plain"), good.clone(), 415, "unsupported_media_type", None),
         ("/v1/reports", None, good.clone(), 415, "unsupported_media_type", None),
         ("/v1/reports", Some("application/json"), b"{not json".to_vec(), 400, "malformed_json", None),

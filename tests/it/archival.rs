@@ -1,7 +1,7 @@
 //! Archival output: PDF/A validated by a rule-based validator (and PDFBox Preflight for
 //! PDF/A-1b), byte-identical re-renders, and the accessibility basics XeTeX allows.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

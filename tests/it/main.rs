@@ -1,0 +1,22 @@
+//! The integration tests, one binary (each file a module): built once, linked once. nextest
+//! still runs every test in its own process. `common` holds the shared harnesses: LocalStack,
+//! the fault proxy, the Lambda Runtime API, the pipeline app and the soak.
+
+mod common;
+
+mod api;
+mod archival;
+mod bif_reader;
+mod cli;
+mod diagram_reference;
+mod domain;
+mod e2e;
+mod hostile;
+mod inference_random;
+mod lambda;
+mod model_routes;
+mod pipeline;
+mod render;
+mod scoring;
+mod scoring_cli;
+mod soak;
