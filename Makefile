@@ -69,6 +69,7 @@ test-fast: build
 	cargo test --release --locked --lib
 	cargo test --release --locked --test it -- domain:: model_routes:: api:: scoring::
 
+# The rest, after the fast lane (whose tests nextest leaves out rather than run twice).
 # One LocalStack for the whole run (each test makes its own bucket and queues in it), on a
 # free loopback port, stopped afterwards whatever happens. Without REPORTQ_TEST_LOCALSTACK
 # each test process starts its own.
@@ -78,7 +79,7 @@ test: fmt-check test-fast setup localstack lint-infra smoke-readonly fuzz-api
 	eval "export $$(scripts/localstack.sh start "$$state")"; \
 	export REPORTQ_TEST_LOCALSTACK=$$AWS_ENDPOINT_URL; unset AWS_ENDPOINT_URL; \
 	if cargo nextest --version >/dev/null 2>&1; then \
-	  cargo nextest run --release --locked --no-fail-fast; \
+	  cargo nextest run --release --locked --no-fail-fast -E 'not (kind(lib) | test(/^(domain|model_routes|api|scoring)::/))'; \
 	else \
 	  cargo test --release --locked --no-fail-fast; \
 	fi
