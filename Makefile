@@ -1,7 +1,9 @@
 # The two commands a fresh machine needs:  `make report`  and  `make test`.
 SHELL := /bin/bash
 export REPORTQ_TEX_BUNDLE ?= $(HOME)/.cache/reportq/tex-bundle
-BIN := target/release/reportq
+# CARGO_TARGET_DIR (a build cache kept outside the clone) is honoured everywhere.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+BIN := $(TARGET_DIR)/release/reportq
 # Each long step says when it starts (seconds since 1970): CI's phases can be timed from its log.
 STAMP = @echo "make: $@ starts at $$(date +%s)" >&2
 
@@ -51,7 +53,7 @@ smoke-readonly: setup
 FUZZ_SECONDS ?= 150
 fuzz-api: setup localstack
 	$(STAMP)
-	scripts/fuzz-api.sh 25 --max-time $(FUZZ_SECONDS)
+	REPORTQ_BIN=$(BIN) scripts/fuzz-api.sh 25 --max-time $(FUZZ_SECONDS)
 
 # The fast lane: formatting, the library's unit tests and the in-memory tests (submission,
 # claims, leases, races, the one-model property test, the router): no TeX, no LocalStack.
@@ -86,7 +88,7 @@ test: fmt-check test-fast setup localstack lint-infra smoke-readonly fuzz-api
 
 # LocalStack + bucket and queues + `reportq serve` + `reportq worker`, until Ctrl-C.
 dev: setup localstack
-	scripts/dev.sh
+	REPORTQ_BIN=$(BIN) scripts/dev.sh
 
 # API submit latency, bulk submit throughput and end-to-end jobs/minute against LocalStack.
 bench-pipeline: setup localstack

@@ -74,8 +74,8 @@ done
 grep -Eq '^COPY --from=build /out/reportq-worker /var/runtime/bootstrap$' Dockerfile \
   || { step "FAIL: the worker is not the image's /var/runtime/bootstrap"; fail=1; }
 for b in $built; do
-  if [ -x "target/release/$b" ]; then
-    step "binary: target/release/$b exists"
+  if [ -x "${CARGO_TARGET_DIR:-target}/release/$b" ]; then
+    step "binary: ${CARGO_TARGET_DIR:-target}/release/$b exists"
   elif [ -f "src/bin/$b.rs" ] || grep -q "^name = \"$b\"" Cargo.toml; then
     step "FAIL: target/release/$b is declared but not built (run cargo build --release first)"; fail=1
   elif [ "${REPORTQ_REQUIRE_LAMBDA_BINS:-0}" = 1 ]; then
