@@ -20,6 +20,10 @@ if [ "$(id -u)" -ne 0 ] || ! unshare -m true 2>/dev/null; then
   exit 0
 fi
 ls "$SRC"/format/*.fmt >/dev/null 2>&1 || { echo "readonly-smoke: no format in $SRC (run make setup)" >&2; exit 1; }
+mkdir -p "$PWD/target"
+# The run sees only the checkout (bind-mounted below): a binary built elsewhere
+# (CARGO_TARGET_DIR outside the clone) is copied in.
+case "$BIN" in "$PWD"/*) ;; *) mkdir -p "$PWD/target/smoke"; cp "$BIN" "$PWD/target/smoke/reportq"; BIN=$PWD/target/smoke/reportq ;; esac
 
 if [ "$(cat "$IMG/SHA256SUM" 2>/dev/null)" != "$(cat "$SRC/SHA256SUM")" ] || ! ls "$IMG"/format/*.fmt >/dev/null 2>&1; then
   rm -rf "$IMG"; cp -a "$SRC" "$IMG.tmp"; mv "$IMG.tmp" "$IMG"
@@ -27,7 +31,6 @@ fi
 chmod -R a+rX,go-w "$IMG"
 chmod a+rx "$PWD" "$PWD/target"
 
-case "$BIN" in "$PWD"/*) ;; *) echo "readonly-smoke: the binary must be inside the checkout ($PWD)" >&2; exit 1 ;; esac
 mkdir -p /mnt
 out=$(unshare -m --propagation private bash -s "$PWD" "${BIN#"$PWD"/}" <<'INNER'
 set -euo pipefail
