@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::Value;
+use uuid::Uuid;
 
 use super::body::{accepted, attachment, blocking, idempotency_key, no_store, parse_id, png, read_json, see_other};
 use super::{ApiError, ApiState, Shared};
@@ -46,8 +47,6 @@ impl ApiState {
         Ok(v)
     }
 }
-
-use uuid::Uuid;
 
 pub async fn submit(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;

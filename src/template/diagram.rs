@@ -257,8 +257,8 @@ struct GroupView<'a> {
     answers: Vec<AnswerRow>,
 }
 
-fn view<'a>(m: &'a Model, base: &'a Model) -> ScenarioView<'a> {
-    let base_rows = answer_rows(base);
+/// A scenario against its baseline, whose answer rows the caller made once per group.
+fn view<'a>(m: &'a Model, base: &'a Model, base_rows: &[AnswerRow]) -> ScenarioView<'a> {
     let changes = answer_rows(m)
         .into_iter()
         .filter_map(|a| match base_rows.iter().find(|b| b.key == a.key && b.part == a.part) {
@@ -299,14 +299,15 @@ pub fn prepare(p: &DiagramParams, ctx: &RenderContext) -> Result<Prepared, Templ
             (Some(scorer), false) => improvements(g.base, scorer)?,
             _ => Vec::new(),
         };
+        let base_rows = answer_rows(g.base);
         views.push(GroupView {
             name: g.name,
             improvements,
             chart,
             chart_alt: alt_text(&panel),
-            base: view(g.base, g.base),
-            scenarios: g.scenarios.iter().map(|m| view(m, g.base)).collect(),
-            answers: answer_rows(g.base),
+            base: view(g.base, g.base, &base_rows),
+            scenarios: g.scenarios.iter().map(|m| view(m, g.base, &base_rows)).collect(),
+            answers: base_rows,
         });
     }
     let names: Vec<&str> = groups.iter().map(|g| g.name).collect();
