@@ -184,6 +184,57 @@ def check_cors(t, src):
     return problems
 
 
+def evaluate(t, value):
+    """A property's value with !Ref (parameter defaults), !Join and !Split worked out."""
+    if isinstance(value, dict) and "Ref" in value:
+        p = t["Parameters"][value["Ref"]]
+        d = p.get("Default", "")
+        return [x.strip() for x in str(d).split(",")] if p["Type"] == "CommaDelimitedList" else d
+    if isinstance(value, dict) and "Fn::Join" in value:
+        sep, items = value["Fn::Join"]
+        items = evaluate(t, items)
+        return sep.join(x if isinstance(x, str) else sep.join(x) for x in (evaluate(t, i) for i in items))
+    if isinstance(value, dict) and "Fn::Split" in value:
+        sep, text = value["Fn::Split"]
+        return evaluate(t, text).split(sep)
+    if isinstance(value, list):
+        return [evaluate(t, v) for v in value]
+    return value
+
+
+def init_cors_rule(init_script, origins):
+    """bucket_cors_rule(origins) from the LocalStack init script, without running the script
+    (it needs boto3): the function alone is compiled from its source."""
+    import ast
+    tree = ast.parse(open(init_script, encoding="utf-8").read())
+    fn = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "bucket_cors_rule"]
+    if not fn:
+        return None
+    scope = {}
+    exec(compile(ast.Module(body=fn, type_ignores=[]), init_script, "exec"), scope)
+    return scope["bucket_cors_rule"](origins)
+
+
+def check_bucket_cors(t, init_script):
+    """The bucket's CORS rule is the LocalStack init script's (one definition, two places)."""
+    problems = []
+    origins = evaluate(t, {"Ref": "CorsOrigins"})
+    want = init_cors_rule(init_script, origins)
+    if want is None:
+        return [f"{init_script}: no bucket_cors_rule()"]
+    for name, r in t["Resources"].items():
+        if r["Type"] != "AWS::S3::Bucket":
+            continue
+        rules = r["Properties"].get("CorsConfiguration", {}).get("CorsRules", [])
+        if len(rules) != 1:
+            problems.append(f"{name}: {len(rules)} CORS rules, want the one of bucket_cors_rule() ({init_script})")
+            continue
+        have = {("MaxAgeSeconds" if k == "MaxAge" else k): evaluate(t, v) for k, v in rules[0].items()}
+        if have != want:
+            problems.append(f"{name}: CORS rule {have} != bucket_cors_rule() {want} ({init_script})")
+    return problems
+
+
 def self_test(t):
     """Each mutation must make check() complain: the checks can fail."""
     def worker(tt):
@@ -225,12 +276,21 @@ def self_test(t):
             r["Properties"]["CorsConfiguration"]["AllowHeaders"] = ["content-type"]
     if not check_cors(broken, app_src):
         failed.append("API Gateway CORS headers other than the app's")
+    broken = copy.deepcopy(t)
+    for r in broken["Resources"].values():
+        if r["Type"] == "AWS::S3::Bucket":
+            r["Properties"]["CorsConfiguration"]["CorsRules"][0]["AllowedOrigins"] = {"Ref": "CorsOrigins"}
+    if not check_bucket_cors(broken, INIT_SCRIPT):
+        failed.append("a bucket CORS rule without the null origin")
     for what, mutate in mutations.items():
         broken = copy.deepcopy(t)
         mutate(broken)
         if not check(broken):
             failed.append(what)
     return failed
+
+
+INIT_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "localstack", "init", "ready.d", "reportq-init.py")
 
 
 def main(argv):
@@ -243,6 +303,7 @@ def main(argv):
     problems = check(t)
     app_src = os.path.join(os.path.dirname(os.path.abspath(paths[0])), "..", "src", "api", "mod.rs")
     problems += check_cors(t, app_src)
+    problems += check_bucket_cors(t, INIT_SCRIPT)
     for p in problems:
         print(f"check_template: {paths[0]}: {p}", file=sys.stderr)
     if problems:
@@ -254,7 +315,7 @@ def main(argv):
         if missed:
             return 1
     print(f"check_template: {paths[0]}: queue visibility >= 6x worker timeout, job deadline < timeout, CORS headers as the app's, partial batch "
-          "failures, no wildcard Allow, explicit roles, private expiring bucket: ok"
+          "failures, bucket CORS as the LocalStack init script's, no wildcard Allow, explicit roles, private expiring bucket: ok"
           + (" (self-test ok)" if selftest else ""), file=sys.stderr)
     return 0
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole flow on one machine, one command: LocalStack (S3 + SQS, on the host, no Docker),
-# its bucket and queues, `reportq serve` on http://127.0.0.1:8080 and `reportq worker`.
+# its bucket and its two queues (interactive and bulk lanes), `reportq serve` on
+# http://127.0.0.1:8080 (the page to try it is at /) and `reportq worker` (polling both lanes).
 # Ctrl-C stops everything. Then, in another terminal:
 #
 #   target/release/reportq submit examples/diagram.json --wait -o report.pdf
@@ -24,13 +25,14 @@ trap cleanup EXIT INT TERM
 
 eval "export $(scripts/localstack.sh start "$STATE")"
 export AWS_REGION=${AWS_REGION:-us-east-1} AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-test} AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-test}
+# The origins go to the API and, through the init script, to the bucket's CORS rule.
+export REPORTQ_CORS_ORIGINS=${REPORTQ_CORS_ORIGINS:-http://localhost:3000}
 while IFS= read -r line; do export "$line"; done < <(scripts/localstack.sh init "$STATE")
 export REPORTQ_LISTEN=${REPORTQ_LISTEN:-127.0.0.1:8080}
-export REPORTQ_CORS_ORIGINS=${REPORTQ_CORS_ORIGINS:-http://localhost:3000}
 export REPORTQ_DIAGRAM_MODEL=${REPORTQ_DIAGRAM_MODEL:-$PWD/tests/fixtures/diagram-like.bif}
-echo "dev: LocalStack at $AWS_ENDPOINT_URL, bucket $REPORTQ_BUCKET, queue $REPORTQ_QUEUE_URL" >&2
+echo "dev: LocalStack at $AWS_ENDPOINT_URL, bucket $REPORTQ_BUCKET, queues $REPORTQ_INTERACTIVE_QUEUE_URL (interactive) and $REPORTQ_QUEUE_URL (bulk)" >&2
 
 "$BIN" serve & pids+=($!)
 "$BIN" worker & pids+=($!)
-echo "dev: API on http://$REPORTQ_LISTEN — try: $BIN submit examples/diagram.json --wait -o report.pdf --url http://$REPORTQ_LISTEN" >&2
+echo "dev: API and its page on http://$REPORTQ_LISTEN/ — or try: $BIN submit examples/diagram.json --wait -o report.pdf --url http://$REPORTQ_LISTEN" >&2
 wait -n "${pids[@]}"

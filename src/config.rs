@@ -60,8 +60,8 @@ impl Env {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
     }
 
-    /// The bucket and queue both functions use.
-    fn aws(&self) -> Result<(String, String), ConfigError> {
+    /// The bucket and the two queues (bulk, interactive) both functions use.
+    fn aws(&self) -> Result<(String, String, Option<String>), ConfigError> {
         let region = self.var("AWS_REGION").or_else(|| self.var("AWS_DEFAULT_REGION")).unwrap_or_else(|| "us-east-1".into());
         let queue_url = self
             .var("REPORTQ_QUEUE_URL")
@@ -70,7 +70,12 @@ impl Env {
                 name: "REPORTQ_QUEUE_URL",
                 reason: "set it to the job queue's URL (or set AWS_ENDPOINT_URL, from which a local default is made)",
             })?;
-        Ok((self.var("REPORTQ_BUCKET").unwrap_or_else(|| "reportq-local".into()), queue_url))
+        // Without its own queue the interactive lane shares the bulk one (one lane, as before).
+        let interactive = self.var("REPORTQ_INTERACTIVE_QUEUE_URL").or_else(|| match self.var("REPORTQ_QUEUE_URL") {
+            Some(_) => None,
+            None => self.var("AWS_ENDPOINT_URL").map(|e| format!("{}/queue/{region}/000000000000/reportq-interactive", e.trim_end_matches('/'))),
+        });
+        Ok((self.var("REPORTQ_BUCKET").unwrap_or_else(|| "reportq-local".into()), queue_url, interactive))
     }
 }
 
@@ -130,13 +135,21 @@ fn default_bundle(env: &Env) -> PathBuf {
 pub struct ApiSettings {
     /// `REPORTQ_BUCKET` (default `reportq-local`, what `scripts/localstack.sh` creates).
     pub bucket: String,
-    /// `REPORTQ_QUEUE_URL`; default: the `reportq-jobs` queue at `AWS_ENDPOINT_URL`.
+    /// The bulk lane: `REPORTQ_QUEUE_URL`; default: the `reportq-jobs` queue at `AWS_ENDPOINT_URL`.
     pub queue_url: String,
+    /// The interactive lane: `REPORTQ_INTERACTIVE_QUEUE_URL`; default: `reportq-interactive` at
+    /// `AWS_ENDPOINT_URL` when the bulk queue is defaulted too, else none (one shared queue).
+    pub interactive_queue_url: Option<String>,
     /// How long a presigned download URL lives (`REPORTQ_URL_EXPIRY_SECS`, default 900).
     pub url_expiry: Duration,
-    /// How long `POST /api/report/pdf` waits for its job before answering 202
-    /// (`REPORTQ_PDF_WAIT_SECS`, default 20: well inside API Gateway's 30 s).
+    /// How long `POST /api/report/pdf` waits for its job before answering 503 with
+    /// `Retry-After` (`REPORTQ_PDF_WAIT_SECS`, default 25: API Gateway gives up at 30 s, and the
+    /// last read and the answer must fit in the rest).
     pub pdf_wait: Duration,
+    /// The largest PDF `POST /api/report/pdf` answers inline; a larger one is a `303` to its
+    /// presigned URL (`REPORTQ_INLINE_PDF_MAX_BYTES`, default 4 MiB: API Gateway's answer limit
+    /// is about 6 MB after base64, which adds a third).
+    pub inline_pdf_max: u64,
     /// Largest body of one request (`REPORTQ_MAX_REQUEST_BYTES`, default 1 MiB).
     pub max_request_bytes: usize,
     /// Largest body of a batch (`REPORTQ_MAX_BATCH_BYTES`, default 6 MiB: Lambda's own limit for
@@ -166,6 +179,7 @@ macro_rules! settings_constructors {
                 let mut s = Self::read(&Env::from_pairs([("REPORTQ_QUEUE_URL", "-")])).expect("the defaults are valid");
                 s.bucket = bucket.into();
                 s.queue_url = queue_url.into();
+                s.interactive_queue_url = None;
                 s
             }
         }
@@ -177,13 +191,15 @@ settings_constructors!(WorkerSettings);
 
 impl ApiSettings {
     pub fn read(env: &Env) -> Result<Self, ConfigError> {
-        let (bucket, queue_url) = env.aws()?;
+        let (bucket, queue_url, interactive_queue_url) = env.aws()?;
         Ok(Self {
             bucket,
             queue_url,
+            interactive_queue_url,
             // SigV4 presigned URLs cannot outlive 7 days.
             url_expiry: env.secs("REPORTQ_URL_EXPIRY_SECS", 900.0, 1.0, 604_800.0)?,
-            pdf_wait: env.secs("REPORTQ_PDF_WAIT_SECS", 20.0, 0.0, 28.0)?,
+            pdf_wait: env.secs("REPORTQ_PDF_WAIT_SECS", 25.0, 0.0, 28.0)?,
+            inline_pdf_max: env.parse("REPORTQ_INLINE_PDF_MAX_BYTES", 4u64 << 20)?.min(4 << 20),
             max_request_bytes: env.parse("REPORTQ_MAX_REQUEST_BYTES", 1usize << 20)?,
             max_batch_bytes: env.parse("REPORTQ_MAX_BATCH_BYTES", 6usize << 20)?,
             cors_origins: env
@@ -200,7 +216,11 @@ impl ApiSettings {
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub bucket: String,
+    /// The bulk lane's queue (`REPORTQ_QUEUE_URL`).
     pub queue_url: String,
+    /// The interactive lane's queue (`REPORTQ_INTERACTIVE_QUEUE_URL`), polled first by
+    /// `reportq worker`; on Lambda each queue has its own event source mapping.
+    pub interactive_queue_url: Option<String>,
     /// The worker's limit for one job, fetch to status write (`REPORTQ_JOB_DEADLINE_SECS`, default
     /// 120). Must be below the queue's visibility timeout, or a slow job is handed to a second
     /// worker while the first still runs.
@@ -219,10 +239,11 @@ pub struct WorkerSettings {
 
 impl WorkerSettings {
     pub fn read(env: &Env) -> Result<Self, ConfigError> {
-        let (bucket, queue_url) = env.aws()?;
+        let (bucket, queue_url, interactive_queue_url) = env.aws()?;
         Ok(Self {
             bucket,
             queue_url,
+            interactive_queue_url,
             job_deadline: env.secs("REPORTQ_JOB_DEADLINE_SECS", 120.0, 1.0, 43_200.0)?,
             max_receive_count: env.parse("REPORTQ_MAX_RECEIVE_COUNT", 5u32)?.max(1),
             diagram_model: env.var("REPORTQ_DIAGRAM_MODEL").map(PathBuf::from),
@@ -252,6 +273,10 @@ mod tests {
         let env = Env::from_pairs([("AWS_ENDPOINT_URL", "http://127.0.0.1:4566/"), ("REPORTQ_PDF_WAIT_SECS", "5")]);
         let api = ApiSettings::read(&env).unwrap();
         assert_eq!(api.queue_url, "http://127.0.0.1:4566/queue/us-east-1/000000000000/reportq-jobs");
+        assert_eq!(api.interactive_queue_url.as_deref(), Some("http://127.0.0.1:4566/queue/us-east-1/000000000000/reportq-interactive"));
+        // A bulk queue named without an interactive one: both lanes share it.
+        let one = ApiSettings::read(&Env::from_pairs([("REPORTQ_QUEUE_URL", "q")])).unwrap();
+        assert_eq!(one.interactive_queue_url, None);
         assert_eq!(api.pdf_wait, Duration::from_secs(5));
         let bad = Env::from_pairs([("REPORTQ_QUEUE_URL", "q"), ("REPORTQ_PDF_WAIT_SECS", "40")]);
         let e = ApiSettings::read(&bad).unwrap_err();

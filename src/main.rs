@@ -298,17 +298,20 @@ async fn serve(listen: Option<String>) -> Res {
 }
 
 async fn worker() -> Res {
-    let (worker, queue) = reportq::worker::Worker::from_env().await?;
-    tracing::info!(queue = queue.url(), "reportq worker polling");
+    let (worker, queues) = reportq::worker::Worker::from_env().await?;
+    let interactive = queues.interactive.as_ref().map(|q| q.url().to_string()).unwrap_or_else(|| "none (shares the bulk queue)".into());
+    tracing::info!(queue = queues.bulk.url(), interactive_queue = interactive, "reportq worker polling");
     // A job that can outlive its message's invisibility is handed to a second worker while
     // the first still runs it: say so at start rather than in a confusing log later.
-    if let Ok(Some(v)) = queue.visibility_timeout().await {
-        let deadline = worker.settings().job_deadline;
-        if v <= deadline {
-            tracing::warn!(visibility = ?v, deadline = ?deadline, "the queue's visibility timeout is not above REPORTQ_JOB_DEADLINE_SECS");
+    for queue in std::iter::once(&queues.bulk).chain(queues.interactive.as_ref()) {
+        if let Ok(Some(v)) = queue.visibility_timeout().await {
+            let deadline = worker.settings().job_deadline;
+            if v <= deadline {
+                tracing::warn!(queue = queue.url(), visibility = ?v, deadline = ?deadline, "the queue's visibility timeout is not above REPORTQ_JOB_DEADLINE_SECS");
+            }
         }
     }
-    worker.run(&queue, shutdown_signal()).await;
+    worker.run(&queues, shutdown_signal()).await;
     Ok(())
 }
 

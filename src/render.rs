@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::RenderConfig;
 use crate::domain::ParamError;
+use crate::domain::job::Lane;
 use crate::request::ReportRequest;
 use crate::sandbox;
 use crate::template::{self, Prepared, RenderContext};
@@ -85,6 +86,10 @@ pub struct Rendered {
     pub sandbox: String,
 }
 
+/// The CPU priority of bulk renders: at nice 10 the kernel gives an interactive render at
+/// nice 0 about ten times their share of a busy core.
+const BULK_NICE: i32 = 10;
+
 /// Renders reports. Cheap to share (`Arc<Renderer>`); at most `concurrency` TeX children run
 /// at once, each engine alone in its own process.
 pub struct Renderer {
@@ -133,7 +138,7 @@ impl Renderer {
 
     /// Runs TeX on an already prepared document (tests use it to feed documents no user can).
     pub fn render_prepared(&self, p: &Prepared, ctx: &RenderContext) -> Result<Rendered, RenderError> {
-        let _slot = self.slot();
+        let _slot = self.slot(ctx.lane);
         // The job folder is the only one the child may read besides the bundle; TempDir removes
         // it when this function returns, on success, error or panic alike.
         let dir = tempfile::Builder::new().prefix("reportq-").tempdir_in(&self.cfg.tmp_dir)?;
@@ -144,9 +149,15 @@ impl Renderer {
         self.run_child(dir.path(), &p.tex, ctx)
     }
 
-    fn slot(&self) -> SlotGuard<'_> {
+    /// Waits for a render slot. Interactive renders may use one slot beyond the limit, so a
+    /// person's report starts at once even while bulk renders fill the rest.
+    fn slot(&self, lane: Lane) -> SlotGuard<'_> {
+        let limit = match lane {
+            Lane::Interactive => self.cfg.concurrency + 1,
+            Lane::Bulk => self.cfg.concurrency,
+        };
         let mut n = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        while *n >= self.cfg.concurrency {
+        while *n >= limit {
             n = self.freed.wait(n).unwrap_or_else(|e| e.into_inner());
         }
         *n += 1;
@@ -165,7 +176,11 @@ impl Renderer {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .current_dir(job_dir);
-        sandbox::limit_child(&mut cmd, self.cfg.memory_mb, self.cfg.timeout);
+        let nice = match ctx.lane {
+            Lane::Interactive => 0,
+            Lane::Bulk => BULK_NICE,
+        };
+        sandbox::limit_child(&mut cmd, self.cfg.memory_mb, self.cfg.timeout, nice);
         let mut child = cmd.spawn().map_err(|e| RenderError::Child(format!("cannot start {}: {e}", self.exe.display())))?;
         let pid = child.id();
         let mut stdin = child.stdin.take().expect("piped");
@@ -242,7 +257,7 @@ impl Drop for SlotGuard<'_> {
     fn drop(&mut self) {
         let mut n = self.0.running.lock().unwrap_or_else(|e| e.into_inner());
         *n -= 1;
-        self.0.freed.notify_one();
+        self.0.freed.notify_all();
     }
 }
 

@@ -46,8 +46,9 @@ pub fn format_file(bundle: &Path) -> std::io::Result<PathBuf> {
 }
 
 /// Limits applied between fork and exec: the child cannot outgrow its memory cap, burn CPU
-/// past the deadline, write files, or outlive its parent.
-pub fn limit_child(cmd: &mut Command, memory_mb: u64, timeout: Duration) {
+/// past the deadline, write files, or outlive its parent. `nice` lowers its CPU priority
+/// (bulk renders yield the CPU to the one a person waits for).
+pub fn limit_child(cmd: &mut Command, memory_mb: u64, timeout: Duration, nice: i32) {
     use std::os::unix::process::CommandExt;
     let mem = memory_mb.saturating_mul(1 << 20);
     let cpu = timeout.as_secs() + 2;
@@ -64,6 +65,9 @@ pub fn limit_child(cmd: &mut Command, memory_mb: u64, timeout: Duration) {
             set(libc::RLIMIT_FSIZE, 0);
             set(libc::RLIMIT_CORE, 0);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            if nice != 0 {
+                libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+            }
             Ok(())
         });
     }

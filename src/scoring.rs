@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use crate::bayes::{Network, NodeId, Overrides};
 use crate::domain::diagram::{Answer, Column, Model, ModelError, PartValue, Question};
@@ -138,8 +138,51 @@ fn candidates(q: Question) -> Vec<Answer> {
 pub struct Score {
     pub intellectual_control: f64,
     pub renderability: f64,
-    /// Every node's table after replacement, in the shape of a model's `advanced`.
-    pub nodes: Map<String, Value>,
+    /// Every node's table after replacement, in the shape of a model's `advanced`: nodes in
+    /// the network's order, each table's parent columns first (in the node's parent order),
+    /// then its own states. DiAGRAM's advanced editor lays columns out in key order.
+    pub nodes: Ordered<Ordered<Value>>,
+}
+
+/// A JSON object that keeps its keys in the order they were made: `serde_json::Map` sorts
+/// them, and DiAGRAM's frontend shows them in the order it reads them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Ordered<T>(pub Vec<(String, T)>);
+
+impl<T> Ordered<T> {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&T> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(k, _)| k.as_str())
+    }
+}
+
+impl<T> std::ops::Index<&str> for Ordered<T> {
+    type Output = T;
+    fn index(&self, key: &str) -> &T {
+        self.get(key).unwrap_or_else(|| panic!("no key {key:?}"))
+    }
+}
+
+impl<T: Serialize> Serialize for Ordered<T> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = ser.serialize_map(Some(self.0.len()))?;
+        for (k, v) in &self.0 {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
 }
 
 impl Score {
@@ -150,7 +193,9 @@ impl Score {
         Score {
             intellectual_control: round(self.intellectual_control),
             renderability: round(self.renderability),
-            nodes: self.nodes.iter().map(|(k, v)| (k.clone(), round_numbers(v, &round))).collect(),
+            nodes: Ordered(
+                self.nodes.0.iter().map(|(k, t)| (k.clone(), Ordered(t.0.iter().map(|(c, v)| (c.clone(), round_numbers(v, &round))).collect()))).collect(),
+            ),
         }
     }
 }
@@ -287,7 +332,7 @@ impl Diagram {
     pub fn score(&self, model: &Model) -> Result<Score, ScoreError> {
         let (overrides, _) = self.overrides(model)?;
         let (intellectual_control, renderability) = self.scores(&overrides);
-        let nodes = self.network.node_ids().map(|id| (self.network.node_name(id).to_owned(), self.table_json(id, &overrides))).collect();
+        let nodes = Ordered(self.network.node_ids().map(|id| (self.network.node_name(id).to_owned(), self.table_json(id, &overrides))).collect());
         Ok(Score { intellectual_control, renderability, nodes })
     }
 
@@ -439,26 +484,23 @@ impl Diagram {
 
     /// A table in `advanced` shape: a root as `{state: p}`, otherwise one column per parent
     /// (its state in each row) and one per own state.
-    fn table_json(&self, id: NodeId, overrides: &Overrides) -> Value {
+    fn table_json(&self, id: NodeId, overrides: &Overrides) -> Ordered<Value> {
         let net = &*self.network;
         let table = overrides.get(id).unwrap_or_else(|| net.cpt(id));
         let own = net.states(id);
         let width = own.len();
-        let mut out = Map::new();
         if net.parents(id).is_empty() {
-            for (s, &p) in own.iter().zip(table) {
-                out.insert(s.clone(), json!(p));
-            }
-            return Value::Object(out);
+            return Ordered(own.iter().zip(table).map(|(s, &p)| (s.clone(), json!(p))).collect());
         }
         let rows = net.rows(id);
         let combos: Vec<Vec<&str>> = (0..rows).map(|r| net.row_states(id, r)).collect();
+        let mut out = Vec::with_capacity(net.parents(id).len() + width);
         for (k, &p) in net.parents(id).iter().enumerate() {
-            out.insert(net.node_name(p).to_owned(), combos.iter().map(|c| json!(c[k])).collect());
+            out.push((net.node_name(p).to_owned(), combos.iter().map(|c| json!(c[k])).collect()));
         }
         for (k, s) in own.iter().enumerate() {
-            out.insert(s.clone(), (0..rows).map(|r| json!(table[r * width + k])).collect());
+            out.push((s.clone(), (0..rows).map(|r| json!(table[r * width + k])).collect()));
         }
-        Value::Object(out)
+        Ordered(out)
     }
 }

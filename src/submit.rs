@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use crate::domain::job::{Batch, Job, JobError, Status};
 use crate::domain::now_epoch;
-use crate::queue::{JobMessage, JobQueue, QueueError};
+use crate::queue::{JobMessage, JobQueue, Lane, QueueError};
 use crate::request::ReportRequest;
 use crate::store::{JobStore, KeyRecord, KeyScope, StoreError};
 
@@ -42,7 +42,10 @@ pub struct Item {
 #[derive(Clone, Debug)]
 pub struct Submitter {
     pub store: Arc<dyn JobStore>,
+    /// The bulk lane (batches).
     pub queue: Arc<dyn JobQueue>,
+    /// The interactive lane (one report someone waits for); the bulk queue when not configured.
+    pub interactive: Arc<dyn JobQueue>,
 }
 
 /// A stable fingerprint of a request body: what an Idempotency-Key is bound to.
@@ -51,8 +54,22 @@ pub fn fingerprint(v: &Value) -> String {
 }
 
 impl Submitter {
+    /// One queue for both lanes.
     pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn JobQueue>) -> Self {
-        Self { store, queue }
+        Self { store, interactive: queue.clone(), queue }
+    }
+
+    /// Interactive jobs go to their own queue.
+    pub fn with_interactive(mut self, interactive: Arc<dyn JobQueue>) -> Self {
+        self.interactive = interactive;
+        self
+    }
+
+    fn lane(&self, lane: Lane) -> &dyn JobQueue {
+        match lane {
+            Lane::Interactive => self.interactive.as_ref(),
+            Lane::Bulk => self.queue.as_ref(),
+        }
     }
 
     /// Claims `key` for `new_id`: `None` on first use, the id the key made on a retry.
@@ -67,7 +84,8 @@ impl Submitter {
 
     /// Stores one job and queues it. `fingerprint_of` is what the key is bound to (the body
     /// as the caller sent it). Returns the job and whether this call created it.
-    pub async fn submit(&self, item: Item, fingerprint_of: &Value, key: Option<&str>) -> Result<(Job, bool), SubmitError> {
+    pub async fn submit(&self, item: Item, fingerprint_of: &Value, key: Option<&str>, lane: Lane) -> Result<(Job, bool), SubmitError> {
+        let message = |job_id| JobMessage::new(job_id, lane);
         let mut id = Uuid::new_v4();
         if let Some(key) = key
             && let Some(old) = self.claim(KeyScope::Job, key, fingerprint_of, id).await?
@@ -75,7 +93,7 @@ impl Submitter {
             id = old;
             if let Some((job, _)) = self.store.job(id).await? {
                 if job.status == Status::Queued {
-                    self.queue.send(&JobMessage { job_id: id }).await?;
+                    self.lane(lane).send(&message(id)).await?;
                 }
                 return Ok((job, false));
             }
@@ -83,7 +101,7 @@ impl Submitter {
         }
         let job = Job::new(id, None, item.request.template_name(), item.body, now_epoch());
         self.store.create_job(&job).await?;
-        if let Err(e) = self.queue.send(&JobMessage { job_id: id }).await {
+        if let Err(e) = self.lane(lane).send(&message(id)).await {
             if key.is_none() {
                 // Nobody can retry this job into the queue: say so rather than leave it queued.
                 tracing::warn!(job_id = %id, error = %e, "enqueue failed; marking the job failed");
@@ -97,7 +115,7 @@ impl Submitter {
             }
             return Err(e.into());
         }
-        tracing::info!(job_id = %id, template = job.template, "job queued");
+        tracing::info!(job_id = %id, template = job.template, lane = lane.as_str(), "job queued");
         Ok((job, true))
     }
 
@@ -137,9 +155,9 @@ impl Submitter {
         }
         let to_send: Vec<JobMessage> = if replay {
             let moved = self.store.batch_statuses(batch_id).await?;
-            batch.job_ids.iter().filter(|id| !moved.contains_key(id)).map(|&job_id| JobMessage { job_id }).collect()
+            batch.job_ids.iter().filter(|id| !moved.contains_key(id)).map(|&job_id| JobMessage::bulk(job_id)).collect()
         } else {
-            batch.job_ids.iter().map(|&job_id| JobMessage { job_id }).collect()
+            batch.job_ids.iter().map(|&job_id| JobMessage::bulk(job_id)).collect()
         };
         self.queue.send_all(&to_send).await?;
         tracing::info!(batch_id = %batch_id, jobs = batch.job_ids.len(), replay, "batch queued");

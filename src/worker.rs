@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::WorkerSettings;
-use crate::domain::job::{Claim, Job, JobError, Output, Status, now_epoch};
+use crate::domain::job::{Claim, Job, JobError, Lane, Output, Status, now_epoch};
 use crate::queue::{JobMessage, QueueError, SqsQueue};
 use crate::render::{RenderError, Renderer};
 use crate::request::ReportRequest;
@@ -185,6 +185,7 @@ impl Worker {
                 "job",
                 message_id = m.message_id.as_deref().unwrap_or("?"),
                 job_id = parse_message(m).map(|j| j.job_id.to_string()).unwrap_or_default(),
+                lane = parse_message(m).map(|j| j.lane.as_str()).unwrap_or("?"),
                 receive_count = m.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("1"),
             );
             let work = tokio::time::timeout(deadline, self.process_one(m, deadline, self.last_delivery(m)));
@@ -280,7 +281,7 @@ impl Worker {
             }
         };
         self.mark(&job).await;
-        match self.run_claimed(&job, &etag).await {
+        match self.run_claimed(&job, &etag, msg.lane).await {
             Err(e) if !matches!(e, WorkerError::Lost(_)) => {
                 // Hand the job back at once rather than make the next delivery wait out the
                 // lease; if even this write fails, the lease runs out by itself.
@@ -301,13 +302,13 @@ impl Worker {
         }
     }
 
-    async fn run_claimed(&self, job: &Job, etag: &str) -> Result<Outcome, WorkerError> {
+    async fn run_claimed(&self, job: &Job, etag: &str, lane: Lane) -> Result<Outcome, WorkerError> {
         let id = job.id;
         // An earlier attempt may have uploaded the PDF and died before recording it: the same
         // request and date give the same bytes, so that PDF is this job's, no render needed.
         let (output, outcome) = match self.store.report_info(id).await? {
             Some(out) => (out, Outcome::Recovered { job_id: id }),
-            None => match self.render(job).await {
+            None => match self.render(job, lane).await {
                 Ok(pdf) => {
                     let out = self.upload(id, pdf).await?;
                     let size = out.size;
@@ -325,13 +326,13 @@ impl Worker {
         Ok(outcome)
     }
 
-    async fn render(&self, job: &Job) -> Result<Vec<u8>, RenderError> {
+    async fn render(&self, job: &Job, lane: Lane) -> Result<Vec<u8>, RenderError> {
         // The API stored the request with whatever it computed (missing scores), so no
         // network is needed to parse it; the worker's own network adds improvements.
         let req = ReportRequest::parse(&job.request, self.scorer.as_deref())?;
         let renderer = self.renderer.clone();
         // The job's creation date, never the clock now: a retry renders byte-identical output.
-        let ctx = RenderContext::new(Date::from_epoch(job.created_at_epoch), req.pdf.standard).with_scorer(self.scorer.clone());
+        let ctx = RenderContext::new(Date::from_epoch(job.created_at_epoch), req.pdf.standard).with_scorer(self.scorer.clone()).with_lane(lane);
         match tokio::task::spawn_blocking(move || renderer.render(&req, &ctx)).await {
             Ok(r) => r,
             Err(e) => Err(RenderError::Child(format!("render task: {e}"))),
@@ -394,8 +395,21 @@ impl Worker {
         Ok(results)
     }
 
-    /// `reportq worker`: polls until `stop` resolves.
-    pub async fn run(&self, queue: &SqsQueue, stop: impl std::future::Future<Output = ()>) {
+    /// `reportq worker`: polls until `stop` resolves. With an interactive queue, both queues
+    /// are polled at once, each by its own loop: an interactive message is taken as soon as it
+    /// arrives, not after the bulk messages in hand.
+    pub async fn run(&self, queues: &Queues, stop: impl std::future::Future<Output = ()>) {
+        use futures::FutureExt;
+        let stop = stop.shared();
+        let interactive = async {
+            if let Some(q) = &queues.interactive {
+                self.poll_loop(q, stop.clone()).await;
+            }
+        };
+        futures::join!(self.poll_loop(&queues.bulk, stop.clone()), interactive);
+    }
+
+    async fn poll_loop(&self, queue: &SqsQueue, stop: impl std::future::Future<Output = ()>) {
         tokio::pin!(stop);
         let mut backoff = Duration::from_millis(500);
         loop {
@@ -405,7 +419,7 @@ impl Worker {
                 r = self.poll_once(queue, self.cfg.poll_wait) => match r {
                     Ok(_) => backoff = Duration::from_millis(500),
                     Err(e) => {
-                        tracing::warn!(error = %e, retry_in = ?backoff, "polling the queue failed");
+                        tracing::warn!(queue = queue.url(), error = %e, retry_in = ?backoff, "polling the queue failed");
                         tokio::time::sleep(backoff.saturating_sub(t.elapsed())).await;
                         backoff = (backoff * 2).min(Duration::from_secs(20));
                     }
@@ -413,6 +427,14 @@ impl Worker {
             }
         }
     }
+}
+
+/// The queues `reportq worker` polls: the bulk lane, and the interactive lane when it has a
+/// queue of its own.
+#[derive(Debug, Clone)]
+pub struct Queues {
+    pub bulk: SqsQueue,
+    pub interactive: Option<SqsQueue>,
 }
 
 fn parse_message(m: &SqsMessage) -> Result<JobMessage, WorkerError> {
@@ -442,12 +464,15 @@ pub enum StartError {
 
 impl Worker {
     /// A worker on S3 and its SQS queue, from the environment (read once).
-    pub async fn from_env() -> Result<(Worker, SqsQueue), StartError> {
+    pub async fn from_env() -> Result<(Worker, Queues), StartError> {
         let cfg = WorkerSettings::from_env()?;
         let render = cfg.cap_render(crate::config::RenderConfig::from_env()?);
         let renderer = Arc::new(Renderer::new(render)?);
         let (s3, sqs) = crate::aws::clients().await;
-        let queue = SqsQueue::new(sqs, cfg.queue_url.clone());
+        let queues = Queues {
+            bulk: SqsQueue::new(sqs.clone(), cfg.queue_url.clone()),
+            interactive: cfg.interactive_queue_url.as_ref().map(|u| SqsQueue::new(sqs, u.clone())),
+        };
         let store = Arc::new(crate::store::S3Store::new(s3, cfg.bucket.clone()));
         // A broken network file costs the reports their "Where to improve first" section, not
         // the reports themselves; the API's scoring routes say what is wrong.
@@ -459,6 +484,6 @@ impl Worker {
                 None
             }
         };
-        Ok((Worker::new(store, renderer, cfg, scorer), queue))
+        Ok((Worker::new(store, renderer, cfg, scorer), queues))
     }
 }

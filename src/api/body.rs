@@ -1,5 +1,5 @@
-//! What every route reads from a request (a JSON body within limits, an Idempotency-Key, a
-//! `Prefer` header, an id in the path) and the shared shapes of answers.
+//! What every route reads from a request (a JSON body within limits, an Idempotency-Key,
+//! an id in the path) and the shared shapes of answers.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -50,16 +50,6 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
         return Err(bad("must be 1 to 255 characters"));
     }
     Ok(Some(s.to_string()))
-}
-
-/// Whether the caller sent `Prefer: respond-async`.
-pub fn prefers_async(headers: &HeaderMap) -> bool {
-    headers
-        .get_all("prefer")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim().eq_ignore_ascii_case("respond-async"))
 }
 
 pub fn parse_id(id: &str, what: &str) -> Result<Uuid, ApiError> {

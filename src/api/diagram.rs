@@ -5,20 +5,17 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use super::body::{accepted, attachment, blocking, idempotency_key, png, prefers_async, read_json, see_other};
+use super::body::{attachment, blocking, png, read_json, see_other};
 use super::{ApiError, ApiState, Shared};
 use crate::domain::ParamError;
-use crate::domain::job::{JobError, Status};
+use crate::domain::job::{JobError, Lane, Status};
 use crate::submit::Item;
 use crate::template;
-use crate::wire::{Alive, Submitted, Valid};
-
-/// The largest PDF answered inline: Lambda's response limit is 6 MB, and base64 adds a third.
-const INLINE_PDF_MAX: u64 = 4 << 20;
+use crate::wire::{Alive, Valid};
 
 impl ApiState {
     /// An array of model objects as a `diagram` report request.
@@ -40,14 +37,17 @@ pub async fn score(State(s): State<Shared>, headers: HeaderMap, body: Body) -> R
     Ok(axum::Json(score.rounded(4)).into_response())
 }
 
+/// `/api/validation/validate_json`: the frontend reads `status` and, when it is false, says
+/// "Could not extract models from file"; any other status shows an unrelated alert. So an
+/// upload that is not a valid models file (invalid, not JSON, too large) answers
+/// `200 {"status": false, "error": {...}}`, the reason beside the flag.
 pub async fn validate(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     match s.diagram_models(&headers, body).await {
         Ok(_) => Ok(axum::Json(Valid { status: true }).into_response()),
-        // The old answer's `status: false` stays in the body for callers that read it.
-        Err(e @ ApiError::Invalid(_)) => {
+        Err(e @ (ApiError::Invalid(_) | ApiError::Malformed(_) | ApiError::TooLarge { .. })) => {
             let mut body = e.body();
             body.status = Some(false);
-            Ok((StatusCode::BAD_REQUEST, axum::Json(body)).into_response())
+            Ok(axum::Json(body).into_response())
         }
         Err(e) => Err(e),
     }
@@ -66,27 +66,47 @@ pub async fn chart(State(s): State<Shared>, headers: HeaderMap, body: Body) -> R
     Ok(png(bytes))
 }
 
-/// The old synchronous PDF route, now a queued job like every report: waits for it up to
-/// `REPORTQ_PDF_WAIT_SECS` and answers the PDF as before; past that, or when the caller sent
-/// `Prefer: respond-async`, answers 202 with the job.
+/// How many times one body may be resubmitted after its job failed for a reason worth
+/// retrying (each try is a job of its own, keyed `...-2`, `...-3`).
+const PDF_TRIES: u32 = 3;
+/// What `Retry-After` says when the PDF is not ready within the wait.
+const PDF_RETRY_AFTER_SECS: u64 = 5;
+
+/// The old synchronous PDF route, now a queued job like every report. The frontend saves
+/// whatever a 2xx carries as `models-YYYY-MM-DD.pdf`, so this route answers 2xx with the PDF
+/// and nothing else: it waits for the job up to `REPORTQ_PDF_WAIT_SECS` (inside API Gateway's
+/// 30 s), then answers `503` with `Retry-After` and the job id.
+///
+/// The frontend sends no Idempotency-Key, so one is made from the body and the day (the
+/// report's date is part of it): the user's retry of the same export joins the job already
+/// running and collects its PDF, instead of queueing another render.
 pub async fn pdf(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
     let item = s.diagram_models(&headers, body).await?;
     let stored = item.body.clone();
-    let (mut job, _) = s.submitter.submit(item, &stored, key.as_deref()).await?;
-    let location = format!("/v1/reports/{}", job.id);
-    if prefers_async(&headers) {
-        let mut resp = accepted(location, Submitted::of(&job));
-        resp.headers_mut().insert("preference-applied", HeaderValue::from_static("respond-async"));
-        return Ok(resp);
+    let base_key = format!("api-report-pdf-{}-{}", template::Date::now().iso(), crate::submit::fingerprint(&stored));
+    let mut job = None;
+    for n in 1..=PDF_TRIES {
+        let key = if n == 1 { base_key.clone() } else { format!("{base_key}-{n}") };
+        let again = Item { body: item.body.clone(), request: item.request.clone() };
+        let (j, _) = s.submitter.submit(again, &stored, Some(&key), Lane::Interactive).await?;
+        // A job that ended for a passing reason (never queued, retries used up) would answer
+        // every retry with that failure: the next try is a new job.
+        let retry = j.status == Status::Failed && j.error.as_ref().is_some_and(JobError::is_transient);
+        job = Some(j);
+        if !retry {
+            break;
+        }
     }
+    let mut job = job.expect("PDF_TRIES >= 1");
     let until = Instant::now() + s.cfg.pdf_wait;
     let mut pause = Duration::from_millis(100);
     loop {
         match job.status {
             Status::Succeeded => {
                 let out = job.output.clone().ok_or_else(|| ApiError::Internal("a succeeded job without output".into()))?;
-                if out.size > INLINE_PDF_MAX {
+                if out.size > s.cfg.inline_pdf_max {
+                    // Too large for API Gateway's answer: the browser follows the redirect to
+                    // S3 (the bucket's CORS rules let it read the PDF there).
                     return see_other(&s.submitter.store.report_url(job.id, s.cfg.url_expiry, &job.filename()).await?.url);
                 }
                 let bytes = s.submitter.store.report(job.id).await?.ok_or_else(|| ApiError::Internal("report vanished".into()))?;
@@ -102,7 +122,12 @@ pub async fn pdf(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Res
         }
         let now = Instant::now();
         if now >= until {
-            return Ok(accepted(location, Submitted::of(&job)));
+            let mut body = ApiError::PdfPending { status: job.status.as_str(), retry_after: PDF_RETRY_AFTER_SECS }.body();
+            body.job_id = Some(job.id);
+            let mut resp = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(PDF_RETRY_AFTER_SECS));
+            resp.headers_mut().insert(header::LOCATION, HeaderValue::from_str(&format!("/v1/reports/{}", job.id)).expect("ascii"));
+            return Ok(resp);
         }
         tokio::time::sleep(pause.min(until - now)).await;
         pause = (pause * 3 / 2).min(Duration::from_millis(500));

@@ -34,6 +34,8 @@ pub enum ApiError {
     NotReady(&'static str),
     #[error("the job failed: {}", .0.message)]
     JobFailed(JobError),
+    #[error("the report is not ready yet (the job is {status}); send the same request again in {retry_after} seconds to collect it")]
+    PdfPending { status: &'static str, retry_after: u64 },
     #[error("this Idempotency-Key was used for a different request; use a new key for a new request")]
     IdempotencyMismatch,
     #[error("{error}")]
@@ -60,7 +62,9 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotReady(_) | ApiError::JobFailed(_) => StatusCode::CONFLICT,
             ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::ScoringUnavailable(_) | ApiError::Store(_) | ApiError::Queue(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ScoringUnavailable(_) | ApiError::Store(_) | ApiError::Queue(_) | ApiError::PdfPending { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -77,6 +81,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::NotReady(_) => "not_ready",
             ApiError::JobFailed(_) => "job_failed",
+            ApiError::PdfPending { .. } => "report_pending",
             ApiError::IdempotencyMismatch => "idempotency_key_reused",
             ApiError::Score { .. } => "invalid_model",
             ApiError::ScoringUnavailable(_) => "scoring_unavailable",

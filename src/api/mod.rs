@@ -150,8 +150,8 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::HeaderName::from_static("idempotency-key"), header::HeaderName::from_static("prefer")])
-        .expose_headers([header::LOCATION, header::CONTENT_DISPOSITION, header::HeaderName::from_static("preference-applied")])
+        .allow_headers([header::CONTENT_TYPE, header::HeaderName::from_static("idempotency-key")])
+        .expose_headers([header::LOCATION, header::CONTENT_DISPOSITION, header::RETRY_AFTER])
         .max_age(Duration::from_secs(600))
 }
 
@@ -176,8 +176,19 @@ impl ApiState {
         let cfg = ApiSettings::from_env()?;
         let (s3, sqs) = crate::aws::clients().await;
         let store = Arc::new(S3Store::new(s3, cfg.bucket.clone()));
-        let queue = Arc::new(SqsQueue::new(sqs, cfg.queue_url.clone()));
-        Ok(Self::new(cfg, store, queue))
+        let queue = Arc::new(SqsQueue::new(sqs.clone(), cfg.queue_url.clone()));
+        let interactive = cfg.interactive_queue_url.clone().map(|u| Arc::new(SqsQueue::new(sqs, u)));
+        let state = Self::new(cfg, store, queue);
+        Ok(match interactive {
+            Some(q) => state.with_interactive(q),
+            None => state,
+        })
+    }
+
+    /// Interactive jobs (a single report, DiAGRAM's PDF route) go to this queue of their own.
+    pub fn with_interactive(mut self, queue: Arc<dyn JobQueue>) -> ApiState {
+        self.submitter = self.submitter.with_interactive(queue);
+        self
     }
 
     /// The API over any store and queue (the in-memory ones in the domain tests). A missing or

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::body::{accepted, attachment, blocking, idempotency_key, no_store, parse_id, png, read_json, see_other};
 use super::{ApiError, ApiState, Shared};
-use crate::domain::job::{Job, JobError, Status, rfc3339};
+use crate::domain::job::{Job, JobError, Lane, Status, rfc3339};
 use crate::request::ReportRequest;
 use crate::submit::Item;
 use crate::template;
@@ -52,7 +52,7 @@ pub async fn submit(State(s): State<Shared>, headers: HeaderMap, body: Body) -> 
     let key = idempotency_key(&headers)?;
     let value = read_json(&headers, body, s.cfg.max_request_bytes).await?;
     let item = s.item(value.clone()).map_err(ApiError::Invalid)?;
-    let (job, _) = s.submitter.submit(item, &value, key.as_deref()).await?;
+    let (job, _) = s.submitter.submit(item, &value, key.as_deref(), Lane::Interactive).await?;
     Ok(accepted(format!("/v1/reports/{}", job.id), Submitted::of(&job)))
 }
 

@@ -46,6 +46,14 @@ pub struct JobError {
     pub message: String,
 }
 
+impl JobError {
+    /// Failures that say nothing about the request (it never reached the queue, or every
+    /// delivery hit an outage): submitting the same request again may well succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.code.as_str(), "enqueue_failed" | "retries_exhausted")
+    }
+}
+
 /// Where the finished PDF is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Output {
@@ -182,6 +190,26 @@ pub fn rfc3339(epoch: i64) -> String {
     let d = super::Date::from_epoch(epoch);
     let s = epoch.rem_euclid(86_400);
     format!("{}T{:02}:{:02}:{:02}Z", d.iso(), s / 3600, s / 60 % 60, s % 60)
+}
+
+/// Which queue a job travels by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    /// Someone is waiting for this one report.
+    Interactive,
+    /// Batches: throughput, not latency. Messages sent before lanes existed read as bulk.
+    #[default]
+    Bulk,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lane::Interactive => "interactive",
+            Lane::Bulk => "bulk",
+        }
+    }
 }
 
 #[cfg(test)]

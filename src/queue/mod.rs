@@ -1,6 +1,11 @@
-//! The job queue: one small message per job, `{"job_id": "..."}`. Messages carry no
-//! parameters: the job record is the one copy of the request, so a message can be delivered
+//! The job queue: one small message per job, `{"job_id": "...", "lane": "bulk"}`. Messages carry
+//! no parameters: the job record is the one copy of the request, so a message can be delivered
 //! twice, late, or by hand without ever rendering something nobody submitted.
+//!
+//! There are two lanes, each its own SQS queue: `interactive` (one report a person waits for:
+//! DiAGRAM's PDF route, a single `POST /v1/reports`) and `bulk` (batches). A worker takes
+//! interactive messages first and renders them at a higher CPU priority, so a person's report
+//! never waits behind a 1,000-report batch.
 //!
 //! [`JobQueue`] is what submission needs (send); [`SqsQueue`] also receives and deletes for
 //! `reportq worker`, and [`MemoryQueue`] holds messages for the domain tests.
@@ -13,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use crate::domain::job::Lane;
 pub use sqs::SqsQueue;
 
 /// The queue could not be reached, refused a message, or kept failing some of a batch.
@@ -27,9 +33,19 @@ pub struct QueueError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobMessage {
     pub job_id: Uuid,
+    #[serde(default)]
+    pub lane: Lane,
 }
 
 impl JobMessage {
+    pub fn new(job_id: Uuid, lane: Lane) -> Self {
+        Self { job_id, lane }
+    }
+
+    pub fn bulk(job_id: Uuid) -> Self {
+        Self::new(job_id, Lane::Bulk)
+    }
+
     pub fn body(&self) -> String {
         serde_json::to_string(self).expect("serialises")
     }

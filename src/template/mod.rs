@@ -108,11 +108,20 @@ pub struct RenderContext {
     /// The DiAGRAM network, when one is configured: the `diagram` report then gains a
     /// "Where to improve first" section.
     pub scorer: Option<std::sync::Arc<crate::scoring::Diagram>>,
+    /// Whom the render is for: an interactive render gets a slot of its own beyond the
+    /// renderer's limit and runs at normal CPU priority; bulk renders run niced. Not part of
+    /// the output.
+    pub lane: crate::domain::job::Lane,
 }
 
 impl RenderContext {
     pub fn new(date: Date, pdf: PdfStandard) -> Self {
-        Self { date, pdf, scorer: None }
+        Self { date, pdf, scorer: None, lane: crate::domain::job::Lane::Interactive }
+    }
+
+    pub fn with_lane(mut self, lane: crate::domain::job::Lane) -> Self {
+        self.lane = lane;
+        self
     }
 
     pub fn with_scorer(mut self, scorer: Option<std::sync::Arc<crate::scoring::Diagram>>) -> Self {

@@ -36,6 +36,14 @@ async fn call(s: &Arc<ApiState>, method: &str, path: &str, body: Option<Value>) 
     (parts.status, parts.headers, axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec())
 }
 
+/// A POST of raw bytes labelled as JSON, as a browser uploads a file's text.
+async fn call_raw(s: &Arc<ApiState>, path: &str, body: &'static str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let req = Request::builder().method("POST").uri(path).header("content-type", "application/json").body(Body::from(body)).unwrap();
+    let resp = router(s.clone()).oneshot(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    (parts.status, parts.headers, axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec())
+}
+
 fn json_of(b: &[u8]) -> Value {
     serde_json::from_slice(b).unwrap_or_else(|_| panic!("not JSON: {}", String::from_utf8_lossy(b)))
 }
@@ -160,11 +168,18 @@ async fn synchronous_outputs_and_diagram_routes() {
     assert_eq!((st, json_of(&body)), (StatusCode::OK, json!({"status": true})));
     let mut bad = models();
     bad[0]["renderability"] = json!(140);
+    // What DiAGRAM's frontend needs to say "Could not extract models from file": a 200 with a
+    // false status (any other status shows an unrelated alert), and the reason beside it.
     let (st, _, body) = call(&s, "POST", "/api/validation/validate_json", Some(bad)).await;
-    assert_eq!(st, 400);
+    assert_eq!(st, 200);
     let v = json_of(&body);
     assert_eq!(v["status"], false);
     assert_eq!(v["error"]["field"], "params.models[0].renderability");
+    // An upload that is not JSON at all, or not an array of models, is the same.
+    let (st, _, body) = call_raw(&s, "/api/validation/validate_json", "this is not a models file").await;
+    assert_eq!((st, json_of(&body)["status"].clone()), (StatusCode::OK, json!(false)));
+    let (st, _, body) = call(&s, "POST", "/api/validation/validate_json", Some(json!({"model_name": "x"}))).await;
+    assert_eq!((st, json_of(&body)["status"].clone()), (StatusCode::OK, json!(false)));
 
     let (st, h, body) = call(&s, "POST", "/api/report/csv", Some(models())).await;
     assert_eq!(st, 200);

@@ -10,7 +10,7 @@ use aws_lambda_events::event::sqs::SqsMessage;
 use reportq::config::WorkerSettings;
 use reportq::domain::job::{Job, Status};
 use reportq::domain::now_epoch;
-use reportq::queue::{JobMessage, MemoryQueue};
+use reportq::queue::{JobMessage, Lane, MemoryQueue};
 use reportq::render::RenderError;
 use reportq::request::ReportRequest;
 use reportq::store::{JobStore, MemoryStore, Put};
@@ -72,7 +72,7 @@ fn worker(e: &Env, r: Arc<FakeRender>, max_receive: u32) -> Worker {
 fn message(id: Uuid, receive_count: u32) -> SqsMessage {
     let mut m = SqsMessage::default();
     m.message_id = Some(Uuid::new_v4().to_string());
-    m.body = Some(JobMessage { job_id: id }.body());
+    m.body = Some(JobMessage::bulk(id).body());
     m.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
     m
 }
@@ -85,19 +85,19 @@ async fn status(e: &Env, id: Uuid) -> Job {
 async fn a_submitted_job_is_stored_then_queued_once_per_idempotency_key() {
     let e = env();
     let v = request();
-    let (job, created) = e.submitter.submit(item(&v), &v, Some("k1")).await.unwrap();
+    let (job, created) = e.submitter.submit(item(&v), &v, Some("k1"), Lane::Bulk).await.unwrap();
     assert!(created);
     assert_eq!(status(&e, job.id).await.status, Status::Queued);
-    assert_eq!(e.queue.drain(), vec![JobMessage { job_id: job.id }]);
+    assert_eq!(e.queue.drain(), vec![JobMessage::bulk(job.id)]);
     // A retry with the key: the same job, its message sent again while it is queued.
-    let (again, created) = e.submitter.submit(item(&v), &v, Some("k1")).await.unwrap();
+    let (again, created) = e.submitter.submit(item(&v), &v, Some("k1"), Lane::Bulk).await.unwrap();
     assert_eq!((again.id, created), (job.id, false));
-    assert_eq!(e.queue.drain(), vec![JobMessage { job_id: job.id }]);
+    assert_eq!(e.queue.drain(), vec![JobMessage::bulk(job.id)]);
     // The key for another body is refused and changes nothing.
     let mut other = v.clone();
     other["params"]["title"] = json!("Another");
     let before = e.store.keys();
-    assert!(matches!(e.submitter.submit(item(&other), &other, Some("k1")).await, Err(SubmitError::KeyReused)));
+    assert!(matches!(e.submitter.submit(item(&other), &other, Some("k1"), Lane::Bulk).await, Err(SubmitError::KeyReused)));
     assert_eq!(e.store.keys(), before);
     assert!(e.queue.is_empty());
 }
@@ -107,18 +107,18 @@ async fn an_enqueue_failure_fails_a_job_nobody_can_retry_and_keeps_a_keyed_one()
     let e = env();
     let v = request();
     e.queue.set_down(true);
-    assert!(matches!(e.submitter.submit(item(&v), &v, None).await, Err(SubmitError::Queue(_))));
+    assert!(matches!(e.submitter.submit(item(&v), &v, None, Lane::Bulk).await, Err(SubmitError::Queue(_))));
     let keys = e.store.keys();
     let id: Uuid = keys.iter().find_map(|k| k.strip_prefix("jobs/")?.strip_suffix(".json")?.parse().ok()).unwrap();
     let j = status(&e, id).await;
     assert_eq!((j.status, j.error.unwrap().code.as_str()), (Status::Failed, "enqueue_failed"));
     // With a key the job stays queued, and the retry (queue back) sends its message.
-    assert!(e.submitter.submit(item(&v), &v, Some("k")).await.is_err());
+    assert!(e.submitter.submit(item(&v), &v, Some("k"), Lane::Bulk).await.is_err());
     e.queue.set_down(false);
-    let (job, created) = e.submitter.submit(item(&v), &v, Some("k")).await.unwrap();
+    let (job, created) = e.submitter.submit(item(&v), &v, Some("k"), Lane::Bulk).await.unwrap();
     assert!(!created);
     assert_eq!(job.status, Status::Queued);
-    assert_eq!(e.queue.drain(), vec![JobMessage { job_id: job.id }]);
+    assert_eq!(e.queue.drain(), vec![JobMessage::bulk(job.id)]);
 }
 
 #[tokio::test]
@@ -126,7 +126,7 @@ async fn a_store_outage_stores_and_queues_nothing() {
     let e = env();
     let v = request();
     e.store.set_down(true);
-    assert!(matches!(e.submitter.submit(item(&v), &v, None).await, Err(SubmitError::Store(_))));
+    assert!(matches!(e.submitter.submit(item(&v), &v, None, Lane::Bulk).await, Err(SubmitError::Store(_))));
     e.store.set_down(false);
     assert!(e.store.keys().is_empty() && e.queue.is_empty());
 }
@@ -157,7 +157,7 @@ async fn a_replayed_batch_makes_no_new_jobs_and_resends_only_queued_ones() {
 async fn a_job_renders_once_however_often_its_message_comes() {
     let e = env();
     let v = request();
-    let (job, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    let (job, _) = e.submitter.submit(item(&v), &v, None, Lane::Bulk).await.unwrap();
     let r = fake(None, Duration::ZERO);
     let w = worker(&e, r.clone(), 5);
     let results = w.process(&[message(job.id, 1), message(job.id, 1)], Duration::from_secs(5)).await;
@@ -176,7 +176,7 @@ async fn a_job_renders_once_however_often_its_message_comes() {
 async fn two_workers_racing_for_a_job_one_renders_the_other_backs_off() {
     let e = env();
     let v = request();
-    let (job, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    let (job, _) = e.submitter.submit(item(&v), &v, None, Lane::Bulk).await.unwrap();
     let r = fake(None, Duration::from_millis(300));
     let (a, b) = (worker(&e, r.clone(), 5), worker(&e, r.clone(), 5));
     let (ma, mb) = ([message(job.id, 1)], [message(job.id, 1)]);
@@ -194,7 +194,7 @@ async fn two_workers_racing_for_a_job_one_renders_the_other_backs_off() {
 async fn an_expired_lease_is_taken_over_and_a_live_one_is_not() {
     let e = env();
     let v = request();
-    let (job, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    let (job, _) = e.submitter.submit(item(&v), &v, None, Lane::Bulk).await.unwrap();
     let (cur, version) = e.store.job(job.id).await.unwrap().unwrap();
     // A worker claimed it and is still within its lease.
     let live = cur.running(now_epoch(), 60);
@@ -216,7 +216,7 @@ async fn an_expired_lease_is_taken_over_and_a_live_one_is_not() {
 async fn on_the_last_delivery_a_worker_waits_out_a_dead_lease_and_finishes_the_job() {
     let e = env();
     let v = request();
-    let (job, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    let (job, _) = e.submitter.submit(item(&v), &v, None, Lane::Bulk).await.unwrap();
     let (cur, version) = e.store.job(job.id).await.unwrap().unwrap();
     e.store.replace_job(&cur.running(now_epoch(), 1), &version).await.unwrap();
     let w = worker(&e, fake(None, Duration::ZERO), 3);
@@ -229,13 +229,13 @@ async fn on_the_last_delivery_a_worker_waits_out_a_dead_lease_and_finishes_the_j
 async fn permanent_errors_fail_the_job_transient_ones_retry_until_the_last_delivery() {
     let e = env();
     let v = request();
-    let (tex, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    let (tex, _) = e.submitter.submit(item(&v), &v, None, Lane::Bulk).await.unwrap();
     let w = worker(&e, fake(Some(|| RenderError::Tex { message: "bad".into(), log_excerpt: String::new() }), Duration::ZERO), 3);
     let res = w.process(&[message(tex.id, 1)], Duration::from_secs(5)).await;
     assert!(matches!(&res[0].result, Ok(Outcome::Failed { code, .. }) if code == "tex_error"), "{res:?}");
     assert!(reportq::worker::batch_response(&res).batch_item_failures.is_empty(), "a permanent failure lets the message go");
 
-    let (flaky, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    let (flaky, _) = e.submitter.submit(item(&v), &v, None, Lane::Bulk).await.unwrap();
     let w = worker(&e, fake(Some(|| RenderError::Child("crashed".into())), Duration::ZERO), 3);
     for n in 1..=2 {
         let res = w.process(&[message(flaky.id, n)], Duration::from_secs(5)).await;
@@ -253,7 +253,7 @@ async fn permanent_errors_fail_the_job_transient_ones_retry_until_the_last_deliv
 async fn an_uploaded_report_is_recovered_without_rendering_again() {
     let e = env();
     let v = request();
-    let (job, _) = e.submitter.submit(item(&v), &v, None).await.unwrap();
+    let (job, _) = e.submitter.submit(item(&v), &v, None, Lane::Bulk).await.unwrap();
     // A worker uploaded the PDF and died before recording it.
     e.store.create_report(job.id, b"%PDF-1.7 earlier %%EOF".to_vec(), &"a".repeat(64)).await.unwrap();
     let r = fake(None, Duration::ZERO);
@@ -270,3 +270,21 @@ async fn a_message_for_no_job_is_retried_towards_the_dlq() {
     assert!(matches!(res[0].result, Err(WorkerError::NoSuchJob(_))));
     assert_eq!(reportq::worker::batch_response(&res).batch_item_failures.len(), 1);
 }
+
+#[tokio::test]
+async fn a_single_job_can_take_the_interactive_lane_and_a_batch_never_does() {
+    let e = env();
+    let fast = Arc::new(MemoryQueue::new());
+    let submitter = e.submitter.clone().with_interactive(fast.clone());
+    let v = request();
+    let (job, _) = submitter.submit(item(&v), &v, Some("lane"), Lane::Interactive).await.unwrap();
+    assert_eq!(fast.drain(), vec![JobMessage::new(job.id, Lane::Interactive)]);
+    assert!(e.queue.is_empty());
+    // A replayed key re-sends the queued job's message on the same lane.
+    submitter.submit(item(&v), &v, Some("lane"), Lane::Interactive).await.unwrap();
+    assert_eq!(fast.drain(), vec![JobMessage::new(job.id, Lane::Interactive)]);
+    let batch = submitter.submit_batch(vec![item(&v), item(&v)], &json!([v.clone(), v.clone()]), None).await.unwrap();
+    assert!(fast.is_empty());
+    assert_eq!(e.queue.drain(), batch.job_ids.iter().map(|&id| JobMessage::bulk(id)).collect::<Vec<_>>());
+}
+

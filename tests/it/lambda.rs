@@ -138,5 +138,5 @@ async fn lambda_entry_points_with_api_gateway_and_sqs_events() {
     let resp = api.invoke(ev).await.unwrap();
     assert_eq!(resp["statusCode"], 303);
     assert!(header(&resp, "location").contains("X-Amz-Signature="));
-    let _ = JobMessage { job_id: uuid::Uuid::nil() };
+    let _ = JobMessage::bulk(uuid::Uuid::nil());
 }

@@ -56,7 +56,7 @@ async fn duplicate_delivery_renders_once_and_stays_succeeded() {
     // Unguessable: a random (v4) UUID, 122 random bits, not a counter or a timestamp.
     assert_eq!(id.get_version_num(), 4);
     // SQS delivers at least once: the same message twice, at the same time.
-    app.queue.send(&JobMessage { job_id: id }).await.unwrap();
+    app.queue.send(&JobMessage::bulk(id)).await.unwrap();
     let results = drive(&app, Duration::from_secs(60), |all| {
         all.iter().filter(|r| matches!(r.result, Ok(Outcome::AlreadyDone { .. }) | Ok(Outcome::Rendered { .. }))).count() >= 2
     })
@@ -68,7 +68,7 @@ async fn duplicate_delivery_renders_once_and_stays_succeeded() {
     let sha = job.output.clone().unwrap().sha256;
 
     // A late duplicate after success: nothing rendered, still succeeded.
-    app.queue.send(&JobMessage { job_id: id }).await.unwrap();
+    app.queue.send(&JobMessage::bulk(id)).await.unwrap();
     let late = drive(&app, Duration::from_secs(20), |all| !all.is_empty()).await;
     assert!(matches!(late[0].result, Ok(Outcome::AlreadyDone { status: Status::Succeeded, .. })), "{late:?}");
     assert_eq!(app.jobs.job(id).await.unwrap().unwrap().0.status, Status::Succeeded);
@@ -78,7 +78,7 @@ async fn duplicate_delivery_renders_once_and_stays_succeeded() {
     let (cur, etag) = app.jobs.job(id).await.unwrap().unwrap();
     let crashed = Job { status: Status::Running, lease_until_epoch: Some(0), output: None, finished_at_epoch: None, ..cur };
     assert!(matches!(app.jobs.replace_job(&crashed, &etag).await.unwrap(), reportq::store::Put::Written(_)));
-    app.queue.send(&JobMessage { job_id: id }).await.unwrap();
+    app.queue.send(&JobMessage::bulk(id)).await.unwrap();
     let again = drive(&app, Duration::from_secs(20), |all| !all.is_empty()).await;
     assert!(matches!(again[0].result, Ok(Outcome::Recovered { .. })), "{again:?}");
     let (job, _) = app.jobs.job(id).await.unwrap().unwrap();
@@ -95,7 +95,7 @@ async fn permanent_error_fails_the_job_and_is_not_retried() {
     let id = Uuid::new_v4();
     let bad = Job::new(id, None, "retired", json!({"template": "retired", "params": {}}), reportq::domain::now_epoch());
     assert!(app.jobs.create_job(&bad).await.unwrap());
-    app.queue.send(&JobMessage { job_id: id }).await.unwrap();
+    app.queue.send(&JobMessage::bulk(id)).await.unwrap();
     let results = drive(&app, Duration::from_secs(20), |all| !all.is_empty()).await;
     assert!(matches!(&results[0].result, Ok(Outcome::Failed { code, .. }) if code == "invalid_params"), "{results:?}");
     let v = job_json(&app, &id.to_string()).await;
@@ -142,7 +142,7 @@ async fn poison_message_ends_in_the_dlq() {
     let app = app(&ls.endpoint, Opts { visibility_secs: 1, max_receive: 2, ..Opts::new(EXE) }).await;
     app.sqs.send_message().queue_url(&app.res.queue_url).message_body("{\"not\": \"a job\"}").send().await.unwrap();
     // A job whose record is gone: retried, then dead-lettered too.
-    app.queue.send(&JobMessage { job_id: Uuid::new_v4() }).await.unwrap();
+    app.queue.send(&JobMessage::bulk(Uuid::new_v4())).await.unwrap();
     let end = Instant::now() + Duration::from_secs(45);
     let mut deliveries = 0;
     loop {
@@ -408,38 +408,58 @@ async fn idempotency_key_returns_the_same_job_and_batch() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn diagram_pdf_route_answers_the_pdf_or_202() {
+async fn diagram_pdf_route_answers_the_pdf_or_an_error_never_other_2xx() {
     let ls = LocalStack::start();
-    let app = app(&ls.endpoint, Opts::new(EXE)).await;
+    let app = app(&ls.endpoint, Opts { tweak: Box::new(|c, _| c.pdf_wait = Duration::from_millis(500)), ..Opts::new(EXE) }).await;
     let mut models = small("unused")["params"]["models"].clone();
     models[0]["model_name"] = json!("Old Route Archive");
-    // Prefer: respond-async: 202 at once.
-    let r = app.http.post(app.url("/api/report/pdf")).header("prefer", "respond-async").json(&models).send().await.unwrap();
-    assert_eq!(r.status(), 202);
-    assert_eq!(r.headers()["preference-applied"], "respond-async");
-    assert!(r.headers()["location"].to_str().unwrap().starts_with("/v1/reports/"));
-    // With a worker running: the PDF itself, as the old route answered.
-    let stop = app.spawn_worker();
+    // No worker: the wait runs out and the answer is an error with Retry-After, never a 2xx
+    // (the frontend would save a 2xx body as the PDF).
+    let t = Instant::now();
     let r = app.post_json("/api/report/pdf", &models).await;
+    assert_eq!(r.status(), 503);
+    assert!(t.elapsed() >= Duration::from_millis(500));
+    assert_eq!(r.headers()["retry-after"], "5");
+    let first: Value = r.json().await.unwrap();
+    assert_eq!(first["error"]["code"], "report_pending", "{first}");
+    assert!(first["error"]["message"].as_str().unwrap().contains("send the same request again"), "{first}");
+    // The user's retry (no Idempotency-Key: the route derives one from the body) joins that job.
+    let second: Value = app.post_json("/api/report/pdf", &models).await.json().await.unwrap();
+    assert_eq!(second["job_id"], first["job_id"], "{second}");
+    // With a worker running: the PDF itself, as the old route answered, from the same job.
+    let stop = app.spawn_worker();
+    let r = app.http.post(app.url("/api/report/pdf")).json(&models).timeout(Duration::from_secs(60)).send().await.unwrap();
+    let r = if r.status() == 503 { app.post_json("/api/report/pdf", &models).await } else { r };
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "application/pdf");
     assert!(r.headers()["content-disposition"].to_str().unwrap().contains("models-"));
     let pdf = r.bytes().await.unwrap();
     assert!(common::squash(&common::pdf_text(&pdf)).contains("OldRouteArchive"));
+    let jobs = list_keys(&app.s3, &app.res.bucket).await.into_iter().filter(|k| k.starts_with("jobs/")).count();
+    assert_eq!(jobs, 1, "three tries of one export made one job");
+    // Another body is another job.
+    models[0]["notes"] = json!("changed");
+    let r = app.post_json("/api/report/pdf", &models).await;
+    assert_eq!(r.status(), 200);
+    let jobs = list_keys(&app.s3, &app.res.bucket).await.into_iter().filter(|k| k.starts_with("jobs/")).count();
+    assert_eq!(jobs, 2);
     drop(stop);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn diagram_pdf_route_answers_202_when_the_wait_runs_out() {
+async fn diagram_pdf_over_the_inline_limit_is_a_redirect_to_s3() {
     let ls = LocalStack::start();
-    let app = app(&ls.endpoint, Opts { tweak: Box::new(|c, _| c.pdf_wait = Duration::from_millis(300)), ..Opts::new(EXE) }).await;
-    let models = small("Slow Archive")["params"]["models"].clone();
-    let t = Instant::now();
+    let app = app(&ls.endpoint, Opts { tweak: Box::new(|c, _| c.inline_pdf_max = 1000), ..Opts::new(EXE) }).await;
+    let models = small("Large Archive")["params"]["models"].clone();
+    let stop = app.spawn_worker();
     let r = app.post_json("/api/report/pdf", &models).await;
-    assert_eq!(r.status(), 202);
-    assert!(t.elapsed() >= Duration::from_millis(300));
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["status"], "queued");
+    assert_eq!(r.status(), 303);
+    let url = r.headers()["location"].to_str().unwrap().to_string();
+    assert!(url.starts_with(&app.res.endpoint), "{url}");
+    let pdf = reqwest::get(&url).await.unwrap();
+    assert_eq!(pdf.status(), 200);
+    assert!(common::squash(&common::pdf_text(&pdf.bytes().await.unwrap())).contains("LargeArchive"));
+    drop(stop);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -461,4 +481,36 @@ async fn a_job_whose_worker_died_is_finished_on_its_last_delivery() {
     let (job, _) = app.jobs.job(id).await.unwrap().unwrap();
     assert_eq!((job.status, job.attempts), (Status::Succeeded, 2));
     assert_eq!(queue_depth(&app.sqs, &app.res.dlq_url).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_single_report_takes_the_interactive_lane_and_a_batch_the_bulk_one() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts { lanes: true, ..Opts::new(EXE) }).await;
+    let interactive = app.res.interactive_url.clone();
+    let batch = json!({ "requests": [small("Bulk One"), small("Bulk Two")] });
+    let b: Value = app.post_json("/v1/reports/batch", &batch).await.json().await.unwrap();
+    let one: Value = app.post_json("/v1/reports", &small("Waiting Person")).await.json().await.unwrap();
+    // Each message is on its own lane's queue, and says which lane it is.
+    assert_eq!(queue_depth(&app.sqs, &app.res.queue_url).await, (2, 0));
+    assert_eq!(queue_depth(&app.sqs, &interactive).await, (1, 0));
+    let got = app.sqs.receive_message().queue_url(&interactive).visibility_timeout(0).send().await.unwrap();
+    let msg: JobMessage = serde_json::from_str(got.messages()[0].body().unwrap()).unwrap();
+    assert_eq!((msg.job_id.to_string(), msg.lane), (one["job_id"].as_str().unwrap().to_string(), reportq::queue::Lane::Interactive));
+    // A worker polls both queues and finishes all three.
+    let stop = app.spawn_worker();
+    let ids: Vec<Uuid> = std::iter::once(&one["job_id"]).chain(b["job_ids"].as_array().unwrap()).map(|v| v.as_str().unwrap().parse().unwrap()).collect();
+    let until = Instant::now() + Duration::from_secs(90);
+    loop {
+        let mut done = 0;
+        for id in &ids {
+            done += usize::from(app.jobs.job(*id).await.unwrap().unwrap().0.status == Status::Succeeded);
+        }
+        if done == ids.len() {
+            break;
+        }
+        assert!(Instant::now() < until, "only {done} of {} jobs finished", ids.len());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    drop(stop);
 }

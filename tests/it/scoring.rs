@@ -142,17 +142,24 @@ fn missing_questions_keep_the_file_prior_and_request_scores_are_ignored() {
 fn nodes_have_all_tables_in_advanced_shape() {
     let score = diagram().score_value(&model()).unwrap();
     assert_eq!(score.nodes.len(), 21);
-    assert_eq!(score.nodes["Technical_Skills"].as_object().unwrap().len(), 2);
+    assert_eq!(score.nodes["Technical_Skills"].len(), 2);
     let tech = &score.nodes["Tech_Metadata"];
     assert_eq!(tech["Technical_Skills"], json!(["Good", "Poor"]));
     assert_eq!(tech["Sufficient"].as_array().unwrap().len(), 2);
     let life = &score.nodes["Storage_Life"];
-    assert_eq!(life.as_object().unwrap().len(), 6);
+    assert_eq!(life.len(), 6);
     assert_eq!(life["Storage_Medium"].as_array().unwrap().len(), 24);
+    // On the wire the keys keep the network's order (DiAGRAM's editor lays columns out in key
+    // order): a node's parents before its own states, and the nodes as the network lists them.
+    let text = serde_json::to_string(&score.nodes["Tech_Metadata"]).unwrap();
+    let (parent, state) = (text.find("\"Technical_Skills\"").unwrap(), text.find("\"Sufficient\"").unwrap());
+    assert!(parent < state, "parent column after the states: {text}");
+    let net = diagram().network();
+    assert_eq!(score.nodes.keys().collect::<Vec<_>>(), net.node_ids().map(|id| net.node_name(id)).collect::<Vec<_>>());
     // Feeding `nodes` back as `advanced` changes nothing.
     let mut m = model();
     m["is_advanced"] = json!(true);
-    m["advanced"] = Value::Object(score.nodes.clone());
+    m["advanced"] = serde_json::to_value(&score.nodes).unwrap();
     let again = diagram().score_value(&m).unwrap();
     assert!((again.intellectual_control - score.intellectual_control).abs() < 1e-12);
     assert!((again.renderability - score.renderability).abs() < 1e-12);

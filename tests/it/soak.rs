@@ -62,7 +62,7 @@ async fn worker_recovers_from_a_black_holed_connection() {
     let id = uuid::Uuid::new_v4();
     let req: serde_json::Value = serde_json::from_slice(&std::fs::read(aws::repo().join("examples/summary.json")).unwrap()).unwrap();
     assert!(jobs.create_job(&reportq::domain::job::Job::new(id, None, "summary", req, reportq::domain::now_epoch())).await.unwrap());
-    reportq::queue::SqsQueue::new(sqs, res.queue_url.clone()).send(&reportq::queue::JobMessage { job_id: id }).await.unwrap();
+    reportq::queue::SqsQueue::new(sqs, res.queue_url.clone()).send(&reportq::queue::JobMessage::bulk(id)).await.unwrap();
     let end = Instant::now() + Duration::from_secs(40);
     loop {
         let (job, _) = jobs.job(id).await.unwrap().unwrap();

@@ -23,12 +23,14 @@ pub struct Opts {
     /// Where the worker's S3 client connects (a fault proxy), if not straight to LocalStack.
     pub worker_s3_endpoint: Option<String>,
     pub child_exe: PathBuf,
+    /// Interactive jobs on a queue of their own (the deployed layout); off: one queue.
+    pub lanes: bool,
     pub tweak: Tweak,
 }
 
 impl Opts {
     pub fn new(child_exe: impl Into<PathBuf>) -> Self {
-        Opts { visibility_secs: 30, max_receive: 3, worker_s3_endpoint: None, child_exe: child_exe.into(), tweak: Box::new(|_, _| {}) }
+        Opts { visibility_secs: 30, max_receive: 3, worker_s3_endpoint: None, child_exe: child_exe.into(), lanes: false, tweak: Box::new(|_, _| {}) }
     }
 }
 
@@ -40,7 +42,9 @@ pub struct App {
     pub worker_cfg: WorkerSettings,
     /// The bucket as the API sees it.
     pub jobs: Arc<dyn JobStore>,
+    /// The bulk lane (and the only queue without `lanes`).
     pub queue: SqsQueue,
+    pub interactive: Option<SqsQueue>,
     pub worker: Arc<Worker>,
     /// `http://127.0.0.1:PORT`
     pub base: String,
@@ -76,11 +80,19 @@ pub fn render_config(child_exe: &std::path::Path) -> reportq::config::RenderConf
 pub async fn app(endpoint: &str, opts: Opts) -> App {
     let res = resources(endpoint, opts.visibility_secs, opts.max_receive);
     let (mut cfg, mut worker_cfg) = config(&res, opts.max_receive);
+    if opts.lanes {
+        cfg.interactive_queue_url = Some(res.interactive_url.clone());
+        worker_cfg.interactive_queue_url = Some(res.interactive_url.clone());
+    }
     (opts.tweak)(&mut cfg, &mut worker_cfg);
     let (s3, sqs) = clients(endpoint).await;
     let jobs: Arc<dyn JobStore> = Arc::new(S3Store::new(s3.clone(), res.bucket.clone()));
     let queue = SqsQueue::new(sqs.clone(), res.queue_url.clone());
-    let state = ApiState::new(cfg.clone(), jobs.clone(), Arc::new(queue.clone()));
+    let interactive = cfg.interactive_queue_url.as_ref().map(|u| SqsQueue::new(sqs.clone(), u.clone()));
+    let mut state = ApiState::new(cfg.clone(), jobs.clone(), Arc::new(queue.clone()));
+    if let Some(q) = &interactive {
+        state = state.with_interactive(Arc::new(q.clone()));
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -101,7 +113,7 @@ pub async fn app(endpoint: &str, opts: Opts) -> App {
     let scorer = reportq::scoring::load(worker_cfg.diagram_model.as_deref()).ok();
     let worker = Arc::new(Worker::new(Arc::new(S3Store::new(worker_s3, res.bucket.clone())), renderer, worker_cfg.clone(), scorer));
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(60)).build().unwrap();
-    App { res, s3, sqs, cfg, worker_cfg, jobs, queue, worker, base, http, stop: Some(tx) }
+    App { res, s3, sqs, cfg, worker_cfg, jobs, queue, interactive, worker, base, http, stop: Some(tx) }
 }
 
 impl App {
@@ -113,10 +125,10 @@ impl App {
     pub fn spawn_worker(&self) -> tokio::sync::oneshot::Sender<()> {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let worker = self.worker.clone();
-        let queue = self.queue.clone();
+        let queues = reportq::worker::Queues { bulk: self.queue.clone(), interactive: self.interactive.clone() };
         tokio::spawn(async move {
             worker
-                .run(&queue, async {
+                .run(&queues, async {
                     let _ = rx.await;
                 })
                 .await;

@@ -453,7 +453,7 @@ pub async fn run(opts: SoakOpts) -> SoakReport {
         let id = Uuid::new_v4();
         let bad = reportq::domain::job::Job::new(id, None, "retired", json!({"template": "retired", "params": {}}), reportq::domain::now_epoch());
         assert!(store.create_job(&bad).await.unwrap());
-        queue.send(&reportq::queue::JobMessage { job_id: id }).await.unwrap();
+        queue.send(&reportq::queue::JobMessage::bulk(id)).await.unwrap();
         expect.insert(id, Expect::Fail("invalid_params"));
         submitted_ms.insert(id, now_ms());
     }
@@ -483,7 +483,7 @@ pub async fn run(opts: SoakOpts) -> SoakReport {
                 "duplicate" => {
                     // A job still queued (submitted last), delivered twice more at once.
                     if let Some(&id) = recent.last() {
-                        let m = reportq::queue::JobMessage { job_id: id };
+                        let m = reportq::queue::JobMessage::bulk(id);
                         let (a, b) = tokio::join!(queue.send(&m), queue.send(&m));
                         a.unwrap();
                         b.unwrap();

@@ -5,8 +5,10 @@ The one init step for every emulator reportq talks to: LocalStack runs it from
 scripts/localstack.sh runs it on the host, and the Rust test harness runs it for each test's own
 bucket and queues, so the three cannot drift. Idempotent.
 
-Settings (environment): REPORTQ_BUCKET (reportq-local), REPORTQ_QUEUE_NAME (reportq-jobs; its
-DLQ is NAME-dlq), REPORTQ_VISIBILITY_TIMEOUT_SECS (180: must exceed the worker's per-job deadline
+Settings (environment): REPORTQ_BUCKET (reportq-local), REPORTQ_QUEUE_NAME (reportq-jobs, the
+bulk lane; the interactive lane is REPORTQ_INTERACTIVE_QUEUE_NAME, default reportq-interactive
+(NAME-interactive for another NAME); both redrive to NAME-dlq), REPORTQ_CORS_ORIGINS (the
+browser origins allowed to read reports from the bucket, comma-separated), REPORTQ_VISIBILITY_TIMEOUT_SECS (180: must exceed the worker's per-job deadline
 and, on AWS, the worker Lambda's timeout), REPORTQ_MAX_RECEIVE_COUNT (5: deliveries before the
 DLQ), AWS_ENDPOINT_URL (default http://localhost:4566), AWS_REGION (us-east-1).
 Prints the queue URLs as shell assignments for scripts to eval.
@@ -24,11 +26,29 @@ def env(name, default):
     return value or default
 
 
+def bucket_cors_rule(origins):
+    """The bucket's one CORS rule: what lets a browser read a report it was redirected to.
+
+    The one definition of it: infra/template.yaml's ReportBucket carries the same rule, and
+    infra/check_template.py compares the two. Reading only (GET/HEAD): a presigned URL is
+    already the permission, CORS only lets a page's script see the bytes. "null" is there
+    because after a cross-origin redirect (page -> API -> S3) the browser sends `Origin: null`.
+    """
+    return {
+        "AllowedOrigins": list(origins) + ["null"],
+        "AllowedMethods": ["GET", "HEAD"],
+        "AllowedHeaders": ["*"],
+        "ExposedHeaders": ["Content-Disposition", "Content-Length", "ETag"],
+        "MaxAgeSeconds": 600,
+    }
+
+
 def main():
     endpoint = env("AWS_ENDPOINT_URL", "http://localhost:4566")
     region = env("AWS_REGION", env("AWS_DEFAULT_REGION", "us-east-1"))
     bucket = env("REPORTQ_BUCKET", "reportq-local")
     queue = env("REPORTQ_QUEUE_NAME", "reportq-jobs")
+    interactive = env("REPORTQ_INTERACTIVE_QUEUE_NAME", "reportq-interactive" if queue == "reportq-jobs" else f"{queue}-interactive")
     visibility = int(env("REPORTQ_VISIBILITY_TIMEOUT_SECS", "180"))
     max_receive = int(env("REPORTQ_MAX_RECEIVE_COUNT", "5"))
     session = boto3.session.Session(
@@ -67,13 +87,19 @@ def main():
         "VisibilityTimeout": str(visibility),
         "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(max_receive)}),
     }
-    try:
-        queue_url = sqs.create_queue(QueueName=queue, Attributes=attrs)["QueueUrl"]
-    except sqs.exceptions.QueueNameExists:
-        queue_url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
-        sqs.set_queue_attributes(QueueUrl=queue_url, Attributes=attrs)
+    urls = {}
+    for name in (queue, interactive):
+        try:
+            urls[name] = sqs.create_queue(QueueName=name, Attributes=attrs)["QueueUrl"]
+        except sqs.exceptions.QueueNameExists:
+            urls[name] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            sqs.set_queue_attributes(QueueUrl=urls[name], Attributes=attrs)
+    origins = [o.strip() for o in env("REPORTQ_CORS_ORIGINS", "").split(",") if o.strip()]
+    if origins:
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [bucket_cors_rule(origins)]})
     print(f"REPORTQ_BUCKET={bucket}")
-    print(f"REPORTQ_QUEUE_URL={queue_url}")
+    print(f"REPORTQ_QUEUE_URL={urls[queue]}")
+    print(f"REPORTQ_INTERACTIVE_QUEUE_URL={urls[interactive]}")
     print(f"REPORTQ_DLQ_URL={dlq_url}")
 
 
