@@ -2,6 +2,7 @@
 //! (`reportq submit`) that reads them, and the OpenAPI document's tests.
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::job::{Batch, Job, JobError, Status, rfc3339};
@@ -212,4 +213,21 @@ pub struct Health {
     pub status: String,
     pub version: String,
     pub scoring: bool,
+}
+
+/// `GET /v1/templates`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Templates {
+    pub templates: Vec<TemplateView>,
+}
+
+/// One template: its parameters in words and as a JSON Schema, and a whole example request.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TemplateView {
+    pub name: String,
+    pub description: String,
+    /// A JSON Schema (draft 07) of the request's `params`.
+    pub schema: Value,
+    /// A request that renders: `{"template": ..., "params": ...}`.
+    pub example: Value,
 }

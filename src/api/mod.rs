@@ -1,6 +1,7 @@
 //! The HTTP API: one axum router, served by `lambda_http` behind API Gateway (HTTP API,
 //! payload v2) and by hyper for `reportq serve`. Handlers are thin, one file per resource:
-//! [`reports`], [`batches`], [`scoring`], [`diagram`] (DiAGRAM's old routes); submission and
+//! [`reports`], [`batches`], [`scoring`], [`diagram`] (DiAGRAM's old routes), [`web`] (the
+//! page, its client module, the templates listing); submission and
 //! its rules are [`crate::submit`], answers are [`crate::wire`] types.
 //!
 //! Every route is listed once in [`routes`]; the router is built from that table and
@@ -13,6 +14,7 @@ mod error;
 pub mod openapi;
 mod reports;
 mod scoring;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,6 +91,9 @@ routes! {
     POST "/api/chart/plot" => diagram::chart;
     GET "/api/test/is_alive" => diagram::is_alive;
     POST "/api/test/is_alive" => diagram::is_alive;
+    GET "/v1/templates" => web::list_templates;
+    GET "/" => web::index;
+    GET "/reportq.js" => web::client;
     GET "/healthz" => healthz;
     GET "/openapi.json" => openapi_doc;
 }

@@ -41,6 +41,52 @@ fn body_errors(mut responses: Value) -> Value {
     responses
 }
 
+/// One request shape per template, its `params` the template's own schema.
+fn report_requests() -> Value {
+    let pdf = json!({ "type": "object", "additionalProperties": false, "properties": {
+        "standard": { "type": "string", "enum": ["a-2b", "a-3b", "a-1b", "none"] } } });
+    crate::template::names()
+        .into_iter()
+        .map(|name| {
+            json!({ "type": "object", "required": ["template", "params"], "additionalProperties": false, "properties": {
+                "template": { "type": "string", "enum": [name] },
+                "params": openapi_schema(crate::template::schema(name).expect("every template has a schema")),
+                "pdf": pdf } })
+        })
+        .collect()
+}
+
+/// The model object of the `diagram` template's schema.
+fn diagram_model() -> Value {
+    let schema = openapi_schema(crate::template::schema("diagram").expect("diagram has a schema"));
+    schema["properties"]["models"]["items"].clone()
+}
+
+/// A JSON Schema (draft 07) as OpenAPI 3.0 has it: no `$schema`, and `"type": [T, "null"]`
+/// becomes `"type": T, "nullable": true`.
+fn openapi_schema(mut v: Value) -> Value {
+    if let Value::Object(map) = &mut v {
+        map.remove("$schema");
+        if let Some(Value::Array(types)) = map.get("type").cloned() {
+            let real: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+            if real.len() == 1 {
+                map.insert("type".into(), real[0].clone());
+                if real.len() < types.len() {
+                    map.insert("nullable".into(), Value::Bool(true));
+                }
+            }
+        }
+        for (_, child) in map.iter_mut() {
+            *child = openapi_schema(child.take());
+        }
+    } else if let Value::Array(items) = &mut v {
+        for child in items.iter_mut() {
+            *child = openapi_schema(child.take());
+        }
+    }
+    v
+}
+
 pub fn document() -> Value {
     let score_unavailable = err("No DiAGRAM network configured (REPORTQ_DIAGRAM_MODEL; scripts/fetch-diagram-model.sh)");
     let store_unavailable = err("S3 or SQS unavailable; retry (Retry-After)");
@@ -146,22 +192,19 @@ pub fn document() -> Value {
                 "operationId": "diagramValidate",
                 "requestBody": json_body("DiagramModels"),
                 "responses": body_errors(json!({
-                    "200": { "description": "Valid", "content": { "application/json": { "schema": { "type": "object", "properties": { "status": { "type": "boolean" } } } } } },
-                    "400": err("Invalid; the body also has \"status\": false")
+                    "200": { "description": "`status` true when valid; false (with `error` saying why) when the body is not a valid models file, as DiAGRAM's frontend expects", "content": { "application/json": { "schema": { "type": "object", "required": ["status"], "properties": { "status": { "type": "boolean" }, "error": { "type": "object" } } } } } }
                 }))
             }},
             "/api/report/pdf": { "post": {
                 "summary": "DiAGRAM: the PDF report of an array of models",
-                "description": "Queued like every report. Waits up to REPORTQ_PDF_WAIT_SECS (default 20 s) and answers the PDF; if the job is not done by then, or with `Prefer: respond-async`, answers 202 with the job.",
+                "description": "Queued like every report, on the interactive lane. Waits up to REPORTQ_PDF_WAIT_SECS (default 25 s) and answers the PDF; never a 2xx without it. If the job is not done by then: 503 with Retry-After and the job id; the same body sent again (the route derives an Idempotency-Key from the body and the day) joins that job.",
                 "operationId": "diagramPdf",
-                "parameters": [idem_param(), { "name": "Prefer", "in": "header", "required": false, "schema": { "type": "string", "example": "respond-async" } }],
                 "requestBody": json_body("DiagramModels"),
                 "responses": submit_errors(json!({
                     "200": binary("The PDF", "application/pdf"),
-                    "202": ok_json("Not done yet (or respond-async): poll the job", "Submitted"),
-                    "303": { "description": "A PDF too large to answer inline: see the presigned URL in Location" },
+                    "303": { "description": "A PDF too large to answer inline (REPORTQ_INLINE_PDF_MAX_BYTES): see the presigned URL in Location" },
                     "500": err("The job failed"),
-                    "503": store_unavailable.clone()
+                    "503": err("Not done within the wait (code report_pending: send the same body again after Retry-After), or S3/SQS unavailable")
                 }))
             }},
             "/api/report/csv": { "post": {
@@ -180,6 +223,21 @@ pub fn document() -> Value {
                 "get": { "summary": "DiAGRAM: liveness", "operationId": "diagramAliveGet", "responses": { "200": ok_json("Alive", "Alive") } },
                 "post": { "summary": "DiAGRAM: liveness (as the old frontend calls it)", "operationId": "diagramAlive", "responses": { "200": ok_json("Alive", "Alive") } }
             },
+            "/v1/templates": { "get": {
+                "summary": "The templates: each one's description, parameter JSON Schema and an example request",
+                "operationId": "listTemplates",
+                "responses": { "200": ok_json("The templates", "Templates") }
+            }},
+            "/": { "get": {
+                "summary": "A page to try reportq in a browser (submit, progress, download)",
+                "operationId": "page",
+                "responses": { "200": { "description": "HTML", "content": { "text/html": { "schema": { "type": "string" } } } } }
+            }},
+            "/reportq.js": { "get": {
+                "summary": "The browser client module (submitAndPoll, submitBatchAndPoll): dependency-free, any frontend may import it",
+                "operationId": "clientModule",
+                "responses": { "200": { "description": "An ES module", "content": { "text/javascript": { "schema": { "type": "string" } } } } }
+            }},
             "/healthz": { "get": {
                 "summary": "Health", "operationId": "health",
                 "responses": { "200": { "description": "Up", "content": { "application/json": { "schema": { "type": "object" } } } } }
@@ -198,10 +256,12 @@ pub fn document() -> Value {
                         "index": { "type": "integer" }, "field": { "type": "string" }, "message": { "type": "string" } } } },
                     "model": { "type": "string" }, "scenario": { "type": "string" }, "index": { "type": "integer" }
                 } } } },
-            "ReportRequest": { "type": "object", "required": ["template", "params"], "additionalProperties": false, "properties": {
-                "template": { "type": "string", "enum": crate::template::names() },
-                "params": { "type": "object", "description": "The template's parameters (`reportq templates`)" },
-                "pdf": { "type": "object", "properties": { "standard": { "type": "string", "enum": ["a-2b", "a-3b", "a-1b", "none"] } } } } },
+            "ReportRequest": { "oneOf": report_requests() },
+            "Templates": { "type": "object", "required": ["templates"], "properties": { "templates": { "type": "array", "items": {
+                "type": "object", "required": ["name", "description", "schema", "example"], "properties": {
+                    "name": { "type": "string" }, "description": { "type": "string" },
+                    "schema": { "type": "object", "description": "JSON Schema (draft 07) of the request's params" },
+                    "example": { "type": "object" } } } } } },
             "BatchRequest": { "type": "object", "required": ["requests"], "properties": {
                 "requests": { "type": "array", "minItems": 1, "maxItems": crate::config::MAX_BATCH, "items": { "$ref": "#/components/schemas/ReportRequest" } } } },
             "Links": { "type": "object", "properties": { "self": { "type": "string" }, "pdf": { "type": "string" } } },
@@ -233,8 +293,7 @@ pub fn document() -> Value {
                 "jobs": { "type": "array", "items": { "type": "object", "properties": {
                     "job_id": { "type": "string", "format": "uuid" }, "status": { "$ref": "#/components/schemas/Status" }, "links": { "$ref": "#/components/schemas/Links" } } } },
                 "next_cursor": { "type": "string", "nullable": true } } },
-            "DiagramModel": { "type": "object", "description": "A DiAGRAM model object (model_name, scenario, notes, intellectual_control and renderability (null: computed with the configured network), response (null only when is_advanced), advanced, is_advanced)",
-                "required": ["model_name", "scenario"] },
+            "DiagramModel": diagram_model(),
             "DiagramModels": { "type": "array", "items": { "$ref": "#/components/schemas/DiagramModel" } },
             "ScoreRow": { "type": "object", "required": ["model_name", "scenario", "intellectual_control", "renderability"], "properties": {
                 "model_name": { "type": "string" }, "scenario": { "type": "string" },

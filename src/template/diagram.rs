@@ -21,7 +21,7 @@ pub fn info() -> TemplateInfo {
         params: &[
             ParamDoc {
                 name: "models",
-                kind: "array of DiAGRAM model objects (1-60)",
+                kind: "array of DiAGRAM model objects (1-250)",
                 required: true,
                 description: "model_name, scenario (\"Base Model\" marks the baseline), notes, \
                               intellectual_control and renderability (0-100, or null to have them \

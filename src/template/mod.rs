@@ -73,6 +73,28 @@ pub fn all() -> Vec<TemplateInfo> {
     vec![diagram::info(), summary::info()]
 }
 
+/// A template's parameters as a JSON Schema (draft 07): what `GET /v1/templates` lists and
+/// `/openapi.json` uses for `params`. The server's own checks are the rules; the schema gives
+/// their shape (a test holds the two to the same fields and limits).
+pub fn schema(name: &str) -> Option<serde_json::Value> {
+    let text = match name {
+        "diagram" => include_str!("../../templates/diagram/schema.json"),
+        "summary" => include_str!("../../templates/summary/schema.json"),
+        _ => return None,
+    };
+    Some(serde_json::from_str(text).expect("the template schemas are JSON"))
+}
+
+/// A whole example request for a template (the files in `examples/`).
+pub fn example(name: &str) -> Option<serde_json::Value> {
+    let text = match name {
+        "diagram" => include_str!("../../examples/diagram.json"),
+        "summary" => include_str!("../../examples/summary.json"),
+        _ => return None,
+    };
+    Some(serde_json::from_str(text).expect("the examples are JSON"))
+}
+
 pub fn names() -> Vec<&'static str> {
     all().iter().map(|t| t.name).collect()
 }

@@ -306,3 +306,50 @@ async fn openapi_schemas_have_the_wire_types_fields() {
     assert_eq!(keys(serde_json::to_value(&page).unwrap()), schema_keys("BatchStatus"));
     assert_eq!(keys(serde_json::to_value(JobLinks::new(id)).unwrap()), schema_keys("Links"));
 }
+
+#[tokio::test]
+async fn templates_are_listed_with_schemas_that_match_their_rules() {
+    let s = state(true).await;
+    let (st, _, body) = call(&s, "GET", "/v1/templates", None).await;
+    assert_eq!(st, 200);
+    let listed: reportq::wire::Templates = serde_json::from_slice(&body).unwrap();
+    let infos = reportq::template::all();
+    assert_eq!(listed.templates.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(), infos.iter().map(|t| t.name).collect::<Vec<_>>());
+    for (t, info) in listed.templates.iter().zip(&infos) {
+        // The schema names the parameters the template documents, and requires the same ones.
+        let props: Vec<&str> = t.schema["properties"].as_object().unwrap().keys().map(String::as_str).collect();
+        let mut want: Vec<&str> = info.params.iter().map(|p| p.name).collect();
+        want.sort();
+        assert_eq!(props, want, "{}", t.name);
+        let mut required: Vec<&str> = t.schema["required"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+        required.sort();
+        let mut want: Vec<&str> = info.params.iter().filter(|p| p.required).map(|p| p.name).collect();
+        want.sort();
+        assert_eq!(required, want, "{}", t.name);
+        // The example is a request the API takes.
+        let (st, _, body) = call(&s, "POST", "/v1/reports", Some(t.example.clone())).await;
+        assert_eq!(st, 202, "{}: {}", t.name, String::from_utf8_lossy(&body));
+    }
+    // The model cap in the schema is the rule's.
+    let diagram = &listed.templates.iter().find(|t| t.name == "diagram").unwrap().schema;
+    assert_eq!(diagram["properties"]["models"]["maxItems"], json!(reportq::domain::diagram::MAX_MODELS));
+    // One past the cap is refused, and the message names the cap.
+    let mut over = models();
+    let one = over[0].clone();
+    over = Value::Array(vec![one; reportq::domain::diagram::MAX_MODELS + 1]);
+    let (st, _, body) = call(&s, "POST", "/api/validation/validate_json", Some(over)).await;
+    assert_eq!(st, 200);
+    let msg = json_of(&body)["error"]["message"].as_str().unwrap().to_string();
+    assert!(msg.contains(&format!("at most {}", reportq::domain::diagram::MAX_MODELS)), "{msg}");
+}
+
+#[tokio::test]
+async fn the_page_and_its_client_module_are_served() {
+    let s = state(false).await;
+    let (st, h, body) = call(&s, "GET", "/", None).await;
+    assert_eq!((st, h["content-type"].to_str().unwrap()), (StatusCode::OK, "text/html; charset=utf-8"));
+    assert!(String::from_utf8(body).unwrap().contains(r#"from "./reportq.js""#));
+    let (st, h, body) = call(&s, "GET", "/reportq.js", None).await;
+    assert_eq!((st, h["content-type"].to_str().unwrap()), (StatusCode::OK, "text/javascript; charset=utf-8"));
+    assert!(String::from_utf8(body).unwrap().contains("export async function submitAndPoll("));
+}
