@@ -7,7 +7,7 @@ BIN := $(TARGET_DIR)/release/reportq
 # Each long step says when it starts (seconds since 1970): CI's phases can be timed from its log.
 STAMP = @echo "make: $@ starts at $$(date +%s)" >&2
 
-.PHONY: deps build setup report test test-fast fmt-check lint bench localstack dev bench-pipeline lint-infra smoke-readonly fuzz-api
+.PHONY: deps build setup report test test-fast fmt-check lint bench localstack dev bench-pipeline lint-infra smoke-readonly fuzz-api browser-test bench-lanes
 
 deps:
 	scripts/install-deps.sh
@@ -55,6 +55,13 @@ fuzz-api: setup localstack
 	$(STAMP)
 	REPORTQ_BIN=$(BIN) scripts/fuzz-api.sh 25 --max-time $(FUZZ_SECONDS)
 
+# Headless Debian Chromium (selenium) against the page, its client module and DiAGRAM's
+# frontend calls, with the page, the API and S3 on three loopback origins (tests/browser).
+# Screenshots of failed tests land in target/browser-artifacts/.
+browser-test: setup localstack
+	$(STAMP)
+	REPORTQ_BIN=$(abspath $(BIN)) scripts/browser-tests.sh
+
 # The fast lane: formatting, the library's unit tests and the in-memory tests (submission,
 # claims, leases, races, the one-model property test, the router): no TeX, no LocalStack.
 fmt-check:
@@ -75,7 +82,7 @@ test-fast: build
 # One LocalStack for the whole run (each test makes its own bucket and queues in it), on a
 # free loopback port, stopped afterwards whatever happens. Without REPORTQ_TEST_LOCALSTACK
 # each test process starts its own.
-test: fmt-check test-fast setup localstack lint-infra smoke-readonly fuzz-api
+test: fmt-check test-fast setup localstack lint-infra smoke-readonly browser-test fuzz-api
 	$(STAMP)
 	@state=$$(mktemp -d); trap 'scripts/localstack.sh stop "$$state"; rm -rf "$$state"' EXIT; \
 	eval "export $$(scripts/localstack.sh start "$$state")"; \

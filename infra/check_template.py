@@ -229,7 +229,9 @@ def check_bucket_cors(t, init_script):
         if len(rules) != 1:
             problems.append(f"{name}: {len(rules)} CORS rules, want the one of bucket_cors_rule() ({init_script})")
             continue
-        have = {("MaxAgeSeconds" if k == "MaxAge" else k): evaluate(t, v) for k, v in rules[0].items()}
+        # CloudFormation's names for two of S3's (boto3's) fields.
+        names = {"MaxAge": "MaxAgeSeconds", "ExposedHeaders": "ExposeHeaders"}
+        have = {names.get(k, k): evaluate(t, v) for k, v in rules[0].items()}
         if have != want:
             problems.append(f"{name}: CORS rule {have} != bucket_cors_rule() {want} ({init_script})")
     return problems

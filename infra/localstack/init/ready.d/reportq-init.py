@@ -38,7 +38,7 @@ def bucket_cors_rule(origins):
         "AllowedOrigins": list(origins) + ["null"],
         "AllowedMethods": ["GET", "HEAD"],
         "AllowedHeaders": ["*"],
-        "ExposedHeaders": ["Content-Disposition", "Content-Length", "ETag"],
+        "ExposeHeaders": ["Content-Disposition", "Content-Length", "ETag"],
         "MaxAgeSeconds": 600,
     }
 
