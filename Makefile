@@ -101,6 +101,11 @@ dev: setup localstack
 bench-pipeline: setup localstack
 	cargo run --release --locked --example pipeline_bench
 
+# An interactive report's submit -> PDF time while a 1,000-report batch renders, 2 workers
+# (BENCH_LANES=0: the same with one shared queue, for comparison).
+bench-lanes: setup localstack
+	cargo run --release --locked --example lanes_bench
+
 bench: setup localstack
 	$(BIN) bench
 	cargo run --release --locked --example score_bench

@@ -194,7 +194,11 @@ impl Score {
             intellectual_control: round(self.intellectual_control),
             renderability: round(self.renderability),
             nodes: Ordered(
-                self.nodes.0.iter().map(|(k, t)| (k.clone(), Ordered(t.0.iter().map(|(c, v)| (c.clone(), round_numbers(v, &round))).collect()))).collect(),
+                self.nodes
+                    .0
+                    .iter()
+                    .map(|(k, t)| (k.clone(), Ordered(t.0.iter().map(|(c, v)| (c.clone(), round_numbers(v, &round))).collect())))
+                    .collect(),
             ),
         }
     }

@@ -287,4 +287,3 @@ async fn a_single_job_can_take_the_interactive_lane_and_a_batch_never_does() {
     assert!(fast.is_empty());
     assert_eq!(e.queue.drain(), batch.job_ids.iter().map(|&id| JobMessage::bulk(id)).collect::<Vec<_>>());
 }
-

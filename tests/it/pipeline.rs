@@ -450,7 +450,8 @@ async fn diagram_pdf_route_answers_the_pdf_or_an_error_never_other_2xx() {
 async fn diagram_pdf_over_the_inline_limit_is_a_redirect_to_s3() {
     let ls = LocalStack::start();
     let app = app(&ls.endpoint, Opts { tweak: Box::new(|c, _| c.inline_pdf_max = 1000), ..Opts::new(EXE) }).await;
-    let models = small("Large Archive")["params"]["models"].clone();
+    let mut models = small("unused")["params"]["models"].clone();
+    models[0]["model_name"] = json!("Large Archive");
     let stop = app.spawn_worker();
     let r = app.post_json("/api/report/pdf", &models).await;
     assert_eq!(r.status(), 303);
@@ -499,7 +500,8 @@ async fn a_single_report_takes_the_interactive_lane_and_a_batch_the_bulk_one() {
     assert_eq!((msg.job_id.to_string(), msg.lane), (one["job_id"].as_str().unwrap().to_string(), reportq::queue::Lane::Interactive));
     // A worker polls both queues and finishes all three.
     let stop = app.spawn_worker();
-    let ids: Vec<Uuid> = std::iter::once(&one["job_id"]).chain(b["job_ids"].as_array().unwrap()).map(|v| v.as_str().unwrap().parse().unwrap()).collect();
+    let ids: Vec<Uuid> =
+        std::iter::once(&one["job_id"]).chain(b["job_ids"].as_array().unwrap()).map(|v| v.as_str().unwrap().parse().unwrap()).collect();
     let until = Instant::now() + Duration::from_secs(90);
     loop {
         let mut done = 0;

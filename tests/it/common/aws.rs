@@ -173,7 +173,10 @@ pub fn resources(endpoint: &str, visibility_secs: u32, max_receive: u32) -> Reso
     assert!(out.status.success(), "init script failed: {}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let get = |k: &str| text.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap().to_string();
-    Resources { endpoint: endpoint.to_string(), bucket: get("REPORTQ_BUCKET"), queue_url: get("REPORTQ_QUEUE_URL"),
+    Resources {
+        endpoint: endpoint.to_string(),
+        bucket: get("REPORTQ_BUCKET"),
+        queue_url: get("REPORTQ_QUEUE_URL"),
         interactive_url: get("REPORTQ_INTERACTIVE_QUEUE_URL"),
         dlq_url: get("REPORTQ_DLQ_URL"),
     }
