@@ -28,6 +28,9 @@ const PALETTE: [RGBColor; 7] = [
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChartError {
+    /// The request asks for no chart: the caller's mistake, not a failure to draw.
+    #[error("this request has no chart to draw (no section has `charts`)")]
+    NoChart,
     #[error("drawing the chart failed: {0}")]
     Draw(String),
     #[error("encoding the chart as PNG failed: {0}")]

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::body::{accepted, attachment, blocking, idempotency_key, no_store, parse_id, png, read_json, see_other};
 use super::{ApiError, ApiState, Shared};
+use crate::domain::ParamError;
 use crate::domain::job::{Job, JobError, Lane, Status, rfc3339};
 use crate::request::ReportRequest;
 use crate::submit::Item;
@@ -73,7 +74,10 @@ pub async fn get_pdf(State(s): State<Shared>, Path(id): Path<String>) -> Result<
 pub async fn chart(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let value = read_json(&headers, body, s.cfg.max_request_bytes).await?;
     let item = s.item(value).map_err(ApiError::Invalid)?;
-    let bytes = blocking(move || template::chart_png(&item.request.params)).await?.map_err(|e| ApiError::Internal(format!("chart: {e}")))?;
+    let bytes = blocking(move || template::chart_png(&item.request.params)).await?.map_err(|e| match e {
+        crate::chart::ChartError::NoChart => ApiError::Invalid(ParamError::new("params.sections", e.to_string())),
+        e => ApiError::Internal(format!("chart: {e}")),
+    })?;
     Ok(png(bytes))
 }
 

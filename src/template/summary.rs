@@ -244,7 +244,7 @@ pub fn prepare(p: &SummaryParams, ctx: &RenderContext) -> Result<Prepared, Templ
 pub fn chart_png(p: &SummaryParams) -> Result<Vec<u8>, chart::ChartError> {
     match p.sections.iter().flat_map(|s| &s.charts).next() {
         Some(c) => chart::series_chart(&series_chart(c)),
-        None => Err(chart::ChartError::Draw("this report has no chart (no section has `charts`)".into())),
+        None => Err(chart::ChartError::NoChart),
     }
 }
 

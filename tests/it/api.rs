@@ -353,3 +353,16 @@ async fn the_page_and_its_client_module_are_served() {
     assert_eq!((st, h["content-type"].to_str().unwrap()), (StatusCode::OK, "text/javascript; charset=utf-8"));
     assert!(String::from_utf8(body).unwrap().contains("export async function submitAndPoll("));
 }
+
+/// Found by schemathesis once the templates had schemas: a summary without charts asked for
+/// its chart was a 500; it is the caller's mistake, a 400 naming the field.
+#[tokio::test]
+async fn a_chart_of_a_request_without_charts_is_a_400() {
+    let s = state(false).await;
+    let req = json!({"template": "summary", "params": {"title": "No charts", "sections": [{"heading": "Text only", "paragraphs": ["x"]}]}});
+    let (st, _, body) = call(&s, "POST", "/v1/reports/chart", Some(req)).await;
+    assert_eq!(st, 400);
+    let v = json_of(&body);
+    assert_eq!(v["error"]["field"], "params.sections");
+    assert!(v["error"]["message"].as_str().unwrap().contains("no chart"), "{v}");
+}
