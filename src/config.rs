@@ -235,6 +235,9 @@ pub struct WorkerSettings {
     pub concurrency: usize,
     /// Long-poll wait of `reportq worker` (`REPORTQ_POLL_WAIT_SECS`, default 20, at most 20).
     pub poll_wait: Duration,
+    /// Where `reportq worker` serves `/metrics` (`REPORTQ_METRICS_LISTEN`, default
+    /// `127.0.0.1:9091`; `off`: nowhere).
+    pub metrics_listen: Option<String>,
 }
 
 impl WorkerSettings {
@@ -249,6 +252,11 @@ impl WorkerSettings {
             diagram_model: env.var("REPORTQ_DIAGRAM_MODEL").map(PathBuf::from),
             concurrency: env.parse("REPORTQ_WORKER_CONCURRENCY", Env::cores())?.max(1),
             poll_wait: env.secs("REPORTQ_POLL_WAIT_SECS", 20.0, 0.0, 20.0)?,
+            metrics_listen: match env.var("REPORTQ_METRICS_LISTEN") {
+                Some(v) if v == "off" => None,
+                Some(v) => Some(v),
+                None => Some("127.0.0.1:9091".into()),
+            },
         })
     }
 

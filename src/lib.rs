@@ -13,7 +13,11 @@
 //! tests) and queues them ([`queue::JobQueue`]: SQS, or in memory); [`worker`] claims, renders
 //! and finishes them over the same interfaces; [`wire`] types are the API's answers, shared
 //! with [`client`], the command-line client. [`aws`] builds the SDK clients, [`config`] reads
-//! each process's settings once, [`logging`] sets up `tracing`.
+//! each process's settings once, [`logging`] sets up `tracing`, [`metrics`] records every
+//! figure once for Prometheus and CloudWatch (EMF), and [`domain::trace`] carries one trace id
+//! from the API through the queue to the worker.
+// The OpenAPI document is one large `json!` literal.
+#![recursion_limit = "256"]
 
 pub mod api;
 pub mod aws;
@@ -26,6 +30,7 @@ pub mod csv;
 pub mod domain;
 pub mod latex;
 pub mod logging;
+pub mod metrics;
 pub mod queue;
 pub mod render;
 pub mod request;

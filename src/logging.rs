@@ -7,8 +7,10 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the subscriber once; later calls (tests) do nothing.
+/// Installs the subscriber once (later calls, in tests, do nothing) and sets the metrics mode
+/// from `REPORTQ_METRICS` ([`crate::metrics`]).
 pub fn init() {
+    crate::metrics::init_from_env();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let json = match std::env::var("REPORTQ_LOG_FORMAT").as_deref() {
         Ok("json") => true,

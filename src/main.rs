@@ -311,6 +311,16 @@ async fn worker() -> Res {
             }
         }
     }
+    if let Some(addr) = worker.settings().metrics_listen.clone() {
+        // A second worker on the same machine finds the port taken: it works on, unscraped.
+        match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => {
+                tracing::info!(addr = %l.local_addr()?, "worker metrics on /metrics");
+                tokio::spawn(reportq::api::serve_metrics(l));
+            }
+            Err(e) => tracing::warn!(addr, error = %e, "worker metrics not served"),
+        }
+    }
     worker.run(&queues, shutdown_signal()).await;
     Ok(())
 }

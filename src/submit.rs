@@ -17,6 +17,8 @@ use uuid::Uuid;
 
 use crate::domain::job::{Batch, Job, JobError, Status};
 use crate::domain::now_epoch;
+use crate::domain::trace::Trace;
+use crate::metrics;
 use crate::queue::{JobMessage, JobQueue, Lane, QueueError};
 use crate::request::ReportRequest;
 use crate::store::{JobStore, KeyRecord, KeyScope, StoreError};
@@ -32,10 +34,12 @@ pub enum SubmitError {
     KeyReused,
 }
 
-/// A request ready to submit: the body to store (normalised) and its parsed form.
+/// A request ready to submit: the body to store (normalised), its parsed form, and the trace
+/// of the HTTP request that brought it.
 pub struct Item {
     pub body: Value,
     pub request: ReportRequest,
+    pub trace: Option<Trace>,
 }
 
 /// Submits jobs and batches.
@@ -85,7 +89,8 @@ impl Submitter {
     /// Stores one job and queues it. `fingerprint_of` is what the key is bound to (the body
     /// as the caller sent it). Returns the job and whether this call created it.
     pub async fn submit(&self, item: Item, fingerprint_of: &Value, key: Option<&str>, lane: Lane) -> Result<(Job, bool), SubmitError> {
-        let message = |job_id| JobMessage::new(job_id, lane);
+        let trace = item.trace.map(Trace::child);
+        let message = |job_id| JobMessage::new(job_id, lane).traced(trace);
         let mut id = Uuid::new_v4();
         if let Some(key) = key
             && let Some(old) = self.claim(KeyScope::Job, key, fingerprint_of, id).await?
@@ -99,7 +104,8 @@ impl Submitter {
             }
             // The first try claimed the key and died before storing the job: finish it.
         }
-        let job = Job::new(id, None, item.request.template_name(), item.body, now_epoch());
+        let mut job = Job::new(id, None, item.request.template_name(), item.body, now_epoch());
+        job.trace_id = trace.map(|t| t.trace_id_hex());
         self.store.create_job(&job).await?;
         if let Err(e) = self.lane(lane).send(&message(id)).await {
             if key.is_none() {
@@ -116,6 +122,7 @@ impl Submitter {
             return Err(e.into());
         }
         tracing::info!(job_id = %id, template = job.template, lane = lane.as_str(), "job queued");
+        metrics::count("JobsSubmitted", &[("Template", job.template.as_str())], 1.0);
         Ok((job, true))
     }
 
@@ -140,8 +147,17 @@ impl Submitter {
             }
         };
         let now = batch.created_at_epoch;
-        let new_jobs: Vec<Job> =
-            batch.job_ids.iter().zip(items).map(|(id, item)| Job::new(*id, Some(batch_id), item.request.template_name(), item.body, now)).collect();
+        let trace = items.first().and_then(|i| i.trace).map(Trace::child);
+        let new_jobs: Vec<Job> = batch
+            .job_ids
+            .iter()
+            .zip(items)
+            .map(|(id, item)| Job {
+                trace_id: trace.map(|t| t.trace_id_hex()),
+                ..Job::new(*id, Some(batch_id), item.request.template_name(), item.body, now)
+            })
+            .collect();
+        let templates: Vec<String> = new_jobs.iter().map(|j| j.template.clone()).collect();
         let created: Vec<Result<bool, StoreError>> = futures::stream::iter(new_jobs)
             .map(|job| {
                 let store = self.store.clone();
@@ -155,11 +171,16 @@ impl Submitter {
         }
         let to_send: Vec<JobMessage> = if replay {
             let moved = self.store.batch_statuses(batch_id).await?;
-            batch.job_ids.iter().filter(|id| !moved.contains_key(id)).map(|&job_id| JobMessage::bulk(job_id)).collect()
+            batch.job_ids.iter().filter(|id| !moved.contains_key(id)).map(|&job_id| JobMessage::bulk(job_id).traced(trace)).collect()
         } else {
-            batch.job_ids.iter().map(|&job_id| JobMessage::bulk(job_id)).collect()
+            batch.job_ids.iter().map(|&job_id| JobMessage::bulk(job_id).traced(trace)).collect()
         };
         self.queue.send_all(&to_send).await?;
+        if !replay {
+            for t in &templates {
+                metrics::count("JobsSubmitted", &[("Template", t.as_str())], 1.0);
+            }
+        }
         tracing::info!(batch_id = %batch_id, jobs = batch.job_ids.len(), replay, "batch queued");
         Ok(batch)
     }

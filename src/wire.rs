@@ -5,7 +5,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::domain::job::{Batch, Job, JobError, Status, rfc3339};
+use crate::domain::job::{Batch, EventKind, Job, JobError, Status, rfc3339};
+
+/// `2026-11-25T17:44:03.123Z` for milliseconds since 1970.
+pub fn rfc3339_ms(ms: i64) -> String {
+    let secs = rfc3339(ms.div_euclid(1000));
+    format!("{}.{:03}Z", secs.trim_end_matches('Z'), ms.rem_euclid(1000))
+}
 
 /// Where a job can be fetched.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +74,28 @@ pub struct JobView {
     pub error: Option<JobError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<JobResult>,
+    /// The trace id (W3C hex) the API gave the job: search the logs or X-Ray by it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// What happened to the job, oldest first.
+    #[serde(default)]
+    pub timeline: Vec<TimelineEntry>,
+}
+
+/// One step of a job's life, as `GET /v1/reports/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    /// RFC 3339 with milliseconds.
+    pub at: String,
+    pub event: EventKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 impl JobView {
@@ -86,6 +114,19 @@ impl JobView {
             finished_at: job.finished_at_epoch.map(rfc3339),
             error: job.error.clone(),
             result: None,
+            trace_id: job.trace_id.clone(),
+            timeline: job
+                .timeline
+                .iter()
+                .map(|e| TimelineEntry {
+                    at: rfc3339_ms(e.at_ms),
+                    event: e.event,
+                    attempt: e.attempt,
+                    worker: e.worker.clone(),
+                    ms: e.ms,
+                    code: e.code.clone(),
+                })
+                .collect(),
         }
     }
 }
@@ -210,9 +251,16 @@ pub struct Alive {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Health {
+    /// `ok`, or `degraded` when S3 or the queue did not answer (the status is then 503).
     pub status: String,
     pub version: String,
+    /// The git commit the binary was built from (`unknown` outside a checkout).
+    pub commit: String,
     pub scoring: bool,
+    /// Whether the bucket answered (checked at most every few seconds).
+    pub s3: bool,
+    /// Whether the queues answered.
+    pub queue: bool,
 }
 
 /// `GET /v1/templates`.

@@ -21,7 +21,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::WorkerSettings;
-use crate::domain::job::{Claim, Job, JobError, Lane, Output, Status, now_epoch};
+use crate::domain::job::{Claim, Event, EventKind, Job, JobError, Lane, Output, Status, now_epoch, now_ms};
+use crate::domain::trace::Trace;
+use crate::metrics;
 use crate::queue::{JobMessage, QueueError, SqsQueue};
 use crate::render::{RenderError, Renderer};
 use crate::request::ReportRequest;
@@ -129,6 +131,17 @@ pub struct Worker {
     cfg: WorkerSettings,
     /// The DiAGRAM network, when configured: `diagram` reports then rank improvements.
     scorer: Option<Arc<Diagram>>,
+    /// Who this worker is in a job's timeline: the Lambda log stream, or host:pid.
+    id: String,
+}
+
+/// This process as a job's timeline names it.
+fn worker_id() -> String {
+    if let Ok(stream) = std::env::var("AWS_LAMBDA_LOG_STREAM_NAME") {
+        return stream;
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_else(|_| "localhost".into());
+    format!("{host}:{}", std::process::id())
 }
 
 /// Longest error message kept in a job record (a TeX log excerpt can be long).
@@ -151,7 +164,7 @@ fn safe_message(e: &RenderError) -> String {
 
 impl Worker {
     pub fn new(store: Arc<dyn JobStore>, renderer: Arc<dyn Render>, cfg: WorkerSettings, scorer: Option<Arc<Diagram>>) -> Self {
-        Self { store, renderer, cfg, scorer }
+        Self { store, renderer, cfg, scorer, id: worker_id() }
     }
 
     pub fn store(&self) -> &Arc<dyn JobStore> {
@@ -181,12 +194,19 @@ impl Worker {
         let work = records.iter().map(|m| async {
             let _permit = sem.acquire().await.expect("never closed");
             // One span per delivery: every event of this job's attempt carries its ids.
+            let trace = m.attributes.get("AWSTraceHeader").and_then(|h| Trace::from_xray(h)).map(|t| t.trace_id_hex());
             let span = tracing::info_span!(
                 "job",
                 message_id = m.message_id.as_deref().unwrap_or("?"),
                 job_id = parse_message(m).map(|j| j.job_id.to_string()).unwrap_or_default(),
                 lane = parse_message(m).map(|j| j.lane.as_str()).unwrap_or("?"),
                 receive_count = m.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("1"),
+                // The trace the API started (SQS's AWSTraceHeader; else the job record's).
+                trace_id = trace.as_deref(),
+                // Known once the job is read and claimed.
+                batch_id = tracing::field::Empty,
+                template = tracing::field::Empty,
+                attempt = tracing::field::Empty,
             );
             let work = tokio::time::timeout(deadline, self.process_one(m, deadline, self.last_delivery(m)));
             let result = match tracing::Instrument::instrument(work, span.clone()).await {
@@ -200,7 +220,10 @@ impl Worker {
             let message_id = m.message_id.as_deref().unwrap_or("?");
             span.in_scope(|| match &result {
                 Ok(o) => tracing::info!(message_id, job_id = %o.job_id(), outcome = o.kind(), "message handled"),
-                Err(e) => tracing::warn!(message_id, error = %e, code = e.code(), "message will be retried"),
+                Err(e) => {
+                    metrics::count("Retries", &[("Code", e.code())], 1.0);
+                    tracing::warn!(message_id, error = %e, code = e.code(), "message will be retried")
+                }
             });
             RecordResult { message_id: m.message_id.clone().unwrap_or_default(), receipt_handle: m.receipt_handle.clone(), result }
         });
@@ -233,6 +256,7 @@ impl Worker {
             );
             if let Ok(Put::Written(_)) = self.store.replace_job(&failed, &etag).await {
                 tracing::warn!(job_id = %job.id, "job marked failed (retries_exhausted)");
+                metrics::count("JobsFailed", &[("Template", failed.template.as_str()), ("Code", "retries_exhausted")], 1.0);
                 self.mark(&failed).await;
             }
         }
@@ -269,23 +293,42 @@ impl Worker {
                 Claim::Busy => return Err(WorkerError::Busy(id)),
                 Claim::Take => {
                     // The lease outlives the deadline a little, so it never ends while we run.
-                    let running = job.running(now, deadline.as_secs() as i64 + 5);
+                    let claimed_ms = now_ms();
+                    let mut running = job.running(now, deadline.as_secs() as i64 + 5);
+                    let mut claimed = Event::new(EventKind::Claimed, claimed_ms);
+                    (claimed.attempt, claimed.worker) = (Some(running.attempts), Some(self.id.clone()));
+                    running = running.with_event(claimed);
                     if let Put::Written(etag) = self.store.replace_job(&running, &etag).await? {
                         // One event per claim, with a millisecond clock: what a soak test or an
                         // operator reads to see which process had a job and how long it queued.
-                        let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-                        tracing::info!(job_id = %id, claimed_ms = ms, attempt = running.attempts, "job claimed");
+                        tracing::info!(job_id = %id, claimed_ms, attempt = running.attempts, template = running.template, "job claimed");
+                        if running.attempts == 1 {
+                            let waited_ms = (claimed_ms - running.created_at_epoch * 1000).max(0) as f64;
+                            metrics::observe("QueueWaitMs", &[("Lane", msg.lane.as_str())], waited_ms);
+                        }
                         break (running, etag);
                     }
                 }
             }
         };
+        let span = tracing::Span::current();
+        span.record("template", job.template.as_str()).record("attempt", job.attempts);
+        if let Some(b) = job.batch_id {
+            span.record("batch_id", b.to_string());
+        }
+        if let Some(t) = &job.trace_id
+            && !m.attributes.contains_key("AWSTraceHeader")
+        {
+            span.record("trace_id", t.as_str());
+        }
         self.mark(&job).await;
         match self.run_claimed(&job, &etag, msg.lane).await {
             Err(e) if !matches!(e, WorkerError::Lost(_)) => {
                 // Hand the job back at once rather than make the next delivery wait out the
                 // lease; if even this write fails, the lease runs out by itself.
-                let queued = Job { status: Status::Queued, lease_until_epoch: None, updated_at_epoch: now_epoch(), ..job.clone() };
+                let mut failed = Event::new(EventKind::AttemptFailed, now_ms());
+                (failed.attempt, failed.worker, failed.code) = (Some(job.attempts), Some(self.id.clone()), Some(e.code().to_string()));
+                let queued = Job { status: Status::Queued, lease_until_epoch: None, updated_at_epoch: now_epoch(), ..job.clone() }.with_event(failed);
                 let _ = self.store.replace_job(&queued, &etag).await;
                 Err(e)
             }
@@ -306,21 +349,41 @@ impl Worker {
         let id = job.id;
         // An earlier attempt may have uploaded the PDF and died before recording it: the same
         // request and date give the same bytes, so that PDF is this job's, no render needed.
+        let template = [("Template", job.template.as_str())];
+        let mut job = job.clone();
         let (output, outcome) = match self.store.report_info(id).await? {
-            Some(out) => (out, Outcome::Recovered { job_id: id }),
-            None => match self.render(job, lane).await {
-                Ok(pdf) => {
-                    let out = self.upload(id, pdf).await?;
-                    let size = out.size;
-                    (out, Outcome::Rendered { job_id: id, size })
+            Some(out) => {
+                job = job.with_event(Event::new(EventKind::Recovered, now_ms()));
+                (out, Outcome::Recovered { job_id: id })
+            }
+            None => {
+                let t = Instant::now();
+                match self.render(&job, lane).await {
+                    Ok(pdf) => {
+                        let render_ms = t.elapsed().as_millis() as u64;
+                        metrics::observe("RenderMs", &template, render_ms as f64);
+                        metrics::observe("PdfBytes", &template, pdf.len() as f64);
+                        let mut rendered = Event::new(EventKind::Rendered, now_ms());
+                        rendered.ms = Some(render_ms);
+                        let t = Instant::now();
+                        let out = self.upload(id, pdf).await?;
+                        let upload_ms = t.elapsed().as_millis() as u64;
+                        metrics::observe("UploadMs", &[], upload_ms as f64);
+                        let mut uploaded = Event::new(EventKind::Uploaded, now_ms());
+                        uploaded.ms = Some(upload_ms);
+                        job = job.with_event(rendered).with_event(uploaded);
+                        tracing::info!(job_id = %id, render_ms, upload_ms, pdf_bytes = out.size, "job rendered and uploaded");
+                        let size = out.size;
+                        (out, Outcome::Rendered { job_id: id, size })
+                    }
+                    Err(e) if e.is_permanent() => {
+                        let failed = job.failed(now_epoch(), JobError { code: e.code().into(), message: safe_message(&e) });
+                        self.finish(&failed, etag).await?;
+                        return Ok(Outcome::Failed { job_id: id, code: e.code().into() });
+                    }
+                    Err(e) => return Err(WorkerError::Render(e)),
                 }
-                Err(e) if e.is_permanent() => {
-                    let failed = job.failed(now_epoch(), JobError { code: e.code().into(), message: safe_message(&e) });
-                    self.finish(&failed, etag).await?;
-                    return Ok(Outcome::Failed { job_id: id, code: e.code().into() });
-                }
-                Err(e) => return Err(WorkerError::Render(e)),
-            },
+            }
         };
         self.finish(&job.succeeded(now_epoch(), output), etag).await?;
         Ok(outcome)
@@ -363,6 +426,10 @@ impl Worker {
             Put::Written(_) => {
                 self.mark(done).await;
                 tracing::info!(job_id = %done.id, status = done.status.as_str(), "job finished");
+                match &done.error {
+                    None => metrics::count("JobsSucceeded", &[("Template", done.template.as_str())], 1.0),
+                    Some(e) => metrics::count("JobsFailed", &[("Template", done.template.as_str()), ("Code", e.code.as_str())], 1.0),
+                }
                 Ok(())
             }
             Put::Conflict => match self.store.job(done.id).await? {
@@ -467,6 +534,8 @@ impl Worker {
     pub async fn from_env() -> Result<(Worker, Queues), StartError> {
         let cfg = WorkerSettings::from_env()?;
         let render = cfg.cap_render(crate::config::RenderConfig::from_env()?);
+        // Once, at start: what an operator checks first when jobs behave oddly.
+        tracing::info!(settings = ?cfg, render = ?render, metrics = ?crate::metrics::mode(), commit = env!("REPORTQ_GIT_COMMIT"), "worker settings");
         let renderer = Arc::new(Renderer::new(render)?);
         let (s3, sqs) = crate::aws::clients().await;
         let queues = Queues {

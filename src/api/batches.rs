@@ -1,7 +1,7 @@
 //! `/v1/reports/batch` and `/v1/batches/{id}`: many reports in one call, and their progress.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
@@ -13,9 +13,10 @@ use super::{ApiError, Shared};
 use crate::config::MAX_BATCH;
 use crate::domain::ParamError;
 use crate::domain::job::{Status, rfc3339};
+use crate::domain::trace::Trace;
 use crate::wire::{BatchJob, BatchSubmitted, BatchView, Counts, ItemError, JobLinks};
 
-pub async fn submit_batch(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn submit_batch(State(s): State<Shared>, Extension(trace): Extension<Trace>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let value = read_json(&headers, body, s.cfg.max_batch_bytes).await?;
     let shape = || ApiError::Invalid(ParamError::new("requests", "send {\"requests\": [request, ...]}"));
@@ -32,7 +33,7 @@ pub async fn submit_batch(State(s): State<Shared>, headers: HeaderMap, body: Bod
     let mut bad = Vec::new();
     for (index, item) in items.iter().enumerate() {
         match s.item(item.clone()) {
-            Ok(i) => ok.push(i),
+            Ok(i) => ok.push(crate::submit::Item { trace: Some(trace), ..i }),
             Err(e) => bad.push(ItemError { index, field: e.field, message: e.message }),
         }
     }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -13,6 +13,7 @@ use super::body::{attachment, blocking, png, read_json, see_other};
 use super::{ApiError, ApiState, Shared};
 use crate::domain::ParamError;
 use crate::domain::job::{JobError, Lane, Status};
+use crate::domain::trace::Trace;
 use crate::submit::Item;
 use crate::template;
 use crate::wire::{Alive, Valid};
@@ -80,14 +81,14 @@ const PDF_RETRY_AFTER_SECS: u64 = 5;
 /// The frontend sends no Idempotency-Key, so one is made from the body and the day (the
 /// report's date is part of it): the user's retry of the same export joins the job already
 /// running and collects its PDF, instead of queueing another render.
-pub async fn pdf(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn pdf(State(s): State<Shared>, Extension(trace): Extension<Trace>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let item = s.diagram_models(&headers, body).await?;
     let stored = item.body.clone();
     let base_key = format!("api-report-pdf-{}-{}", template::Date::now().iso(), crate::submit::fingerprint(&stored));
     let mut job = None;
     for n in 1..=PDF_TRIES {
         let key = if n == 1 { base_key.clone() } else { format!("{base_key}-{n}") };
-        let again = Item { body: item.body.clone(), request: item.request.clone() };
+        let again = Item { body: item.body.clone(), request: item.request.clone(), trace: Some(trace) };
         let (j, _) = s.submitter.submit(again, &stored, Some(&key), Lane::Interactive).await?;
         // A job that ended for a passing reason (never queued, retries used up) would answer
         // every retry with that failure: the next try is a new job.

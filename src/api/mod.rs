@@ -28,6 +28,7 @@ use serde_json::json;
 pub use error::ApiError;
 
 use crate::config::ApiSettings;
+use crate::domain::trace::Trace;
 use crate::queue::{JobQueue, SqsQueue};
 use crate::scoring::{Diagram, NetworkError};
 use crate::store::{JobStore, S3Store};
@@ -41,7 +42,13 @@ pub struct ApiState {
     /// The DiAGRAM network, or why there is none (the scoring routes answer 503 with it; the
     /// report routes carry on, needing every score given).
     pub scorer: Result<Arc<Diagram>, NetworkError>,
+    /// The last answer of S3 and the queues to `/healthz`, and when it was asked.
+    health: tokio::sync::Mutex<Option<(std::time::Instant, bool, bool)>>,
 }
+
+/// How long `/healthz` reuses its last look at S3 and the queues: a load balancer or uptime
+/// check polling every second costs one S3 and one SQS call per this many seconds.
+const HEALTH_CACHE: Duration = Duration::from_secs(5);
 
 type Shared = Arc<ApiState>;
 
@@ -115,7 +122,7 @@ pub fn router(state: Arc<ApiState>) -> Router {
 /// One span per request (method, matched route, API Gateway's request id) and one event when
 /// it is answered (status, latency): what an operator filters CloudWatch Logs Insights by.
 /// Bodies are never logged: they are the users' data.
-async fn trace_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+async fn trace_request(mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     use lambda_http::RequestExt;
     use tracing::Instrument;
     let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
@@ -123,13 +130,32 @@ async fn trace_request(req: axum::extract::Request, next: axum::middleware::Next
         Some(lambda_http::request::RequestContext::ApiGatewayV2(c)) => c.request_id.clone().unwrap_or_default(),
         _ => String::new(),
     };
-    let span = tracing::info_span!("request", method = %req.method(), route, request_id);
+    let trace = request_trace(&req);
+    req.extensions_mut().insert(trace);
+    let trace_id = trace.trace_id_hex();
+    let span = tracing::info_span!("request", method = %req.method(), route, request_id, trace_id);
     let start = std::time::Instant::now();
     let resp = next.run(req).instrument(span.clone()).await;
     let status = resp.status().as_u16();
     let latency_ms = start.elapsed().as_secs_f64() * 1000.0;
     span.in_scope(|| tracing::info!(status, latency_ms, "answered"));
+    let dims = [("Route", route.as_str()), ("StatusClass", crate::metrics::status_class(status))];
+    crate::metrics::count("ApiRequests", &dims, 1.0);
+    crate::metrics::observe("ApiLatencyMs", &dims, latency_ms);
     resp
+}
+
+/// The trace a request belongs to: the Lambda invocation's (X-Ray, when tracing is on), the
+/// caller's (`traceparent`, `X-Amzn-Trace-Id`), or a new one.
+fn request_trace(req: &axum::extract::Request) -> Trace {
+    use lambda_http::RequestExt;
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    req.lambda_context_ref()
+        .and_then(|c| c.xray_trace_id.as_deref())
+        .and_then(Trace::from_xray)
+        .or_else(|| header("traceparent").and_then(Trace::from_traceparent))
+        .or_else(|| header("x-amzn-trace-id").and_then(Trace::from_xray))
+        .unwrap_or_default()
 }
 
 /// axum's own extractor rejections (a malformed query string or path) answer in plain text;
@@ -160,8 +186,42 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
+/// Whether S3 and the queues answer (looked at most every [`HEALTH_CACHE`]), the version and
+/// commit; `503` when either does not answer.
 async fn healthz(axum::extract::State(s): axum::extract::State<Shared>) -> Response {
-    axum::Json(Health { status: "ok".into(), version: env!("CARGO_PKG_VERSION").into(), scoring: s.scorer.is_ok() }).into_response()
+    let (s3, queue) = {
+        let mut cached = s.health.lock().await;
+        match *cached {
+            Some((at, s3, queue)) if at.elapsed() < HEALTH_CACHE => (s3, queue),
+            _ => {
+                let sub = &s.submitter;
+                let limit = Duration::from_secs(3);
+                let ok = |r: Result<Result<(), String>, _>| matches!(r, Ok(Ok(())));
+                let (s3, bulk, interactive) = tokio::join!(
+                    tokio::time::timeout(limit, async { sub.store.ping().await.map_err(|e| e.to_string()) }),
+                    tokio::time::timeout(limit, async { sub.queue.ping().await.map_err(|e| e.to_string()) }),
+                    tokio::time::timeout(limit, async { sub.interactive.ping().await.map_err(|e| e.to_string()) }),
+                );
+                let (s3, queue) = (ok(s3), ok(bulk) && ok(interactive));
+                if !(s3 && queue) {
+                    tracing::warn!(s3, queue, "health check: a dependency does not answer");
+                }
+                *cached = Some((std::time::Instant::now(), s3, queue));
+                (s3, queue)
+            }
+        }
+    };
+    let up = s3 && queue;
+    let body = Health {
+        status: if up { "ok" } else { "degraded" }.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        commit: env!("REPORTQ_GIT_COMMIT").into(),
+        scoring: s.scorer.is_ok(),
+        s3,
+        queue,
+    };
+    let status = if up { axum::http::StatusCode::OK } else { axum::http::StatusCode::SERVICE_UNAVAILABLE };
+    (status, axum::Json(body)).into_response()
 }
 
 async fn openapi_doc() -> Response {
@@ -203,7 +263,7 @@ impl ApiState {
         if let Err(e) = &scorer {
             tracing::warn!(error = %e, "scoring routes disabled");
         }
-        ApiState { submitter: Submitter::new(store, queue), cfg, scorer }
+        ApiState { submitter: Submitter::new(store, queue), cfg, scorer, health: Default::default() }
     }
 }
 
@@ -213,5 +273,20 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(Arc::new(state))).with_graceful_shutdown(stop).await
+    // `/metrics` (Prometheus text) is for `reportq serve` only: on Lambda each instance has
+    // its own registry, and the figures travel as EMF instead.
+    let app = router(Arc::new(state)).route("/metrics", get(metrics_text));
+    axum::serve(listener, app).with_graceful_shutdown(stop).await
+}
+
+/// The metrics registry in the Prometheus text format.
+pub async fn metrics_text() -> Response {
+    let mut resp = crate::metrics::prometheus().into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    resp
+}
+
+/// `reportq worker`'s `/metrics`, on a port of its own (`REPORTQ_METRICS_LISTEN`).
+pub async fn serve_metrics(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    axum::serve(listener, Router::new().route("/metrics", get(metrics_text))).await
 }

@@ -239,8 +239,11 @@ pub fn document() -> Value {
                 "responses": { "200": { "description": "An ES module", "content": { "text/javascript": { "schema": { "type": "string" } } } } }
             }},
             "/healthz": { "get": {
-                "summary": "Health", "operationId": "health",
-                "responses": { "200": { "description": "Up", "content": { "application/json": { "schema": { "type": "object" } } } } }
+                "summary": "Health: whether S3 and the queues answer (looked at every 5 s at most), version and commit", "operationId": "health",
+                "responses": {
+                    "200": ok_json("Up", "Health"),
+                    "503": ok_json("S3 or a queue does not answer", "Health")
+                }
             }},
             "/openapi.json": { "get": {
                 "summary": "This document", "operationId": "openapi",
@@ -284,7 +287,12 @@ pub fn document() -> Value {
                     "url": { "type": "string", "description": "Presigned GET; valid until expires_at, or until the signing credentials expire, whichever is first" },
                     "expires_at": { "type": "string", "format": "date-time" }, "filename": { "type": "string" },
                     "size": { "type": "integer" }, "sha256": { "type": "string" }, "content_type": { "type": "string" } } },
-                "links": { "$ref": "#/components/schemas/Links" } } },
+                "links": { "$ref": "#/components/schemas/Links" },
+                "trace_id": { "type": "string", "description": "The job's trace (W3C hex): the API's and the worker's log lines and X-Ray segments carry it" },
+                "timeline": { "type": "array", "items": { "type": "object", "required": ["at", "event"], "properties": {
+                    "at": { "type": "string", "format": "date-time" },
+                    "event": { "type": "string", "enum": ["queued", "claimed", "rendered", "uploaded", "recovered", "attempt_failed", "succeeded", "failed"] },
+                    "attempt": { "type": "integer" }, "worker": { "type": "string" }, "ms": { "type": "integer" }, "code": { "type": "string" } } } } } },
             "BatchStatus": { "type": "object", "properties": {
                 "batch_id": { "type": "string", "format": "uuid" }, "created_at": { "type": "string", "format": "date-time" },
                 "total": { "type": "integer" }, "done": { "type": "boolean" },
@@ -304,6 +312,9 @@ pub fn document() -> Value {
                 "rank": { "type": "integer" }, "question": { "type": "string" }, "answer": {},
                 "intellectual_control": { "type": "number" }, "renderability": { "type": "number" },
                 "gain_intellectual_control": { "type": "number" }, "gain_renderability": { "type": "number" }, "total_gain": { "type": "number" } } } } } },
+            "Health": { "type": "object", "required": ["status", "version", "commit", "scoring", "s3", "queue"], "properties": {
+                "status": { "type": "string", "enum": ["ok", "degraded"] }, "version": { "type": "string" }, "commit": { "type": "string" },
+                "scoring": { "type": "boolean" }, "s3": { "type": "boolean" }, "queue": { "type": "boolean" } } },
             "Alive": { "type": "object", "properties": { "alive": { "type": "boolean" } } }
         } }
     })

@@ -2,7 +2,7 @@
 //! CSV at once.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde_json::Value;
@@ -12,6 +12,7 @@ use super::body::{accepted, attachment, blocking, idempotency_key, no_store, par
 use super::{ApiError, ApiState, Shared};
 use crate::domain::ParamError;
 use crate::domain::job::{Job, JobError, Lane, Status, rfc3339};
+use crate::domain::trace::Trace;
 use crate::request::ReportRequest;
 use crate::submit::Item;
 use crate::template;
@@ -22,7 +23,7 @@ impl ApiState {
     pub fn item(&self, mut body: Value) -> Result<Item, crate::domain::ParamError> {
         let request = ReportRequest::parse(&body, self.scorer.as_deref().ok())?;
         request.normalise(&mut body);
-        Ok(Item { body, request })
+        Ok(Item { body, request, trace: None })
     }
 
     pub async fn job(&self, id: Uuid) -> Result<Job, ApiError> {
@@ -49,10 +50,11 @@ impl ApiState {
     }
 }
 
-pub async fn submit(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn submit(State(s): State<Shared>, Extension(trace): Extension<Trace>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let value = read_json(&headers, body, s.cfg.max_request_bytes).await?;
-    let item = s.item(value.clone()).map_err(ApiError::Invalid)?;
+    let mut item = s.item(value.clone()).map_err(ApiError::Invalid)?;
+    item.trace = Some(trace);
     let (job, _) = s.submitter.submit(item, &value, key.as_deref(), Lane::Interactive).await?;
     Ok(accepted(format!("/v1/reports/{}", job.id), Submitted::of(&job)))
 }

@@ -89,6 +89,61 @@ pub struct Job {
     pub error: Option<JobError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Output>,
+    /// The trace this job belongs to (W3C hex), set at submit: what connects the API's and the
+    /// worker's lines and spans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    /// What happened to the job, oldest first (at most [`MAX_TIMELINE`] entries).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timeline: Vec<Event>,
+}
+
+/// The most timeline entries a record keeps: the first (`queued`) and the latest others.
+pub const MAX_TIMELINE: usize = 40;
+
+/// One step of a job's life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Milliseconds since 1970.
+    pub at_ms: i64,
+    pub event: EventKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// Which worker (a Lambda log stream, or host:pid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// How long the step took.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ms: Option<u64>,
+    /// The error code of a failed attempt or job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Queued,
+    Claimed,
+    Rendered,
+    Uploaded,
+    /// An earlier attempt's PDF was found and recorded without rendering again.
+    Recovered,
+    /// An attempt failed for a reason worth retrying; the message goes back to the queue.
+    AttemptFailed,
+    Succeeded,
+    Failed,
+}
+
+impl Event {
+    pub fn new(event: EventKind, at_ms: i64) -> Event {
+        Event { at_ms, event, attempt: None, worker: None, ms: None, code: None }
+    }
+}
+
+/// Milliseconds since 1970.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }
 
 /// What a worker holding a message may do with the job.
@@ -120,7 +175,19 @@ impl Job {
             lease_until_epoch: None,
             error: None,
             output: None,
+            trace_id: None,
+            timeline: vec![Event::new(EventKind::Queued, now * 1000)],
         }
+    }
+
+    /// The job with `event` added to its timeline (the oldest but the first dropped past
+    /// [`MAX_TIMELINE`]).
+    pub fn with_event(mut self, event: Event) -> Job {
+        if self.timeline.len() >= MAX_TIMELINE {
+            self.timeline.remove(1);
+        }
+        self.timeline.push(event);
+        self
     }
 
     pub fn claim(&self, now: i64) -> Claim {
@@ -143,7 +210,14 @@ impl Job {
         }
     }
 
+    /// The time of a new last event: `now`, or just after the last one (whose clock may be in
+    /// milliseconds while `now` is in seconds), so the timeline stays in order.
+    fn next_ms(&self, now: i64) -> i64 {
+        self.timeline.last().map_or(now * 1000, |e| e.at_ms.max(now * 1000))
+    }
+
     pub fn succeeded(&self, now: i64, output: Output) -> Job {
+        let at = self.next_ms(now);
         Job {
             status: Status::Succeeded,
             updated_at_epoch: now,
@@ -153,9 +227,12 @@ impl Job {
             output: Some(output),
             ..self.clone()
         }
+        .with_event(Event::new(EventKind::Succeeded, at))
     }
 
     pub fn failed(&self, now: i64, error: JobError) -> Job {
+        let mut event = Event::new(EventKind::Failed, self.next_ms(now));
+        event.code = Some(error.code.clone());
         Job {
             status: Status::Failed,
             updated_at_epoch: now,
@@ -165,6 +242,7 @@ impl Job {
             output: None,
             ..self.clone()
         }
+        .with_event(event)
     }
 
     /// The download's file name: what DiAGRAM's frontend calls its reports

@@ -3,6 +3,7 @@
 
 pub mod diagram;
 pub mod job;
+pub mod trace;
 
 use serde::{Deserialize, Serialize};
 

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 pub use crate::domain::job::Lane;
+use crate::domain::trace::Trace;
 pub use sqs::SqsQueue;
 
 /// The queue could not be reached, refused a message, or kept failing some of a batch.
@@ -30,16 +31,32 @@ pub struct QueueError {
 }
 
 /// The body of a job message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Eq, Serialize, Deserialize)]
 pub struct JobMessage {
     pub job_id: Uuid,
     #[serde(default)]
     pub lane: Lane,
+    /// The submit's trace: sent beside the body, as SQS's `AWSTraceHeader` system attribute.
+    #[serde(skip)]
+    pub trace: Option<Trace>,
+}
+
+/// Two messages are the same message when they name the same job on the same lane; the trace
+/// is transport metadata.
+impl PartialEq for JobMessage {
+    fn eq(&self, other: &Self) -> bool {
+        (self.job_id, self.lane) == (other.job_id, other.lane)
+    }
 }
 
 impl JobMessage {
     pub fn new(job_id: Uuid, lane: Lane) -> Self {
-        Self { job_id, lane }
+        Self { job_id, lane, trace: None }
+    }
+
+    pub fn traced(mut self, trace: Option<Trace>) -> Self {
+        self.trace = trace;
+        self
     }
 
     pub fn bulk(job_id: Uuid) -> Self {
@@ -58,6 +75,8 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// Sends every message (in batches where the queue has them); the error says how many
     /// never got through.
     async fn send_all(&self, msgs: &[JobMessage]) -> Result<(), QueueError>;
+    /// Whether the queue answers at all (`/healthz`).
+    async fn ping(&self) -> Result<(), QueueError>;
 }
 
 /// Messages in memory, in the order sent.
@@ -104,6 +123,10 @@ impl JobQueue for MemoryQueue {
         self.check("SendMessage")?;
         self.messages.lock().unwrap().push(*msg);
         Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), QueueError> {
+        self.check("GetQueueAttributes")
     }
 
     async fn send_all(&self, msgs: &[JobMessage]) -> Result<(), QueueError> {

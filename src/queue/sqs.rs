@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsMessage;
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::{
+    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, MessageSystemAttributeNameForSends, MessageSystemAttributeValue,
+    SendMessageBatchRequestEntry,
+};
 use futures::StreamExt;
 
 use super::{JobMessage, JobQueue, QueueError};
@@ -33,6 +36,14 @@ fn describe<E: std::error::Error + 'static>(e: &E) -> String {
     s
 }
 
+/// The message's trace as SQS's `AWSTraceHeader`: the Lambda event source hands it to the
+/// worker, and X-Ray links the two functions' segments by it.
+fn trace_attribute(msg: &JobMessage) -> Option<std::collections::HashMap<MessageSystemAttributeNameForSends, MessageSystemAttributeValue>> {
+    let trace = msg.trace?;
+    let value = MessageSystemAttributeValue::builder().data_type("String").string_value(trace.xray()).build().expect("data type is set");
+    Some([(MessageSystemAttributeNameForSends::AwsTraceHeader, value)].into())
+}
+
 impl SqsQueue {
     pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
         Self { client, url: url.into() }
@@ -51,6 +62,7 @@ impl SqsQueue {
             .send_message()
             .queue_url(&self.url)
             .message_body(serde_json::to_string(msg).expect("serialises"))
+            .set_message_system_attributes(trace_attribute(msg))
             .send()
             .await
             .map_err(|e| QueueError { op: "SendMessage", message: describe(&e) })?;
@@ -94,6 +106,7 @@ impl SqsQueue {
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(serde_json::to_string(m).expect("serialises"))
+                        .set_message_system_attributes(trace_attribute(m))
                         .build()
                         .expect("id and body are set")
                 })
@@ -192,5 +205,9 @@ impl JobQueue for SqsQueue {
 
     async fn send_all(&self, msgs: &[JobMessage]) -> Result<(), QueueError> {
         self.send_many(msgs).await
+    }
+
+    async fn ping(&self) -> Result<(), QueueError> {
+        self.visibility_timeout().await.map(|_| ())
     }
 }

@@ -100,6 +100,10 @@ impl MemoryStore {
 
 #[async_trait::async_trait]
 impl JobStore for MemoryStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.check("HeadBucket", "")
+    }
+
     async fn create_job(&self, job: &Job) -> Result<bool, StoreError> {
         Ok(matches!(self.put_if(&keys::job(job.id), Self::json(job), None, None)?, Put::Written(_)))
     }

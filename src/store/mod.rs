@@ -103,6 +103,8 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// A URL that downloads the report without credentials until `expiry` has passed, saved
     /// as `filename`.
     async fn report_url(&self, job: Uuid, expiry: Duration, filename: &str) -> Result<Presigned, StoreError>;
+    /// Whether the store answers at all (`/healthz`).
+    async fn ping(&self) -> Result<(), StoreError>;
 }
 
 /// Key layout shared by the implementations (the in-memory store keeps the same names, so a

@@ -188,6 +188,11 @@ impl S3Store {
 
 #[async_trait::async_trait]
 impl JobStore for S3Store {
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(|e| Self::err("HeadBucket", "", &e))?;
+        Ok(())
+    }
+
     async fn create_job(&self, job: &Job) -> Result<bool, StoreError> {
         Ok(matches!(self.put_json_if(&keys::job(job.id), job, None).await?, Put::Written(_)))
     }

@@ -281,6 +281,7 @@ async fn openapi_schemas_have_the_wire_types_fields() {
     job.finished_at_epoch = Some(2);
     job.error = Some(JobError { code: "c".into(), message: "m".into() });
     job.output = Some(Output { key: "k".into(), size: 1, sha256: "s".into() });
+    job.trace_id = Some("t".into());
     let mut view = JobView::of(&job);
     view.result =
         Some(JobResult { url: "u".into(), expires_at: "e".into(), filename: "f".into(), size: 1, sha256: "s".into(), content_type: "t".into() });

@@ -47,7 +47,7 @@ fn request() -> Value {
 }
 
 fn item(v: &Value) -> Item {
-    Item { body: v.clone(), request: ReportRequest::from_value(v.clone()).unwrap() }
+    Item { body: v.clone(), request: ReportRequest::from_value(v.clone()).unwrap(), trace: None }
 }
 
 struct Env {
@@ -246,7 +246,41 @@ async fn permanent_errors_fail_the_job_transient_ones_retry_until_the_last_deliv
     let res = w.process(&[message(flaky.id, 3)], Duration::from_secs(5)).await;
     assert_eq!(reportq::worker::batch_response(&res).batch_item_failures.len(), 1, "the message goes on to the DLQ");
     let j = status(&e, flaky.id).await;
-    assert_eq!((j.status, j.error.unwrap().code.as_str()), (Status::Failed, "retries_exhausted"));
+    assert_eq!((j.status, j.error.clone().unwrap().code.as_str()), (Status::Failed, "retries_exhausted"));
+    // The timeline tells the story: each claim, each failed attempt with its code, the end.
+    use reportq::domain::job::EventKind::*;
+    let kinds: Vec<_> = j.timeline.iter().map(|e| (e.event, e.attempt, e.code.as_deref())).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (Queued, None, None),
+            (Claimed, Some(1), None),
+            (AttemptFailed, Some(1), Some("render_process")),
+            (Claimed, Some(2), None),
+            (AttemptFailed, Some(2), Some("render_process")),
+            (Claimed, Some(3), None),
+            (AttemptFailed, Some(3), Some("render_process")),
+            (Failed, None, Some("retries_exhausted")),
+        ]
+    );
+    assert!(j.timeline.windows(2).all(|w| w[0].at_ms <= w[1].at_ms), "in time order");
+}
+
+#[tokio::test]
+async fn a_rendered_jobs_timeline_has_each_step_with_its_duration() {
+    let e = env();
+    let v = request();
+    let (job, _) = e.submitter.submit(item(&v), &v, None, Lane::Bulk).await.unwrap();
+    worker(&e, fake(None, Duration::from_millis(50)), 5).process(&[message(job.id, 1)], Duration::from_secs(5)).await;
+    let j = status(&e, job.id).await;
+    use reportq::domain::job::EventKind::*;
+    assert_eq!(j.timeline.iter().map(|e| e.event).collect::<Vec<_>>(), vec![Queued, Claimed, Rendered, Uploaded, Succeeded]);
+    assert!(j.timeline[1].worker.as_deref().is_some_and(|w| w.contains(':')), "the claim names the worker");
+    assert!(j.timeline[2].ms.unwrap() >= 50, "the render's time: {:?}", j.timeline[2]);
+    // As the API shows it.
+    let view = reportq::wire::JobView::of(&j);
+    assert_eq!(view.timeline.len(), 5);
+    assert!(view.timeline[0].at.ends_with('Z') && view.timeline[0].at.contains('.'), "{}", view.timeline[0].at);
 }
 
 #[tokio::test]
