@@ -7,7 +7,7 @@ BIN := $(TARGET_DIR)/release/reportq
 # Each long step says when it starts (seconds since 1970): CI's phases can be timed from its log.
 STAMP = @echo "make: $@ starts at $$(date +%s)" >&2
 
-.PHONY: deps build setup report test test-fast fmt-check lint bench localstack dev bench-pipeline lint-infra smoke-readonly fuzz-api browser-test bench-lanes
+.PHONY: deps build setup report test test-fast fmt-check lint bench localstack dev bench-pipeline lint-infra smoke-readonly fuzz-api browser-test bench-lanes bench-telemetry
 
 deps:
 	scripts/install-deps.sh
@@ -105,6 +105,10 @@ bench-pipeline: setup localstack
 # (BENCH_LANES=0: the same with one shared queue, for comparison).
 bench-lanes: setup localstack
 	cargo run --release --locked --example lanes_bench
+
+# API latency and worker throughput with telemetry (JSON logs, metrics, EMF) on vs off.
+bench-telemetry: build
+	cargo run --release --locked --example telemetry_bench >/dev/null
 
 bench: setup localstack
 	$(BIN) bench

@@ -8,6 +8,7 @@ expires its data. Run by scripts/check-dockerfile.sh with the cfn-lint venv's Py
     check_template.py --self-test TEMPLATE    prove each check fails on a broken copy
 """
 import copy
+import json
 import os
 import sys
 
@@ -125,6 +126,8 @@ def check(t):
     for where, st in statements(t):
         if st.get("Effect") != "Allow":
             continue  # a Deny with a wildcard only narrows (the bucket's TLS-only rule)
+        if set(as_list(st.get("Action", []))) <= STAR_ONLY_ACTIONS:
+            continue  # actions IAM only grants on "*"
         for a in as_list(st.get("Action", [])):
             if "*" in a:
                 problems.append(f"{where}: wildcard Action {a!r}")
@@ -149,6 +152,52 @@ def check(t):
         if not tls:
             problems.append(f"{name}: no bucket policy denying requests without TLS")
     return problems
+
+
+# IAM actions that take no resource but "*" (X-Ray's writes, which active tracing needs).
+STAR_ONLY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+
+
+def code_metrics(src):
+    """The metric names the code emits: src/metrics.rs's METRICS table."""
+    import re
+    text = open(src, encoding="utf-8").read()
+    table = re.search(r"pub const METRICS: &\[\(&str, &str, &str\)\] = &\[(.*?)\];", text, re.S)
+    return set(re.findall(r'\(\s*"(\w+)",\s*"(?:Count|Milliseconds|Bytes)"', table.group(1))) if table else set()
+
+
+def named_metrics(t):
+    """(where, metric) for every metric in the code's namespace an alarm or a dashboard names."""
+    import re
+    out = []
+    for name, r in t["Resources"].items():
+        props = r.get("Properties", {})
+        if r["Type"] == "AWS::CloudWatch::Alarm" and props.get("Namespace") == "reportq":
+            out.append((name, props.get("MetricName")))
+        if r["Type"] == "AWS::CloudWatch::Dashboard":
+            body = props["DashboardBody"]
+            body = body.get("Fn::Sub", body) if isinstance(body, dict) else body
+            doc = json.loads(re.sub(r"\$\{[^}]+\}", "x", body))
+            for w in doc.get("widgets", []):
+                ns = metric = None
+                for m in w.get("properties", {}).get("metrics", []):
+                    if m[0] == "...":
+                        pass  # the previous line's namespace and metric, other dimension values
+                    else:
+                        ns = ns if m[0] == "." else m[0]
+                        metric = metric if m[1] == "." else m[1]
+                    if ns == "reportq":
+                        out.append((f"{name} ({w['properties'].get('title')})", metric))
+    return out
+
+
+def check_metrics(t, src):
+    """Every metric of the code's namespace that the template names is one the code emits."""
+    emitted = code_metrics(src)
+    if not emitted:
+        return [f"{src}: no METRICS table found"]
+    return [f"{where}: metric {m!r} is not one the code emits ({src} METRICS: {sorted(emitted)})"
+            for where, m in named_metrics(t) if m not in emitted]
 
 
 def app_cors_headers(src):
@@ -284,6 +333,18 @@ def self_test(t):
             r["Properties"]["CorsConfiguration"]["CorsRules"][0]["AllowedOrigins"] = {"Ref": "CorsOrigins"}
     if not check_bucket_cors(broken, INIT_SCRIPT):
         failed.append("a bucket CORS rule without the null origin")
+    metrics_src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "metrics.rs")
+    for what, kind in (("an alarm on a metric the code does not send", "AWS::CloudWatch::Alarm"),
+                       ("a dashboard graph of a metric the code does not send", "AWS::CloudWatch::Dashboard")):
+        broken = copy.deepcopy(t)
+        for r in broken["Resources"].values():
+            if r["Type"] == kind and kind.endswith("Alarm") and r["Properties"].get("Namespace") == "reportq":
+                r["Properties"]["MetricName"] = "RenderMillis"
+            if r["Type"] == kind and kind.endswith("Dashboard"):
+                b = r["Properties"]["DashboardBody"]
+                r["Properties"]["DashboardBody"] = {"Fn::Sub": b["Fn::Sub"].replace('"JobsSucceeded"', '"JobsDone"')}
+        if not check_metrics(broken, metrics_src):
+            failed.append(what)
     for what, mutate in mutations.items():
         broken = copy.deepcopy(t)
         mutate(broken)
@@ -306,6 +367,7 @@ def main(argv):
     app_src = os.path.join(os.path.dirname(os.path.abspath(paths[0])), "..", "src", "api", "mod.rs")
     problems += check_cors(t, app_src)
     problems += check_bucket_cors(t, INIT_SCRIPT)
+    problems += check_metrics(t, os.path.join(os.path.dirname(os.path.abspath(paths[0])), "..", "src", "metrics.rs"))
     for p in problems:
         print(f"check_template: {paths[0]}: {p}", file=sys.stderr)
     if problems:
@@ -317,7 +379,7 @@ def main(argv):
         if missed:
             return 1
     print(f"check_template: {paths[0]}: queue visibility >= 6x worker timeout, job deadline < timeout, CORS headers as the app's, partial batch "
-          "failures, bucket CORS as the LocalStack init script's, no wildcard Allow, explicit roles, private expiring bucket: ok"
+          "failures, bucket CORS as the LocalStack init script's, alarm and dashboard metrics the code's, no wildcard Allow, explicit roles, private expiring bucket: ok"
           + (" (self-test ok)" if selftest else ""), file=sys.stderr)
     return 0
 

@@ -129,18 +129,26 @@ pub fn observe(name: &'static str, dims: &[(&'static str, &str)], value: f64) {
     emf(name, dims, value);
 }
 
-/// One EMF document for one value: the metric under its own dimensions and, so that alarms
-/// and the dashboard can read the whole service's figure, under no dimension.
+/// One EMF document for one value: the metric under all its dimensions, under each one alone
+/// (the 5xx alarm reads `ApiRequests` by `StatusClass` only) and, for the whole service's
+/// figure, under none.
 pub fn emf_document(name: &str, dims: &[(&str, &str)], value: f64, timestamp_ms: u128) -> serde_json::Value {
     let mut doc = serde_json::Map::new();
-    let dim_names: Vec<&str> = dims.iter().map(|(k, _)| *k).collect();
+    let all: Vec<&str> = dims.iter().map(|(k, _)| *k).collect();
+    let mut sets: Vec<Vec<&str>> = vec![all.clone()];
+    if all.len() > 1 {
+        sets.extend(all.iter().map(|d| vec![*d]));
+    }
+    if !all.is_empty() {
+        sets.push(Vec::new());
+    }
     doc.insert(
         "_aws".into(),
         serde_json::json!({
             "Timestamp": timestamp_ms as u64,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [dim_names, []],
+                "Dimensions": sets,
                 "Metrics": [{ "Name": name, "Unit": unit(name) }]
             }]
         }),
@@ -239,6 +247,10 @@ mod tests {
         assert_eq!(snake("QueueWaitMs"), "reportq_queue_wait_ms");
         let doc = emf_document("RenderMs", &[("Template", "diagram")], 412.0, 1_700_000_000_000);
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Template"], []]));
+        let doc = emf_document("ApiRequests", &[("Route", "/v1/reports"), ("StatusClass", "2xx")], 1.0, 0);
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Route", "StatusClass"], ["Route"], ["StatusClass"], []]));
+        let doc = emf_document("UploadMs", &[], 3.0, 0);
+        assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([[]]));
         assert_eq!(doc["RenderMs"], serde_json::json!(412.0));
         assert_eq!(doc["Template"], "diagram");
     }

@@ -104,7 +104,8 @@ class Stack:
                     shutil.copy(os.path.join(d, f), site)
         self.page_srv, self.page = static_server(site)
         self.other_srv, self.other = static_server(site)
-        self.api_port, self.redirect_port = free_port(), free_port()
+        self.api_port, self.redirect_port, self.worker_metrics_port = free_port(), free_port(), free_port()
+        self.worker_metrics = f"http://127.0.0.1:{self.worker_metrics_port}/metrics"
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.api_redirect = f"http://127.0.0.1:{self.redirect_port}"
         origins = ",".join([self.page, self.api])
@@ -114,7 +115,7 @@ class Stack:
         self.ls_state = state
         self.env = dict(os.environ, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
                         REPORTQ_CORS_ORIGINS=origins, REPORTQ_DIAGRAM_MODEL=MODEL, REPORTQ_PDF_WAIT_SECS=PDF_WAIT_SECS,
-                        REPORTQ_POLL_WAIT_SECS="1", REPORTQ_LOG_FORMAT="json")
+                        REPORTQ_POLL_WAIT_SECS="1", REPORTQ_LOG_FORMAT="json", RUST_LOG="info")
         self.env.pop("REPORTQ_INLINE_PDF_MAX_BYTES", None)
         for line in out.stdout.splitlines():
             k, _, v = line.partition("=")
@@ -126,12 +127,13 @@ class Stack:
             k, _, v = line.partition("=")
             if k.startswith("REPORTQ_"):
                 self.env[k] = v
-        self.serve(self.api_port, {})
+        self.serve(self.api_port, {"REPORTQ_METRICS": "emf"})
         self.serve(self.redirect_port, {"REPORTQ_INLINE_PDF_MAX_BYTES": "1000"})
 
     def spawn(self, name, args, extra):
         log = os.path.join(self.tmp, f"{name}.log")
-        p = subprocess.Popen([BIN, *args], env=dict(self.env, **extra), stdout=open(log, "w"), stderr=subprocess.STDOUT, cwd=ROOT)
+        # Appending: a restarted worker keeps its earlier lines (the telemetry tests read them all).
+        p = subprocess.Popen([BIN, *args], env=dict(self.env, **extra), stdout=open(log, "a"), stderr=subprocess.STDOUT, cwd=ROOT)
         self.procs.append(p)
         return p, log
 
@@ -141,13 +143,24 @@ class Stack:
 
     def start_worker(self):
         if self.worker_proc is None or self.worker_proc.poll() is not None:
-            self.worker_proc, _ = self.spawn("worker", ["worker"], {})
+            # EMF on, as on Lambda: the telemetry tests check its documents.
+            self.worker_proc, log = self.spawn("worker", ["worker"], {"REPORTQ_METRICS": "emf", "REPORTQ_METRICS_LISTEN": f"127.0.0.1:{self.worker_metrics_port}"})
+            wait_http(self.worker_metrics, self.worker_proc, log)
 
     def stop_worker(self):
         if self.worker_proc is not None and self.worker_proc.poll() is None:
             self.worker_proc.send_signal(signal.SIGTERM)
             self.worker_proc.wait(30)
         self.worker_proc = None
+
+    def log_lines(self):
+        """(file, line) for every line every process of the stack has written so far."""
+        out = []
+        for f in sorted(os.listdir(self.tmp)):
+            if f.endswith(".log"):
+                with open(os.path.join(self.tmp, f), encoding="utf-8", errors="replace") as fh:
+                    out += [(f, line.rstrip("\n")) for line in fh if line.strip()]
+        return out
 
     def close(self):
         for p in self.procs:

@@ -367,3 +367,23 @@ async fn a_chart_of_a_request_without_charts_is_a_400() {
     assert_eq!(v["error"]["field"], "params.sections");
     assert!(v["error"]["message"].as_str().unwrap().contains("no chart"), "{v}");
 }
+
+#[tokio::test]
+async fn health_says_whether_the_store_and_queue_answer() {
+    let store = Arc::new(MemoryStore::new());
+    let queue = Arc::new(MemoryQueue::new());
+    let s = Arc::new(ApiState::new(ApiSettings::new("memory", "memory"), store.clone(), queue.clone()));
+    let (st, _, body) = call(&s, "GET", "/healthz", None).await;
+    let v = json_of(&body);
+    assert_eq!((st, v["status"].as_str(), v["s3"].as_bool(), v["queue"].as_bool()), (StatusCode::OK, Some("ok"), Some(true), Some(true)));
+    assert!(v["commit"].as_str().is_some_and(|c| !c.is_empty()), "{v}");
+    // A fresh state (the answer is cached a few seconds) over a queue that is down.
+    queue.set_down(true);
+    let s = Arc::new(ApiState::new(ApiSettings::new("memory", "memory"), store.clone(), queue.clone()));
+    let (st, _, body) = call(&s, "GET", "/healthz", None).await;
+    let v = json_of(&body);
+    assert_eq!(
+        (st, v["status"].as_str(), v["s3"].as_bool(), v["queue"].as_bool()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("degraded"), Some(true), Some(false))
+    );
+}

@@ -200,6 +200,6 @@ fn limits_each_have_an_error() {
     }
     let mut d: Value = serde_json::from_slice(&example("diagram.json")).unwrap();
     let m = d["params"]["models"][0].clone();
-    d["params"]["models"] = json!(vec![m; 61]);
+    d["params"]["models"] = json!(vec![m; reportq::domain::diagram::MAX_MODELS + 1]);
     assert_eq!(ReportRequest::from_value(d).unwrap_err().field, "params.models");
 }
