@@ -1,12 +1,21 @@
-//! What telemetry costs: API submit latency and worker throughput with logs (JSON) and metrics
-//! (registry + EMF) on, against both off, in the same process and run. No network, no TeX (the
-//! in-memory store and queue, a stand-in renderer): the telemetry's share is the largest it can
-//! be; with S3, SQS and real renders around it, it is smaller still.
+//! What telemetry costs: API submit latency and worker throughput with logs (JSON lines at
+//! info) and metrics (registry + EMF) on, against both off, alternating in one process and run.
+//!
+//! 1. As deployed: `POST /v1/reports` over HTTP against LocalStack, and a worker rendering real
+//!    reports (Tectonic) from the queue: what the 5 % budget is about.
+//! 2. The floor: the in-memory store and queue and a stand-in renderer, where the telemetry's
+//!    share is as large as it can be (its cost in microseconds per request and per job).
 //!
 //!   cargo run --release --example telemetry_bench >/dev/null   (or `make bench-telemetry`;
-//!   BENCH_N: requests and jobs per round, 3000; the figures go to stderr, EMF to stdout)
+//!   BENCH_N: in-memory requests and jobs per round, 3000; the figures go to stderr, EMF to stdout)
+
+#[path = "../tests/it/common/app.rs"]
+mod app;
+#[path = "../tests/it/common/aws.rs"]
+mod aws;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::SqsMessage;
@@ -85,40 +94,102 @@ async fn worker_round(n: usize, request: &Value) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+/// Telemetry on or off for the whole process: the JSON log layer drops every event while off,
+/// and metrics are off.
+static ON: AtomicBool = AtomicBool::new(false);
+
+fn set(on: bool) {
+    ON.store(on, Ordering::SeqCst);
+    reportq::metrics::set_mode(if on { reportq::metrics::Mode::Emf } else { reportq::metrics::Mode::Off });
+}
+
+/// p50 and p99 of `n` sequential submits over HTTP, in ms.
+async fn http_round(a: &app::App, n: usize, request: &Value) -> (f64, f64) {
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = a.post_json("/v1/reports", request).await;
+        lat.push(t.elapsed());
+        assert_eq!(r.status(), 202);
+    }
+    (pct(&mut lat, 0.5) / 1000.0, pct(&mut lat, 0.99) / 1000.0)
+}
+
+/// Jobs a second of one worker rendering `n` real reports from the queue.
+async fn render_round(a: &app::App, n: usize, request: &Value) -> f64 {
+    for _ in 0..n {
+        assert_eq!(a.post_json("/v1/reports", request).await.status(), 202);
+    }
+    let t = Instant::now();
+    let mut done = 0;
+    while done < n {
+        done += a.worker.poll_once(&a.queue, Duration::from_secs(1)).await.unwrap().iter().filter(|r| r.result.is_ok()).count();
+    }
+    n as f64 / t.elapsed().as_secs_f64()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn change(on: f64, off: f64) -> f64 {
+    (on / off - 1.0) * 100.0
+}
+
+/// Three rounds each way, alternating (drift falls on both sides alike): the medians of each
+/// figure `round` returns, on and off.
+fn alternate<const K: usize>(mut round: impl FnMut() -> [f64; K]) -> ([f64; K], [f64; K]) {
+    let (mut on, mut off): (Vec<[f64; K]>, Vec<[f64; K]>) = (Vec::new(), Vec::new());
+    for i in 0..6 {
+        let is_on = i % 2 == 1;
+        set(is_on);
+        let r = round();
+        if is_on { on.push(r) } else { off.push(r) }
+    }
+    let pick = |v: &Vec<[f64; K]>| std::array::from_fn(|k| median(v.iter().map(|r| r[k]).collect()));
+    (pick(&on), pick(&off))
+}
+
 fn main() {
+    reportq::sandbox::maybe_run_child();
     let n: usize = std::env::var("BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(3000);
     let body = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/summary.json")).unwrap();
     let request: Value = serde_json::from_str(&body).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-    // Logs as in production: JSON lines at info, here into a sink; metrics with EMF, written to
+    // Logs as in production: JSON lines at info (into a sink here); metrics with EMF, written to
     // stdout as on Lambda (run with stdout to /dev/null: the figures are printed on stderr).
-    let json_logs = || tracing_subscriber::fmt().json().with_current_span(true).flatten_event(true).with_writer(std::io::sink).finish();
-    let (mut on_api, mut off_api, mut on_w, mut off_w) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    // Alternating rounds, so drift (caches, the machine) falls on both sides alike.
-    for round in 0..6 {
-        let on = round % 2 == 1;
-        let _guard = on.then(|| tracing::subscriber::set_default(json_logs()));
-        reportq::metrics::set_mode(if on { reportq::metrics::Mode::Emf } else { reportq::metrics::Mode::Off });
-        let api = rt.block_on(api_round(n, &body));
-        let w = rt.block_on(worker_round(n, &request));
-        if on {
-            on_api.push(api);
-            on_w.push(w);
-        } else {
-            off_api.push(api);
-            off_w.push(w);
-        }
+    {
+        use tracing_subscriber::prelude::*;
+        let json = tracing_subscriber::fmt::layer().json().with_current_span(true).flatten_event(true).with_writer(std::io::sink);
+        let filter = tracing_subscriber::filter::filter_fn(|m| ON.load(Ordering::Relaxed) && *m.level() <= tracing::Level::INFO);
+        tracing_subscriber::registry().with(json.with_filter(filter)).init();
     }
-    let med = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let (mut on_p50, mut off_p50): (Vec<f64>, Vec<f64>) = (on_api.iter().map(|x| x.0).collect(), off_api.iter().map(|x| x.0).collect());
-    let (mut on_p99, mut off_p99): (Vec<f64>, Vec<f64>) = (on_api.iter().map(|x| x.1).collect(), off_api.iter().map(|x| x.1).collect());
-    let (a_on, a_off, p_on, p_off) = (med(&mut on_p50), med(&mut off_p50), med(&mut on_p99), med(&mut off_p99));
-    let (w_on, w_off) = (med(&mut on_w), med(&mut off_w));
-    eprintln!("telemetry bench ({n} requests and {n} jobs a round, 3 rounds each way, medians):");
-    eprintln!("  API submit latency p50: {a_on:.1} µs on vs {a_off:.1} µs off ({:+.1} %)", (a_on / a_off - 1.0) * 100.0);
-    eprintln!("  API submit latency p99: {p_on:.1} µs on vs {p_off:.1} µs off ({:+.1} %)", (p_on / p_off - 1.0) * 100.0);
-    eprintln!("  worker throughput: {w_on:.0} jobs/s on vs {w_off:.0} jobs/s off ({:+.1} %)", (w_on / w_off - 1.0) * 100.0);
+
+    // 1. As deployed.
+    let exe = std::env::current_exe().unwrap().parent().unwrap().parent().unwrap().join("reportq");
+    assert!(exe.exists(), "build the reportq binary first ({})", exe.display());
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let ls = aws::LocalStack::start();
+    let a = rt.block_on(app::app(&ls.endpoint, app::Opts::new(&exe)));
+    rt.block_on(http_round(&a, 50, &request)); // warm-up
+    rt.block_on(render_round(&a, 4, &request));
+    let (on, off) = alternate(|| {
+        let (p50, p99) = rt.block_on(http_round(&a, 300, &request));
+        [p50, p99, rt.block_on(render_round(&a, 20, &request))]
+    });
+    eprintln!("telemetry bench, as deployed (LocalStack, real renders; 300 submits and 20 renders a round, 3 rounds each way, medians):");
+    eprintln!("  POST /v1/reports over HTTP p50: {:.2} ms on vs {:.2} ms off ({:+.1} %)", on[0], off[0], change(on[0], off[0]));
+    eprintln!("  POST /v1/reports over HTTP p99: {:.2} ms on vs {:.2} ms off ({:+.1} %)", on[1], off[1], change(on[1], off[1]));
+    eprintln!("  worker throughput (summary reports): {:.2} jobs/s on vs {:.2} jobs/s off ({:+.1} %)", on[2], off[2], change(on[2], off[2]));
+
+    // 2. The floor.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let (on, off) = alternate(|| {
+        let (p50, p99) = rt.block_on(api_round(n, &body));
+        [p50, p99, rt.block_on(worker_round(n, &request))]
+    });
+    eprintln!("telemetry bench, the floor (in memory, stand-in renderer; {n} requests and {n} jobs a round, medians):");
+    eprintln!("  API submit p50: {:.1} µs on vs {:.1} µs off ({:+.1} µs)", on[0], off[0], on[0] - off[0]);
+    eprintln!("  API submit p99: {:.1} µs on vs {:.1} µs off ({:+.1} µs)", on[1], off[1], on[1] - off[1]);
+    eprintln!("  worker: {:.0} jobs/s on vs {:.0} jobs/s off ({:+.1} µs a job)", on[2], off[2], (1.0 / on[2] - 1.0 / off[2]) * 1e6);
 }
