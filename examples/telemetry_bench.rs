@@ -35,8 +35,13 @@ use tower::ServiceExt;
 struct Instant0;
 
 impl Render for Instant0 {
-    fn render(&self, _req: &ReportRequest, _ctx: &RenderContext) -> Result<Vec<u8>, RenderError> {
-        Ok(b"%PDF-1.7 stand-in %%EOF".to_vec())
+    fn render(&self, _req: &ReportRequest, _ctx: &RenderContext) -> Result<reportq::Rendered, RenderError> {
+        Ok(reportq::Rendered {
+            pdf: b"%PDF-1.7 stand-in %%EOF".to_vec(),
+            log: String::new(),
+            sandbox: "landlock (stand-in)".into(),
+            slot_wait: Duration::ZERO,
+        })
     }
 }
 

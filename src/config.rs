@@ -97,6 +97,9 @@ pub struct RenderConfig {
     pub child_exe: Option<PathBuf>,
     /// Parent of the per-render job folders: `$TMPDIR` or `/tmp`, the one writable place on Lambda.
     pub tmp_dir: PathBuf,
+    /// Refuse to render where the TeX child cannot be confined (`REPORTQ_REQUIRE_SANDBOX`,
+    /// default on; `0` opts into unconfined renders, one at a time).
+    pub require_sandbox: bool,
 }
 
 impl RenderConfig {
@@ -117,6 +120,17 @@ impl RenderConfig {
             concurrency: env.parse("REPORTQ_RENDER_CONCURRENCY", Env::cores())?.max(1),
             child_exe: env.var("REPORTQ_TEX_CHILD").map(PathBuf::from),
             tmp_dir: env.var("TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
+            require_sandbox: match env.var("REPORTQ_REQUIRE_SANDBOX").as_deref() {
+                None | Some("1") | Some("true") | Some("on") => true,
+                Some("0") | Some("false") | Some("off") => false,
+                Some(v) => {
+                    return Err(ConfigError::Invalid {
+                        name: "REPORTQ_REQUIRE_SANDBOX",
+                        value: v.into(),
+                        reason: "use 1 (refuse unconfined renders) or 0".into(),
+                    });
+                }
+            },
         })
     }
 }

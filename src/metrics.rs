@@ -28,6 +28,7 @@ pub const METRICS: &[(&str, &str, &str)] = &[
     ("RenderMs", "Milliseconds", "one render, parameters to PDF bytes (Template)"),
     ("UploadMs", "Milliseconds", "storing one PDF in S3"),
     ("PdfBytes", "Bytes", "size of one PDF (Template)"),
+    ("RendersRefused", "Count", "renders refused because the TeX child could not be confined (Template)"),
     ("ApiRequests", "Count", "API answers (Route, StatusClass)"),
     ("ApiLatencyMs", "Milliseconds", "API answer time (Route, StatusClass)"),
 ];
@@ -247,11 +248,12 @@ mod tests {
         assert_eq!(snake("QueueWaitMs"), "reportq_queue_wait_ms");
         let doc = emf_document("RenderMs", &[("Template", "diagram")], 412.0, 1_700_000_000_000);
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Template"], []]));
+        assert_eq!(doc["RenderMs"], serde_json::json!(412.0));
+        assert_eq!(doc["Template"], "diagram");
         let doc = emf_document("ApiRequests", &[("Route", "/v1/reports"), ("StatusClass", "2xx")], 1.0, 0);
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([["Route", "StatusClass"], ["Route"], ["StatusClass"], []]));
         let doc = emf_document("UploadMs", &[], 3.0, 0);
         assert_eq!(doc["_aws"]["CloudWatchMetrics"][0]["Dimensions"], serde_json::json!([[]]));
-        assert_eq!(doc["RenderMs"], serde_json::json!(412.0));
-        assert_eq!(doc["Template"], "diagram");
+        assert_eq!(doc["UploadMs"], serde_json::json!(3.0));
     }
 }

@@ -40,6 +40,8 @@ pub enum RenderError {
     Memory(u64),
     #[error("the render process failed: {0}")]
     Child(String),
+    #[error("refused to render without a sandbox ({0}); set REPORTQ_REQUIRE_SANDBOX=0 to render unconfined, one job at a time")]
+    SandboxUnavailable(String),
     #[error("I/O error while rendering: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -47,7 +49,7 @@ pub enum RenderError {
 impl RenderError {
     /// A permanent error fails the job; a transient one is worth another try.
     pub fn is_permanent(&self) -> bool {
-        !matches!(self, RenderError::Child(_) | RenderError::Io(_) | RenderError::Bundle { .. })
+        !matches!(self, RenderError::Child(_) | RenderError::Io(_) | RenderError::Bundle { .. } | RenderError::SandboxUnavailable(_))
     }
 
     /// A short stable code for APIs and job records.
@@ -61,6 +63,7 @@ impl RenderError {
             RenderError::Timeout(_) => "render_timeout",
             RenderError::Memory(_) => "render_memory",
             RenderError::Child(_) => "render_process",
+            RenderError::SandboxUnavailable(_) => "sandbox_unavailable",
             RenderError::Io(_) => "io_error",
         }
     }
@@ -84,6 +87,8 @@ pub struct Rendered {
     pub log: String,
     /// What confined the TeX child ("landlock (fully enforced)", or why nothing could).
     pub sandbox: String,
+    /// How long the render waited for a free slot before it started.
+    pub slot_wait: Duration,
 }
 
 /// The CPU priority of bulk renders: at nice 10 the kernel gives an interactive render at
@@ -96,6 +101,11 @@ pub struct Renderer {
     cfg: RenderConfig,
     exe: PathBuf,
     format_dir: PathBuf,
+    /// What confining a child gives on this machine (probed once at start).
+    sandbox: String,
+    /// TeX children at once: the configured number, or 1 when renders run unconfined (the
+    /// operator's opt-in): then no two jobs' files are ever in reach of one document.
+    concurrency: usize,
     running: Mutex<usize>,
     freed: Condvar,
 }
@@ -123,7 +133,25 @@ impl Renderer {
             None => std::env::current_exe()?,
         };
         sandbox::hide_from_children();
-        Ok(Self { cfg, exe, format_dir, running: Mutex::new(0), freed: Condvar::new() })
+        let sandbox = probe_sandbox(&exe);
+        let mut concurrency = cfg.concurrency;
+        if !sandbox::is_confined(&sandbox) {
+            if cfg.require_sandbox {
+                tracing::error!(
+                    sandbox,
+                    "no sandbox on this machine: every render will be refused (REPORTQ_REQUIRE_SANDBOX=0 opts into unconfined renders)"
+                );
+            } else {
+                concurrency = 1;
+                tracing::warn!(sandbox, "rendering WITHOUT a sandbox (REPORTQ_REQUIRE_SANDBOX=0): one render at a time");
+            }
+        }
+        Ok(Self { cfg, exe, format_dir, sandbox, concurrency, running: Mutex::new(0), freed: Condvar::new() })
+    }
+
+    /// What confines the TeX children here (`landlock (fully enforced)`, or why nothing does).
+    pub fn sandbox(&self) -> &str {
+        &self.sandbox
     }
 
     pub fn config(&self) -> &RenderConfig {
@@ -132,13 +160,36 @@ impl Renderer {
 
     /// Renders a validated request to PDF bytes.
     pub fn render(&self, req: &ReportRequest, ctx: &RenderContext) -> Result<Rendered, RenderError> {
+        self.refuse_unconfined()?;
+        // Unconfined (the operator's opt-in), a whole render holds the one slot: one job at a
+        // time in the process, its charts included.
+        let asked = Instant::now();
+        let slot = self.unconfined().then(|| self.slot(ctx.lane));
         let prepared = template::prepare(&req.params, ctx)?;
-        self.render_prepared(&prepared, ctx)
+        self.render_in_slot(&prepared, ctx, slot, asked)
     }
 
     /// Runs TeX on an already prepared document (tests use it to feed documents no user can).
     pub fn render_prepared(&self, p: &Prepared, ctx: &RenderContext) -> Result<Rendered, RenderError> {
-        let _slot = self.slot(ctx.lane);
+        self.refuse_unconfined()?;
+        self.render_in_slot(p, ctx, None, Instant::now())
+    }
+
+    /// Fail closed: with `require_sandbox` and no Landlock here, nothing renders.
+    fn refuse_unconfined(&self) -> Result<(), RenderError> {
+        if self.cfg.require_sandbox && !sandbox::is_confined(&self.sandbox) {
+            return Err(RenderError::SandboxUnavailable(self.sandbox.clone()));
+        }
+        Ok(())
+    }
+
+    fn unconfined(&self) -> bool {
+        !sandbox::is_confined(&self.sandbox)
+    }
+
+    fn render_in_slot(&self, p: &Prepared, ctx: &RenderContext, slot: Option<SlotGuard<'_>>, asked: Instant) -> Result<Rendered, RenderError> {
+        let _slot = slot.unwrap_or_else(|| self.slot(ctx.lane));
+        let slot_wait = asked.elapsed();
         // The job folder is the only one the child may read besides the bundle; TempDir removes
         // it when this function returns, on success, error or panic alike.
         let dir = tempfile::Builder::new().prefix("reportq-").tempdir_in(&self.cfg.tmp_dir)?;
@@ -146,15 +197,19 @@ impl Renderer {
             std::fs::write(dir.path().join(name), bytes)?;
         }
         std::fs::write(dir.path().join("doc.xmpdata"), template::xmpdata(&p.meta, ctx))?;
-        self.run_child(dir.path(), &p.tex, ctx)
+        let mut r = self.run_child(dir.path(), &p.tex, ctx)?;
+        r.slot_wait = slot_wait;
+        Ok(r)
     }
 
     /// Waits for a render slot. Interactive renders may use one slot beyond the limit, so a
     /// person's report starts at once even while bulk renders fill the rest.
     fn slot(&self, lane: Lane) -> SlotGuard<'_> {
         let limit = match lane {
-            Lane::Interactive => self.cfg.concurrency + 1,
-            Lane::Bulk => self.cfg.concurrency,
+            // Unconfined renders run alone, whoever waits.
+            _ if self.unconfined() => 1,
+            Lane::Interactive => self.concurrency + 1,
+            Lane::Bulk => self.concurrency,
         };
         let mut n = self.running.lock().unwrap_or_else(|e| e.into_inner());
         while *n >= limit {
@@ -176,6 +231,9 @@ impl Renderer {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .current_dir(job_dir);
+        if self.cfg.require_sandbox {
+            cmd.env(sandbox::REQUIRE_ENV, "1");
+        }
         let nice = match ctx.lane {
             Lane::Interactive => 0,
             Lane::Bulk => BULK_NICE,
@@ -229,7 +287,10 @@ impl Renderer {
             (s.contains("alloc") && s.contains("fail")) || s.contains("out of memory") || s.contains("cannot allocate")
         };
         match reply {
-            Some(r) if status.success() && r.error.is_empty() => Ok(Rendered { pdf: r.pdf, log: r.log, sandbox: sandbox_note }),
+            Some(r) if status.success() && r.error.is_empty() => {
+                Ok(Rendered { pdf: r.pdf, log: r.log, sandbox: sandbox_note, slot_wait: Duration::ZERO })
+            }
+            Some(r) if r.error.starts_with(sandbox::REFUSED) => Err(RenderError::SandboxUnavailable(sandbox_note)),
             Some(r) if !r.error.is_empty() => {
                 if memory_hint(&r.error) {
                     return Err(RenderError::Memory(self.cfg.memory_mb));
@@ -248,6 +309,15 @@ impl Renderer {
                 Err(RenderError::Child(format!("TeX process ended with {status}: {tail}")))
             }
         }
+    }
+}
+
+/// Runs `exe __tex-child --probe`: what Landlock gives a child here, before any render.
+fn probe_sandbox(exe: &Path) -> String {
+    match Command::new(exe).arg(sandbox::CHILD_ARG).arg(sandbox::PROBE_ARG).env_clear().stdin(Stdio::null()).stderr(Stdio::null()).output() {
+        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+        Ok(out) => format!("WARNING: the sandbox probe failed ({})", out.status),
+        Err(e) => format!("WARNING: the sandbox probe could not start: {e}"),
     }
 }
 

@@ -13,6 +13,12 @@ use std::process::Command;
 use std::time::{Duration, SystemTime};
 
 pub const CHILD_ARG: &str = "__tex-child";
+/// `<exe> __tex-child --probe`: confine as a render would, print the result, exit.
+pub const PROBE_ARG: &str = "--probe";
+/// Set (to `1`) in a child's environment when it must not render unconfined.
+pub const REQUIRE_ENV: &str = "REPORTQ_CHILD_REQUIRE_SANDBOX";
+/// How a child that refused to render unconfined starts its error.
+pub const REFUSED: &str = "sandbox unavailable:";
 
 /// Runs the TeX child and exits if this process was started as one; returns otherwise.
 pub fn maybe_run_child() {
@@ -22,6 +28,10 @@ pub fn maybe_run_child() {
     }
     let rest: Vec<PathBuf> = args.map(PathBuf::from).collect();
     let code = match rest.as_slice() {
+        [probe] if probe.as_os_str() == PROBE_ARG => {
+            println!("{}", confine(&[]));
+            0
+        }
         [bundle, format_dir, job_dir, epoch] => {
             let epoch: u64 = epoch.to_str().and_then(|s| s.parse().ok()).unwrap_or(0);
             child_main(bundle, format_dir, job_dir, epoch)
@@ -65,6 +75,10 @@ pub fn limit_child(cmd: &mut Command, memory_mb: u64, timeout: Duration, nice: i
             set(libc::RLIMIT_FSIZE, 0);
             set(libc::RLIMIT_CORE, 0);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
+            // Only stdin, stdout and stderr (its pipes) reach the child: any descriptor the
+            // parent inherited or opened without close-on-exec (sockets with credentials'
+            // connections, other jobs' files) is closed here.
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
             if nice != 0 {
                 libc::setpriority(libc::PRIO_PROCESS, 0, nice);
             }
@@ -131,6 +145,12 @@ fn confine(paths: &[&Path]) -> String {
     }
 }
 
+/// Whether a [`confine`] note means file reads are confined (fully, or partially on an older
+/// kernel, which still confines reads).
+pub fn is_confined(note: &str) -> bool {
+    note.starts_with("landlock (")
+}
+
 /// Makes this process (the one holding AWS credentials in its environment) non-dumpable, so
 /// that a TeX child of the same user cannot read `/proc/<parent>/environ` or its memory. It
 /// matters where Landlock is missing (Lambda's kernel may lack it): Tectonic itself opens any
@@ -148,7 +168,13 @@ fn child_main(bundle: &Path, format_dir: &Path, job_dir: &Path, epoch: u64) -> i
     }
     let note = confine(&[bundle, format_dir, job_dir]);
     eprintln!("sandbox: {note}");
-    let reply = run_tectonic(bundle, format_dir, job_dir, &tex, epoch, false);
+    let reply = if !is_confined(&note) && std::env::var_os(REQUIRE_ENV).is_some() {
+        // Fail closed: Tectonic opens any file a document names; without Landlock only the
+        // rlimits and the user stand between a document and the host's files.
+        Reply { error: format!("{REFUSED} {note}"), ..Default::default() }
+    } else {
+        run_tectonic(bundle, format_dir, job_dir, &tex, epoch, false)
+    };
     let mut out = std::io::stdout().lock();
     match reply.encode(&mut out) {
         Ok(()) => 0,

@@ -96,6 +96,9 @@ pub struct TimelineEntry {
     pub ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// What confined the render (`rendered` only): `landlock (fully enforced)`, or a warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
 }
 
 impl JobView {
@@ -125,6 +128,7 @@ impl JobView {
                     worker: e.worker.clone(),
                     ms: e.ms,
                     code: e.code.clone(),
+                    sandbox: e.sandbox.clone(),
                 })
                 .collect(),
         }

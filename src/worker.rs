@@ -34,16 +34,13 @@ use crate::template::{Date, RenderContext};
 /// What turns a job's request into PDF bytes: the confined TeX [`Renderer`], or a stand-in
 /// in the domain tests.
 pub trait Render: Send + Sync {
-    fn render(&self, req: &ReportRequest, ctx: &RenderContext) -> Result<Vec<u8>, RenderError>;
+    /// The PDF, and what confined the render (`sandbox`), which the job's timeline keeps.
+    fn render(&self, req: &ReportRequest, ctx: &RenderContext) -> Result<crate::render::Rendered, RenderError>;
 }
 
 impl Render for Renderer {
-    fn render(&self, req: &ReportRequest, ctx: &RenderContext) -> Result<Vec<u8>, RenderError> {
-        let r = Renderer::render(self, req, ctx)?;
-        if r.sandbox.starts_with("WARNING") {
-            tracing::warn!(sandbox = %r.sandbox, "the TeX child ran without full confinement");
-        }
-        Ok(r.pdf)
+    fn render(&self, req: &ReportRequest, ctx: &RenderContext) -> Result<crate::render::Rendered, RenderError> {
+        Renderer::render(self, req, ctx)
     }
 }
 
@@ -359,12 +356,17 @@ impl Worker {
             None => {
                 let t = Instant::now();
                 match self.render(&job, lane).await {
-                    Ok(pdf) => {
-                        let render_ms = t.elapsed().as_millis() as u64;
+                    Ok(crate::render::Rendered { pdf, sandbox, slot_wait, .. }) => {
+                        // The render itself, not the wait for a free render slot before it.
+                        let render_ms = t.elapsed().saturating_sub(slot_wait).as_millis() as u64;
+                        if !crate::sandbox::is_confined(&sandbox) {
+                            tracing::warn!(job_id = %id, sandbox, "rendered WITHOUT a sandbox (REPORTQ_REQUIRE_SANDBOX=0)");
+                        }
                         metrics::observe("RenderMs", &template, render_ms as f64);
                         metrics::observe("PdfBytes", &template, pdf.len() as f64);
                         let mut rendered = Event::new(EventKind::Rendered, now_ms());
                         rendered.ms = Some(render_ms);
+                        rendered.sandbox = Some(sandbox.clone());
                         let t = Instant::now();
                         let out = self.upload(id, pdf).await?;
                         let upload_ms = t.elapsed().as_millis() as u64;
@@ -372,7 +374,7 @@ impl Worker {
                         let mut uploaded = Event::new(EventKind::Uploaded, now_ms());
                         uploaded.ms = Some(upload_ms);
                         job = job.with_event(rendered).with_event(uploaded);
-                        tracing::info!(job_id = %id, render_ms, upload_ms, pdf_bytes = out.size, "job rendered and uploaded");
+                        tracing::info!(job_id = %id, render_ms, upload_ms, pdf_bytes = out.size, sandbox, "job rendered and uploaded");
                         let size = out.size;
                         (out, Outcome::Rendered { job_id: id, size })
                     }
@@ -381,7 +383,13 @@ impl Worker {
                         self.finish(&failed, etag).await?;
                         return Ok(Outcome::Failed { job_id: id, code: e.code().into() });
                     }
-                    Err(e) => return Err(WorkerError::Render(e)),
+                    Err(e) => {
+                        if let RenderError::SandboxUnavailable(note) = &e {
+                            tracing::error!(job_id = %id, sandbox = note.as_str(), "render refused: no sandbox; the job goes back to the queue");
+                            metrics::count("RendersRefused", &[("Template", job.template.as_str())], 1.0);
+                        }
+                        return Err(WorkerError::Render(e));
+                    }
                 }
             }
         };
@@ -389,7 +397,7 @@ impl Worker {
         Ok(outcome)
     }
 
-    async fn render(&self, job: &Job, lane: Lane) -> Result<Vec<u8>, RenderError> {
+    async fn render(&self, job: &Job, lane: Lane) -> Result<crate::render::Rendered, RenderError> {
         // The API stored the request with whatever it computed (missing scores), so no
         // network is needed to parse it; the worker's own network adds improvements.
         let req = ReportRequest::parse(&job.request, self.scorer.as_deref())?;

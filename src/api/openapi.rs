@@ -292,7 +292,8 @@ pub fn document() -> Value {
                 "timeline": { "type": "array", "items": { "type": "object", "required": ["at", "event"], "properties": {
                     "at": { "type": "string", "format": "date-time" },
                     "event": { "type": "string", "enum": ["queued", "claimed", "rendered", "uploaded", "recovered", "attempt_failed", "succeeded", "failed"] },
-                    "attempt": { "type": "integer" }, "worker": { "type": "string" }, "ms": { "type": "integer" }, "code": { "type": "string" } } } } } },
+                    "attempt": { "type": "integer" }, "worker": { "type": "string" }, "ms": { "type": "integer" }, "code": { "type": "string" },
+                    "sandbox": { "type": "string" } } } } } },
             "BatchStatus": { "type": "object", "properties": {
                 "batch_id": { "type": "string", "format": "uuid" }, "created_at": { "type": "string", "format": "date-time" },
                 "total": { "type": "integer" }, "done": { "type": "boolean" },

@@ -118,6 +118,9 @@ pub struct Event {
     /// The error code of a failed attempt or job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+    /// What confined the render (`rendered` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -137,7 +140,7 @@ pub enum EventKind {
 
 impl Event {
     pub fn new(event: EventKind, at_ms: i64) -> Event {
-        Event { at_ms, event, attempt: None, worker: None, ms: None, code: None }
+        Event { at_ms, event, attempt: None, worker: None, ms: None, code: None, sandbox: None }
     }
 }
 

@@ -28,12 +28,17 @@ struct FakeRender {
 }
 
 impl Render for FakeRender {
-    fn render(&self, req: &ReportRequest, _ctx: &RenderContext) -> Result<Vec<u8>, RenderError> {
+    fn render(&self, req: &ReportRequest, _ctx: &RenderContext) -> Result<reportq::Rendered, RenderError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(self.delay);
         match self.fail {
             Some(f) => Err(f()),
-            None => Ok(format!("%PDF-1.7 {} %%EOF", req.template_name()).into_bytes()),
+            None => Ok(reportq::Rendered {
+                pdf: format!("%PDF-1.7 {} %%EOF", req.template_name()).into_bytes(),
+                log: String::new(),
+                sandbox: "landlock (stand-in renderer)".into(),
+                slot_wait: Duration::ZERO,
+            }),
         }
     }
 }

@@ -11,6 +11,7 @@ mod cli;
 mod diagram_reference;
 mod domain;
 mod e2e;
+mod fail_closed;
 mod hostile;
 mod inference_random;
 mod lambda;

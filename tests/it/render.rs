@@ -15,7 +15,7 @@ fn summary(paragraph: &str) -> serde_json::Value {
         "sections": [{"heading": "Body", "paragraphs": [paragraph]}]}})
 }
 
-fn prepared(tex: &str) -> Prepared {
+pub(crate) fn prepared(tex: &str) -> Prepared {
     Prepared {
         tex: tex.to_string(),
         assets: vec![],
@@ -23,7 +23,7 @@ fn prepared(tex: &str) -> Prepared {
     }
 }
 
-fn plain_ctx() -> reportq::template::RenderContext {
+pub(crate) fn plain_ctx() -> reportq::template::RenderContext {
     reportq::template::RenderContext::new(reportq::template::Date::from_epoch(0), reportq::request::PdfStandard::None)
 }
 
