@@ -224,7 +224,7 @@ pub fn prepare(p: &SummaryParams, ctx: &RenderContext) -> Result<Prepared, Templ
     let meta = DocMeta {
         title: p.title.clone(),
         author: p.author.clone(),
-        subject: p.sections.iter().map(|s| s.heading.as_str()).collect::<Vec<_>>().join("; "),
+        subject: subject(&p.sections),
         keywords: Vec::new(),
         language: p.language.clone(),
     };
@@ -239,6 +239,21 @@ pub fn prepare(p: &SummaryParams, ctx: &RenderContext) -> Result<Prepared, Templ
     )
     .map_err(|e| TemplateError::Template(format!("{e:#}")))?;
     Ok(Prepared { tex, assets, meta })
+}
+
+/// The most characters of the PDF's subject (the headings joined): escaped for the metadata
+/// file a character can take 11 bytes, and TeX reads that file's lines into a 200,000-byte
+/// buffer; 100 headings of 300 backslashes would not fit.
+const MAX_SUBJECT: usize = 2_000;
+
+fn subject(sections: &[Section]) -> String {
+    let all = sections.iter().map(|s| s.heading.as_str()).collect::<Vec<_>>().join("; ");
+    if all.chars().count() <= MAX_SUBJECT {
+        return all;
+    }
+    let mut cut: String = all.chars().take(MAX_SUBJECT - 1).collect();
+    cut.push('…');
+    cut
 }
 
 pub fn chart_png(p: &SummaryParams) -> Result<Vec<u8>, chart::ChartError> {

@@ -203,3 +203,13 @@ fn limits_each_have_an_error() {
     d["params"]["models"] = json!(vec![m; reportq::domain::diagram::MAX_MODELS + 1]);
     assert_eq!(ReportRequest::from_value(d).unwrap_err().field, "params.models");
 }
+
+/// Found by a security read: the PDF's subject is every heading joined, and 100 headings of 300
+/// backslashes (a 62 KB request) overflowed TeX's line buffer in the metadata file. It renders.
+#[test]
+fn a_very_long_subject_still_renders() {
+    let h = harness();
+    let sections: Vec<Value> = (0..100).map(|_| json!({"heading": "\\".repeat(300)})).collect();
+    let pdf = render_json(&h, &json!({"template": "summary", "params": {"title": "Long subject", "sections": sections}}));
+    assert!(squash(&pdf_text(&pdf)).contains("Longsubject"));
+}
