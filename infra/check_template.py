@@ -233,6 +233,52 @@ def check_cors(t, src):
     return problems
 
 
+def default(t, value):
+    """A literal, or a !Ref'd parameter's default, as a number."""
+    if isinstance(value, dict) and "Ref" in value:
+        return float(t["Parameters"][value["Ref"]]["Default"])
+    return float(value)
+
+
+def check_limits(t):
+    """What one anonymous caller can cost, bounded: reserved concurrency for both functions (the
+    worker's covering both event sources), the costly routes throttled tighter, access logs,
+    ListBucket only under reportq's prefixes, alarms that notify, the sandbox required."""
+    problems = []
+    res = t["Resources"]
+    for name, r in res.items():
+        props = r.get("Properties", {})
+        if r["Type"] == "AWS::Serverless::Function":
+            if "ReservedConcurrentExecutions" not in props:
+                problems.append(f"{name}: no ReservedConcurrentExecutions")
+                continue
+            sqs = [e["Properties"] for e in props.get("Events", {}).values() if e["Type"] == "SQS"]
+            need = sum(default(t, e.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)) for e in sqs)
+            if sqs and default(t, props["ReservedConcurrentExecutions"]) < need:
+                problems.append(f"{name}: reserved concurrency below its event sources' MaximumConcurrency sum ({need:g})")
+        if r["Type"] == "AWS::Serverless::HttpApi":
+            base = default(t, props.get("DefaultRouteSettings", {}).get("ThrottlingRateLimit", 10000))
+            routes = props.get("RouteSettings", {})
+            for key in ("POST /v1/reports/batch", "POST /api/report/pdf"):
+                if key not in routes:
+                    problems.append(f"{name}: no RouteSettings throttle for {key}")
+                elif default(t, routes[key].get("ThrottlingRateLimit", base)) >= base:
+                    problems.append(f"{name}: {key} is not throttled tighter than the default route")
+            if not props.get("AccessLogSettings", {}).get("DestinationArn"):
+                problems.append(f"{name}: no access log (AccessLogSettings)")
+        if r["Type"] == "AWS::CloudWatch::Alarm" and not props.get("AlarmActions"):
+            problems.append(f"{name}: notifies no one (no AlarmActions)")
+    for where, st in statements(t):
+        if st.get("Effect") == "Allow" and "s3:ListBucket" in as_list(st.get("Action", [])):
+            cond = st.get("Condition", {})
+            if not any("s3:prefix" in c for c in cond.values()):
+                problems.append(f"{where}: s3:ListBucket without an s3:prefix condition")
+    env = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    if str(env.get("REPORTQ_REQUIRE_SANDBOX")) != "1":
+        problems.append("Globals: REPORTQ_REQUIRE_SANDBOX is not \"1\" (renders would run unconfined where Landlock is missing)")
+    return problems
+
+
 def evaluate(t, value):
     """A property's value with !Ref (parameter defaults), !Join and !Split worked out."""
     if isinstance(value, dict) and "Ref" in value:
@@ -320,6 +366,27 @@ def self_test(t):
         "public bucket": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::S3::Bucket")["Properties"].pop("PublicAccessBlockConfiguration"),
     }
     failed = []
+    def http_api(tt):
+        return next(r for r in tt["Resources"].values() if r["Type"] == "AWS::Serverless::HttpApi")["Properties"]
+
+    def list_statement(tt):
+        return next(st for _, st in statements(tt) if "s3:ListBucket" in as_list(st.get("Action", [])))
+
+    limits = {
+        "a function without reserved concurrency": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::Serverless::Function")["Properties"].pop("ReservedConcurrentExecutions"),
+        "the batch route not throttled": lambda tt: http_api(tt)["RouteSettings"].pop("POST /v1/reports/batch"),
+        "the PDF route throttled like the rest": lambda tt: http_api(tt)["RouteSettings"]["POST /api/report/pdf"].update(ThrottlingRateLimit=100000),
+        "no access log": lambda tt: http_api(tt).pop("AccessLogSettings"),
+        "ListBucket without a prefix condition": lambda tt: list_statement(tt).pop("Condition"),
+        "an alarm notifying no one": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")["Properties"].pop("AlarmActions"),
+        "the sandbox not required": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="0"),
+        "worker concurrency below its event sources": lambda tt: tt["Parameters"]["WorkerReservedConcurrency"].update(Default=3),
+    }
+    for what, mutate in limits.items():
+        broken = copy.deepcopy(t)
+        mutate(broken)
+        if not check_limits(broken):
+            failed.append(what)
     app_src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "api", "mod.rs")
     broken = copy.deepcopy(t)
     for r in broken["Resources"].values():
@@ -367,6 +434,7 @@ def main(argv):
     app_src = os.path.join(os.path.dirname(os.path.abspath(paths[0])), "..", "src", "api", "mod.rs")
     problems += check_cors(t, app_src)
     problems += check_bucket_cors(t, INIT_SCRIPT)
+    problems += check_limits(t)
     problems += check_metrics(t, os.path.join(os.path.dirname(os.path.abspath(paths[0])), "..", "src", "metrics.rs"))
     for p in problems:
         print(f"check_template: {paths[0]}: {p}", file=sys.stderr)
@@ -379,7 +447,8 @@ def main(argv):
         if missed:
             return 1
     print(f"check_template: {paths[0]}: queue visibility >= 6x worker timeout, job deadline < timeout, CORS headers as the app's, partial batch "
-          "failures, bucket CORS as the LocalStack init script's, alarm and dashboard metrics the code's, no wildcard Allow, explicit roles, private expiring bucket: ok"
+          "failures, bucket CORS as the LocalStack init script's, alarm and dashboard metrics the code's, reserved concurrency, "
+          "route throttles, access log, ListBucket prefixes, notifying alarms, sandbox required, no wildcard Allow, explicit roles, private expiring bucket: ok"
           + (" (self-test ok)" if selftest else ""), file=sys.stderr)
     return 0
 
