@@ -166,9 +166,19 @@ pub struct ApiSettings {
     pub inline_pdf_max: u64,
     /// Largest body of one request (`REPORTQ_MAX_REQUEST_BYTES`, default 1 MiB).
     pub max_request_bytes: usize,
-    /// Largest body of a batch (`REPORTQ_MAX_BATCH_BYTES`, default 6 MiB: Lambda's own limit for
-    /// a synchronous invocation's payload).
+    /// Largest body of a batch (`REPORTQ_MAX_BATCH_BYTES`, default 2 MiB: 1,000 DiAGRAM
+    /// requests of a few models each fit; at most Lambda's 6 MB payload).
     pub max_batch_bytes: usize,
+    /// Admission control: a batch is refused (`503`) when the bulk queue would hold more than
+    /// this many messages (`REPORTQ_MAX_BACKLOG`, default 10,000: about half an hour of work for
+    /// the default 10 workers).
+    pub max_backlog: u64,
+    /// A single report is refused when this many wait on the interactive queue
+    /// (`REPORTQ_MAX_INTERACTIVE_BACKLOG`, default 200).
+    pub max_interactive_backlog: u64,
+    /// Above this many waiting interactive reports, `POST /api/report/pdf` queues its job but
+    /// does not hold the function waiting for it (`REPORTQ_PDF_WAIT_BACKLOG`, default 20).
+    pub pdf_wait_backlog: u64,
     /// Origins allowed to call the API from a browser (`REPORTQ_CORS_ORIGINS`, comma-separated,
     /// `*` for any; default none).
     pub cors_origins: Vec<String>,
@@ -215,7 +225,10 @@ impl ApiSettings {
             pdf_wait: env.secs("REPORTQ_PDF_WAIT_SECS", 25.0, 0.0, 28.0)?,
             inline_pdf_max: env.parse("REPORTQ_INLINE_PDF_MAX_BYTES", 4u64 << 20)?.min(4 << 20),
             max_request_bytes: env.parse("REPORTQ_MAX_REQUEST_BYTES", 1usize << 20)?,
-            max_batch_bytes: env.parse("REPORTQ_MAX_BATCH_BYTES", 6usize << 20)?,
+            max_batch_bytes: env.parse("REPORTQ_MAX_BATCH_BYTES", 2usize << 20)?,
+            max_backlog: env.parse("REPORTQ_MAX_BACKLOG", 10_000u64)?,
+            max_interactive_backlog: env.parse("REPORTQ_MAX_INTERACTIVE_BACKLOG", 200u64)?,
+            pdf_wait_backlog: env.parse("REPORTQ_PDF_WAIT_BACKLOG", 20u64)?,
             cors_origins: env
                 .var("REPORTQ_CORS_ORIGINS")
                 .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())

@@ -40,7 +40,10 @@ pub async fn submit_batch(State(s): State<Shared>, Extension(trace): Extension<T
     if !bad.is_empty() {
         return Err(ApiError::InvalidBatch(bad));
     }
+    let n = ok.len() as u64;
+    s.admit(crate::queue::Lane::Bulk, n).await?;
     let batch = s.submitter.submit_batch(ok, &value, key.as_deref()).await?;
+    s.sent(crate::queue::Lane::Bulk, n);
     Ok(accepted(format!("/v1/batches/{}", batch.id), BatchSubmitted::of(&batch)))
 }
 

@@ -84,12 +84,19 @@ const PDF_RETRY_AFTER_SECS: u64 = 5;
 pub async fn pdf(State(s): State<Shared>, Extension(trace): Extension<Trace>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let item = s.diagram_models(&headers, body).await?;
     let stored = item.body.clone();
+    s.admit(Lane::Interactive, 1).await?;
+    // Under a backlog the job is queued (a retry of the same body joins it) but this function
+    // is not held waiting for it: many waiting PDF requests would take the API's concurrency.
+    let wait = if s.backlog(Lane::Interactive).await > s.cfg.pdf_wait_backlog { Duration::ZERO } else { s.cfg.pdf_wait };
     let base_key = format!("api-report-pdf-{}-{}", template::Date::now().iso(), crate::submit::fingerprint(&stored));
     let mut job = None;
     for n in 1..=PDF_TRIES {
         let key = if n == 1 { base_key.clone() } else { format!("{base_key}-{n}") };
         let again = Item { body: item.body.clone(), request: item.request.clone(), trace: Some(trace) };
-        let (j, _) = s.submitter.submit(again, &stored, Some(&key), Lane::Interactive).await?;
+        let (j, created) = s.submitter.submit(again, &stored, Some(&key), Lane::Interactive).await?;
+        if created {
+            s.sent(Lane::Interactive, 1);
+        }
         // A job that ended for a passing reason (never queued, retries used up) would answer
         // every retry with that failure: the next try is a new job.
         let retry = j.status == Status::Failed && j.error.as_ref().is_some_and(JobError::is_transient);
@@ -99,7 +106,7 @@ pub async fn pdf(State(s): State<Shared>, Extension(trace): Extension<Trace>, he
         }
     }
     let mut job = job.expect("PDF_TRIES >= 1");
-    let until = Instant::now() + s.cfg.pdf_wait;
+    let until = Instant::now() + wait;
     let mut pause = Duration::from_millis(100);
     loop {
         match job.status {

@@ -36,6 +36,8 @@ pub enum ApiError {
     JobFailed(JobError),
     #[error("the report is not ready yet (the job is {status}); send the same request again in {retry_after} seconds to collect it")]
     PdfPending { status: &'static str, retry_after: u64 },
+    #[error("reportq is busy: {waiting} reports are waiting on the {lane} queue; try again in {retry_after} seconds")]
+    Overloaded { lane: &'static str, waiting: u64, retry_after: u64 },
     #[error("this Idempotency-Key was used for a different request; use a new key for a new request")]
     IdempotencyMismatch,
     #[error("{error}")]
@@ -62,7 +64,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotReady(_) | ApiError::JobFailed(_) => StatusCode::CONFLICT,
             ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::ScoringUnavailable(_) | ApiError::Store(_) | ApiError::Queue(_) | ApiError::PdfPending { .. } => {
+            ApiError::ScoringUnavailable(_) | ApiError::Store(_) | ApiError::Queue(_) | ApiError::PdfPending { .. } | ApiError::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -82,6 +84,7 @@ impl ApiError {
             ApiError::NotReady(_) => "not_ready",
             ApiError::JobFailed(_) => "job_failed",
             ApiError::PdfPending { .. } => "report_pending",
+            ApiError::Overloaded { .. } => "overloaded",
             ApiError::IdempotencyMismatch => "idempotency_key_reused",
             ApiError::Score { .. } => "invalid_model",
             ApiError::ScoringUnavailable(_) => "scoring_unavailable",
@@ -135,6 +138,9 @@ impl IntoResponse for ApiError {
         let mut resp = (self.status(), axum::Json(self.body())).into_response();
         if matches!(self, ApiError::Store(_) | ApiError::Queue(_)) {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
+        }
+        if let ApiError::Overloaded { retry_after, .. } = &self {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(*retry_after));
         }
         resp
     }

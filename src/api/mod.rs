@@ -44,6 +44,60 @@ pub struct ApiState {
     pub scorer: Result<Arc<Diagram>, NetworkError>,
     /// The last answer of S3 and the queues to `/healthz`, and when it was asked.
     health: tokio::sync::Mutex<Option<(std::time::Instant, bool, bool)>>,
+    /// Each lane's backlog as last read, when, and what this instance sent since.
+    backlog: std::sync::Mutex<[Option<(std::time::Instant, u64)>; 2]>,
+}
+
+/// How long a queue's depth is reused: one GetQueueAttributes per lane per this, whatever the
+/// request rate.
+const BACKLOG_CACHE: Duration = Duration::from_secs(5);
+/// What `Retry-After` says when the queue is too full.
+const OVERLOADED_RETRY_AFTER: u64 = 30;
+
+impl ApiState {
+    /// Messages waiting on a lane's queue (read at most every [`BACKLOG_CACHE`], plus what this
+    /// instance has sent since). A queue that does not answer counts as empty: the send that
+    /// follows fails clearly on its own.
+    pub async fn backlog(&self, lane: crate::queue::Lane) -> u64 {
+        let i = lane as usize;
+        if let Some((at, n)) = self.backlog.lock().unwrap_or_else(|e| e.into_inner())[i]
+            && at.elapsed() < BACKLOG_CACHE
+        {
+            return n;
+        }
+        let queue = match lane {
+            crate::queue::Lane::Interactive => &self.submitter.interactive,
+            crate::queue::Lane::Bulk => &self.submitter.queue,
+        };
+        let n = match tokio::time::timeout(Duration::from_secs(2), queue.depth()).await {
+            Ok(Ok(n)) => n,
+            _ => 0,
+        };
+        self.backlog.lock().unwrap_or_else(|e| e.into_inner())[i] = Some((std::time::Instant::now(), n));
+        n
+    }
+
+    /// Counts `n` messages just sent into the cached backlog, so that a burst within one cache
+    /// period cannot slip past the limit.
+    pub fn sent(&self, lane: crate::queue::Lane, n: u64) {
+        if let Some((_, depth)) = &mut self.backlog.lock().unwrap_or_else(|e| e.into_inner())[lane as usize] {
+            *depth += n;
+        }
+    }
+
+    /// Admission control: refuses `adding` more messages on `lane` past its limit.
+    pub async fn admit(&self, lane: crate::queue::Lane, adding: u64) -> Result<(), ApiError> {
+        let limit = match lane {
+            crate::queue::Lane::Interactive => self.cfg.max_interactive_backlog,
+            crate::queue::Lane::Bulk => self.cfg.max_backlog,
+        };
+        let waiting = self.backlog(lane).await;
+        if waiting + adding > limit {
+            tracing::warn!(lane = lane.as_str(), waiting, adding, limit, "refused: the queue's backlog is over the limit");
+            return Err(ApiError::Overloaded { lane: lane.as_str(), waiting, retry_after: OVERLOADED_RETRY_AFTER });
+        }
+        Ok(())
+    }
 }
 
 /// How long `/healthz` reuses its last look at S3 and the queues: a load balancer or uptime
@@ -263,7 +317,7 @@ impl ApiState {
         if let Err(e) = &scorer {
             tracing::warn!(error = %e, "scoring routes disabled");
         }
-        ApiState { submitter: Submitter::new(store, queue), cfg, scorer, health: Default::default() }
+        ApiState { submitter: Submitter::new(store, queue), cfg, scorer, health: Default::default(), backlog: Default::default() }
     }
 }
 

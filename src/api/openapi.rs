@@ -89,7 +89,7 @@ fn openapi_schema(mut v: Value) -> Value {
 
 pub fn document() -> Value {
     let score_unavailable = err("No DiAGRAM network configured (REPORTQ_DIAGRAM_MODEL; scripts/fetch-diagram-model.sh)");
-    let store_unavailable = err("S3 or SQS unavailable; retry (Retry-After)");
+    let store_unavailable = err("S3 or SQS unavailable, or too many reports waiting (code overloaded); retry after Retry-After");
     json!({
         "openapi": "3.0.3",
         "info": {
@@ -204,7 +204,7 @@ pub fn document() -> Value {
                     "200": binary("The PDF", "application/pdf"),
                     "303": { "description": "A PDF too large to answer inline (REPORTQ_INLINE_PDF_MAX_BYTES): see the presigned URL in Location" },
                     "500": err("The job failed"),
-                    "503": err("Not done within the wait (code report_pending: send the same body again after Retry-After), or S3/SQS unavailable")
+                    "503": err("Not done within the wait (code report_pending: send the same body again after Retry-After), too many reports waiting (overloaded), or S3/SQS unavailable")
                 }))
             }},
             "/api/report/csv": { "post": {

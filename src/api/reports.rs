@@ -55,7 +55,11 @@ pub async fn submit(State(s): State<Shared>, Extension(trace): Extension<Trace>,
     let value = read_json(&headers, body, s.cfg.max_request_bytes).await?;
     let mut item = s.item(value.clone()).map_err(ApiError::Invalid)?;
     item.trace = Some(trace);
-    let (job, _) = s.submitter.submit(item, &value, key.as_deref(), Lane::Interactive).await?;
+    s.admit(Lane::Interactive, 1).await?;
+    let (job, created) = s.submitter.submit(item, &value, key.as_deref(), Lane::Interactive).await?;
+    if created {
+        s.sent(Lane::Interactive, 1);
+    }
     Ok(accepted(format!("/v1/reports/{}", job.id), Submitted::of(&job)))
 }
 

@@ -77,6 +77,9 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     async fn send_all(&self, msgs: &[JobMessage]) -> Result<(), QueueError>;
     /// Whether the queue answers at all (`/healthz`).
     async fn ping(&self) -> Result<(), QueueError>;
+    /// Messages waiting to be taken (SQS: ApproximateNumberOfMessages): the backlog the API's
+    /// admission control reads.
+    async fn depth(&self) -> Result<u64, QueueError>;
 }
 
 /// Messages in memory, in the order sent.
@@ -127,6 +130,11 @@ impl JobQueue for MemoryQueue {
 
     async fn ping(&self) -> Result<(), QueueError> {
         self.check("GetQueueAttributes")
+    }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        self.check("GetQueueAttributes")?;
+        Ok(self.len() as u64)
     }
 
     async fn send_all(&self, msgs: &[JobMessage]) -> Result<(), QueueError> {

@@ -210,4 +210,17 @@ impl JobQueue for SqsQueue {
     async fn ping(&self) -> Result<(), QueueError> {
         self.visibility_timeout().await.map(|_| ())
     }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        use aws_sdk_sqs::types::QueueAttributeName;
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|e| QueueError { op: "GetQueueAttributes", message: describe(&e) })?;
+        Ok(out.attributes().and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages)).and_then(|v| v.parse().ok()).unwrap_or(0))
+    }
 }

@@ -387,3 +387,36 @@ async fn health_says_whether_the_store_and_queue_answer() {
         (StatusCode::SERVICE_UNAVAILABLE, Some("degraded"), Some(true), Some(false))
     );
 }
+
+#[tokio::test]
+async fn over_the_backlog_limit_new_work_is_refused_with_retry_after() {
+    let queue = Arc::new(MemoryQueue::new());
+    let mut cfg = ApiSettings::new("memory", "memory");
+    (cfg.max_backlog, cfg.max_interactive_backlog, cfg.pdf_wait_backlog) = (5, 6, 0);
+    cfg.pdf_wait = std::time::Duration::from_secs(20);
+    let s = Arc::new(ApiState::new(cfg, Arc::new(MemoryStore::new()), queue.clone()));
+    let req: Value = serde_json::from_slice(&common::example("summary.json")).unwrap();
+    let batch = |n: usize| json!({ "requests": vec![req.clone(); n] });
+    let (st, _, _) = call(&s, "POST", "/v1/reports/batch", Some(batch(3))).await;
+    assert_eq!(st, 202);
+    // 3 waiting + 3 more > 5: refused, and nothing of it stored or sent.
+    let (st, h, body) = call(&s, "POST", "/v1/reports/batch", Some(batch(3))).await;
+    assert_eq!(st, 503);
+    assert_eq!(h["retry-after"], "30");
+    let v = json_of(&body);
+    assert_eq!(v["error"]["code"], "overloaded");
+    assert!(v["error"]["message"].as_str().unwrap().contains("3 reports are waiting"), "{v}");
+    assert_eq!(queue.len(), 3);
+    // Within the limit still goes through.
+    let (st, _, _) = call(&s, "POST", "/v1/reports/batch", Some(batch(2))).await;
+    assert_eq!(st, 202);
+    // Under a backlog the PDF route queues its job but does not wait 20 s for it.
+    let t = std::time::Instant::now();
+    let (st, _, body) = call(&s, "POST", "/api/report/pdf", Some(models())).await;
+    assert_eq!((st, json_of(&body)["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("report_pending")));
+    assert!(t.elapsed() < std::time::Duration::from_secs(5), "the PDF route waited {:?} under a backlog", t.elapsed());
+    assert_eq!(queue.len(), 6);
+    // And past the interactive limit a single report is refused too.
+    let (st, _, body) = call(&s, "POST", "/v1/reports", Some(req)).await;
+    assert_eq!((st, json_of(&body)["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("overloaded")));
+}

@@ -516,3 +516,38 @@ async fn a_single_report_takes_the_interactive_lane_and_a_batch_the_bulk_one() {
     }
     drop(stop);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flood_of_batches_is_refused_past_the_backlog_limit_and_nothing_accepted_is_lost() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts { tweak: Box::new(|c, _| c.max_backlog = 50), ..Opts::new(EXE) }).await;
+    let batch = json!({ "requests": (0..20).map(|i| small(&format!("Flood {i}"))).collect::<Vec<_>>() });
+    let (mut accepted, mut refused) = (Vec::new(), 0);
+    for _ in 0..6 {
+        let r = app.post_json("/v1/reports/batch", &batch).await;
+        match r.status().as_u16() {
+            202 => accepted.extend(r.json::<Value>().await.unwrap()["job_ids"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string())),
+            503 => {
+                assert_eq!(r.headers()["retry-after"], "30");
+                assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "overloaded");
+                refused += 1;
+            }
+            s => panic!("unexpected {s}"),
+        }
+    }
+    assert_eq!((accepted.len(), refused), (40, 4), "two batches fit under 50 waiting, the rest are refused");
+    assert_eq!(queue_depth(&app.sqs, &app.res.queue_url).await.0, 40);
+    // Everything accepted renders: nothing lost.
+    let stop = app.spawn_worker();
+    let until = Instant::now() + Duration::from_secs(180);
+    for id in &accepted {
+        loop {
+            if job_json(&app, id).await["status"] == "succeeded" {
+                break;
+            }
+            assert!(Instant::now() < until, "job {id} did not finish");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    drop(stop);
+}
