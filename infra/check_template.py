@@ -274,6 +274,16 @@ def check_limits(t):
             if not any("s3:prefix" in c for c in cond.values()):
                 problems.append(f"{where}: s3:ListBucket without an s3:prefix condition")
     env = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    expiry = env.get("REPORTQ_JOB_EXPIRY_SECS")
+    for name, r in res.items():
+        if r["Type"] == "AWS::SQS::Queue" and "RedrivePolicy" in r.get("Properties", {}):
+            retention = r["Properties"].get("MessageRetentionPeriod", 345600)
+            if expiry is None or float(expiry) != float(retention):
+                problems.append(f"{name}: MessageRetentionPeriod {retention} != REPORTQ_JOB_EXPIRY_SECS {expiry} (jobs would expire while their message lives, or linger after it)")
+    schedules = [e for r in res.values() if r["Type"] == "AWS::Serverless::Function"
+                 for e in r["Properties"].get("Events", {}).values() if e["Type"] == "Schedule"]
+    if not schedules:
+        problems.append("no Schedule event runs the sweep")
     if str(env.get("REPORTQ_REQUIRE_SANDBOX")) != "1":
         problems.append("Globals: REPORTQ_REQUIRE_SANDBOX is not \"1\" (renders would run unconfined where Landlock is missing)")
     return problems
@@ -381,6 +391,8 @@ def self_test(t):
         "an alarm notifying no one": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")["Properties"].pop("AlarmActions"),
         "the sandbox not required": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="0"),
         "worker concurrency below its event sources": lambda tt: tt["Parameters"]["WorkerReservedConcurrency"].update(Default=3),
+        "job expiry unlike the queue's retention": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_JOB_EXPIRY_SECS="86400"),
+        "no sweep schedule": lambda tt: [r["Properties"]["Events"].pop("Sweep", None) for r in tt["Resources"].values() if r["Type"] == "AWS::Serverless::Function"],
     }
     for what, mutate in limits.items():
         broken = copy.deepcopy(t)
@@ -448,7 +460,7 @@ def main(argv):
             return 1
     print(f"check_template: {paths[0]}: queue visibility >= 6x worker timeout, job deadline < timeout, CORS headers as the app's, partial batch "
           "failures, bucket CORS as the LocalStack init script's, alarm and dashboard metrics the code's, reserved concurrency, "
-          "route throttles, access log, ListBucket prefixes, notifying alarms, sandbox required, no wildcard Allow, explicit roles, private expiring bucket: ok"
+          "route throttles, access log, ListBucket prefixes, notifying alarms, sandbox required, expiry = retention, sweep scheduled, no wildcard Allow, explicit roles, private expiring bucket: ok"
           + (" (self-test ok)" if selftest else ""), file=sys.stderr)
     return 0
 

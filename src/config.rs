@@ -265,6 +265,9 @@ pub struct WorkerSettings {
     /// Where `reportq worker` serves `/metrics` (`REPORTQ_METRICS_LISTEN`, default
     /// `127.0.0.1:9091`; `off`: nowhere).
     pub metrics_listen: Option<String>,
+    /// After this long unfinished jobs are expired by the sweep (`REPORTQ_JOB_EXPIRY_SECS`,
+    /// default 345,600 = 4 days: the queues' message retention, which it must equal).
+    pub job_expiry: Duration,
 }
 
 impl WorkerSettings {
@@ -279,6 +282,7 @@ impl WorkerSettings {
             diagram_model: env.var("REPORTQ_DIAGRAM_MODEL").map(PathBuf::from),
             concurrency: env.parse("REPORTQ_WORKER_CONCURRENCY", Env::cores())?.max(1),
             poll_wait: env.secs("REPORTQ_POLL_WAIT_SECS", 20.0, 0.0, 20.0)?,
+            job_expiry: env.secs("REPORTQ_JOB_EXPIRY_SECS", 345_600.0, 60.0, 1_209_600.0)?,
             metrics_listen: match env.var("REPORTQ_METRICS_LISTEN") {
                 Some(v) if v == "off" => None,
                 Some(v) => Some(v),

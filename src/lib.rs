@@ -39,6 +39,7 @@ pub mod scoring;
 pub mod setup;
 pub mod store;
 pub mod submit;
+pub mod sweep;
 pub mod template;
 pub mod wire;
 pub mod worker;

@@ -91,6 +91,9 @@ enum Cmd {
     },
     /// Long-poll the job queue and run each job through the worker Lambda's handler.
     Worker,
+    /// Mark jobs whose queue message can no longer arrive `failed` (`expired`), once (the
+    /// template runs this hourly on the worker function).
+    Sweep,
     /// Submit report requests to a reportq API and (with --wait) fetch the PDFs.
     Submit {
         /// A request file; with --batch, a folder of *.json requests or a JSONL file.
@@ -172,6 +175,15 @@ fn run(cli: Cli) -> Res {
         }
         Cmd::Serve { listen } => runtime()?.block_on(serve(listen)),
         Cmd::Worker => runtime()?.block_on(worker()),
+        Cmd::Sweep => runtime()?.block_on(async {
+            // Only the bucket: a sweep needs no TeX bundle.
+            let cfg = reportq::config::WorkerSettings::from_env()?;
+            let (s3, _) = reportq::aws::clients().await;
+            let store = reportq::store::S3Store::new(s3, cfg.bucket.clone());
+            let report = reportq::sweep::sweep(&store, reportq::domain::now_epoch(), cfg.job_expiry.as_secs() as i64).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }),
         Cmd::Submit { input, batch, wait, output, url, timeout } => {
             let timeout = std::time::Duration::from_secs(timeout);
             if batch {

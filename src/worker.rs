@@ -185,6 +185,23 @@ impl Worker {
         Ok(batch_response(&results))
     }
 
+    /// Expires jobs whose message can no longer arrive ([`crate::sweep`]).
+    pub async fn sweep(&self) -> Result<crate::sweep::SweepReport, StoreError> {
+        crate::sweep::sweep(self.store.as_ref(), now_epoch(), self.cfg.job_expiry.as_secs() as i64).await
+    }
+
+    /// The worker Lambda's one entry point: an SQS batch (the two queues' event sources), or
+    /// the hourly schedule, which sweeps.
+    pub async fn handle_any(&self, event: lambda_runtime::LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, lambda_runtime::Error> {
+        let (payload, context) = event.into_parts();
+        if payload.get("Records").is_some() {
+            let sqs: SqsEvent = serde_json::from_value(payload)?;
+            let resp = self.handle(lambda_runtime::LambdaEvent::new(sqs, context)).await?;
+            return Ok(serde_json::to_value(resp)?);
+        }
+        Ok(serde_json::to_value(self.sweep().await?)?)
+    }
+
     /// Handles messages concurrently, each within `deadline`.
     pub async fn process(&self, records: &[SqsMessage], deadline: Duration) -> Vec<RecordResult> {
         let sem = tokio::sync::Semaphore::new(self.cfg.concurrency);

@@ -1,4 +1,5 @@
-//! The worker Lambda: SQS event source (with ReportBatchItemFailures) -> the worker.
+//! The worker Lambda: SQS event sources (with ReportBatchItemFailures) -> the worker; the
+//! hourly schedule -> the sweep.
 
 use std::sync::Arc;
 
@@ -11,7 +12,7 @@ fn main() -> Result<(), lambda_runtime::Error> {
         let worker = Arc::new(worker);
         lambda_runtime::run(lambda_runtime::service_fn(move |event| {
             let worker = worker.clone();
-            async move { worker.handle(event).await }
+            async move { worker.handle_any(event).await }
         }))
         .await
     })

@@ -100,6 +100,12 @@ impl MemoryStore {
 
 #[async_trait::async_trait]
 impl JobStore for MemoryStore {
+    /// Every job: the memory store keeps no write times (the sweep reads each record).
+    async fn jobs_written_before(&self, _epoch: i64) -> Result<Vec<Uuid>, StoreError> {
+        self.check("ListObjectsV2", keys::JOBS)?;
+        Ok(self.objects.lock().unwrap().keys().filter_map(|k| keys::parse_job(k)).collect())
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.check("HeadBucket", "")
     }

@@ -105,6 +105,9 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     async fn report_url(&self, job: Uuid, expiry: Duration, filename: &str) -> Result<Presigned, StoreError>;
     /// Whether the store answers at all (`/healthz`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Ids of the job records last written before `epoch` (the sweep's candidates; an
+    /// implementation may return more, the sweep reads each record).
+    async fn jobs_written_before(&self, epoch: i64) -> Result<Vec<Uuid>, StoreError>;
 }
 
 /// Key layout shared by the implementations (the in-memory store keeps the same names, so a
@@ -116,6 +119,13 @@ pub mod keys {
 
     pub fn job(id: Uuid) -> String {
         format!("jobs/{id}.json")
+    }
+
+    pub const JOBS: &str = "jobs/";
+
+    /// The job id a job record's key names.
+    pub fn parse_job(key: &str) -> Option<Uuid> {
+        key.strip_prefix(JOBS)?.strip_suffix(".json")?.parse().ok()
     }
 
     pub fn report(id: Uuid) -> String {

@@ -188,6 +188,32 @@ impl S3Store {
 
 #[async_trait::async_trait]
 impl JobStore for S3Store {
+    async fn jobs_written_before(&self, epoch: i64) -> Result<Vec<Uuid>, StoreError> {
+        let mut ids = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(keys::JOBS)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| Self::err("ListObjectsV2", keys::JOBS, &e))?;
+            ids.extend(
+                out.contents()
+                    .iter()
+                    .filter(|o| o.last_modified().is_some_and(|t| t.secs() < epoch))
+                    .filter_map(|o| o.key().and_then(keys::parse_job)),
+            );
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
+                _ => return Ok(ids),
+            }
+        }
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.client.head_bucket().bucket(&self.bucket).send().await.map_err(|e| Self::err("HeadBucket", "", &e))?;
         Ok(())

@@ -311,6 +311,40 @@ async fn a_message_for_no_job_is_retried_towards_the_dlq() {
 }
 
 #[tokio::test]
+async fn the_sweep_expires_jobs_whose_message_can_no_longer_arrive() {
+    let e = env();
+    let v = request();
+    let day = 86_400;
+    let now = now_epoch();
+    // An orphan: queued five days ago (its message expired after four, or was never sent).
+    let orphan = Job::new(Uuid::new_v4(), None, "summary", v.clone(), now - 5 * day);
+    e.store.create_job(&orphan).await.unwrap();
+    // Running under a lease that ran out long ago, and one still leased (a worker has it).
+    let dead = Job::new(Uuid::new_v4(), None, "summary", v.clone(), now - 5 * day).running(now - 5 * day, 60);
+    e.store.create_job(&dead).await.unwrap();
+    let alive = Job::new(Uuid::new_v4(), None, "summary", v.clone(), now - 5 * day).running(now, 600);
+    e.store.create_job(&alive).await.unwrap();
+    // Recent, or finished: left alone.
+    let fresh = Job::new(Uuid::new_v4(), None, "summary", v.clone(), now - 3600);
+    e.store.create_job(&fresh).await.unwrap();
+    let done = Job::new(Uuid::new_v4(), None, "summary", v.clone(), now - 5 * day)
+        .succeeded(now - 5 * day, reportq::domain::job::Output { key: "k".into(), size: 1, sha256: "s".into() });
+    e.store.create_job(&done).await.unwrap();
+
+    let report = reportq::sweep::sweep(e.store.as_ref(), now, 4 * day).await.unwrap();
+    assert_eq!((report.checked, report.expired), (4, 2));
+    for id in [orphan.id, dead.id] {
+        let j = status(&e, id).await;
+        assert_eq!((j.status, j.error.unwrap().code.as_str()), (Status::Failed, "expired"));
+    }
+    assert_eq!(status(&e, alive.id).await.status, Status::Running);
+    assert_eq!(status(&e, fresh.id).await.status, Status::Queued);
+    assert_eq!(status(&e, done.id).await.status, Status::Succeeded);
+    // Again: nothing left to do.
+    assert_eq!(reportq::sweep::sweep(e.store.as_ref(), now, 4 * day).await.unwrap().expired, 0);
+}
+
+#[tokio::test]
 async fn a_single_job_can_take_the_interactive_lane_and_a_batch_never_does() {
     let e = env();
     let fast = Arc::new(MemoryQueue::new());

@@ -121,6 +121,9 @@ async fn lambda_entry_points_with_api_gateway_and_sqs_events() {
     let resp = worker.invoke(event).await.unwrap();
     assert_eq!(resp["batchItemFailures"].as_array().unwrap().len(), 1);
     assert_eq!(jobs.job(id.parse().unwrap()).await.unwrap().unwrap().0.attempts, 1);
+    // The hourly schedule's event goes to the sweep (nothing here is old enough to expire).
+    let resp = worker.invoke(fixture("eventbridge-schedule.json")).await.unwrap();
+    assert_eq!(resp, json!({ "checked": 0, "expired": 0 }));
 
     // The API now answers with a presigned URL, and /pdf with a 303 to one.
     let resp = api.invoke(with_id(&fixture("apigw-v2-get-report.json"), &id)).await.unwrap();

@@ -518,6 +518,27 @@ async fn a_single_report_takes_the_interactive_lane_and_a_batch_the_bulk_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sweep_expires_an_orphaned_queued_job_in_s3() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts::new(EXE)).await;
+    let orphan: Value = app.post_json("/v1/reports", &small("Orphan")).await.json().await.unwrap();
+    let id = orphan["job_id"].as_str().unwrap().to_string();
+    // Its message is lost (consumed by nobody, expired): only the sweep can end the job.
+    app.sqs.purge_queue().queue_url(&app.res.queue_url).send().await.unwrap();
+    let day = 86_400;
+    let store = reportq::store::S3Store::new(app.s3.clone(), app.res.bucket.clone());
+    // Now: the job is minutes old, not expired.
+    let now = reportq::domain::now_epoch();
+    assert_eq!(reportq::sweep::sweep(&store, now, 4 * day).await.unwrap().expired, 0);
+    // Five days on (the clock moved, not the record: S3 lists it as written before the cutoff).
+    let report = reportq::sweep::sweep(&store, now + 5 * day, 4 * day).await.unwrap();
+    assert_eq!((report.checked, report.expired), (1, 1));
+    let job = job_json(&app, &id).await;
+    assert_eq!((job["status"].as_str(), job["error"]["code"].as_str()), (Some("failed"), Some("expired")), "{job}");
+    assert_eq!(job["timeline"].as_array().unwrap().last().unwrap()["event"], "failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_flood_of_batches_is_refused_past_the_backlog_limit_and_nothing_accepted_is_lost() {
     let ls = LocalStack::start();
     let app = app(&ls.endpoint, Opts { tweak: Box::new(|c, _| c.max_backlog = 50), ..Opts::new(EXE) }).await;
