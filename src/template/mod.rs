@@ -48,7 +48,7 @@ impl Params {
 pub fn parse_params(template: &str, params: &serde_json::Value, scorer: Option<&crate::scoring::Diagram>) -> Result<Params, ParamError> {
     match template {
         "diagram" => diagram::parse(params, scorer).map(Params::Diagram),
-        "summary" => summary::parse(params.clone()).map(Params::Summary),
+        "summary" => summary::parse(params).map(Params::Summary),
         other => Err(ParamError::new("template", format!("unknown template {other:?}; known templates: {}", names().join(", ")))),
     }
 }

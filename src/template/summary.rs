@@ -100,7 +100,7 @@ fn count(field: &str, n: usize, lo: usize, hi: usize, what: &str) -> Result<(), 
     Ok(())
 }
 
-pub fn parse(params: Value) -> Result<SummaryParams, ParamError> {
+pub fn parse(params: &Value) -> Result<SummaryParams, ParamError> {
     let p: SummaryParams = serde_path_to_error::deserialize(params).map_err(|e| json_error("params", e))?;
     check_nonempty("params.title", &p.title)?;
     check_len("params.title", &p.title, MAX_TITLE)?;
