@@ -75,10 +75,17 @@ pub fn limit_child(cmd: &mut Command, memory_mb: u64, timeout: Duration, nice: i
             set(libc::RLIMIT_FSIZE, 0);
             set(libc::RLIMIT_CORE, 0);
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
-            // Only stdin, stdout and stderr (its pipes) reach the child: any descriptor the
-            // parent inherited or opened without close-on-exec (sockets with credentials'
-            // connections, other jobs' files) is closed here.
-            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32);
+            // Only stdin, stdout and stderr (its pipes) reach the child: every other descriptor
+            // the parent inherited or opened without close-on-exec (sockets with credentials'
+            // connections, other jobs' files) is marked close-on-exec here, so exec drops it.
+            // Marked, not closed: std's own pipe that reports a failed exec must live until then.
+            const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
+            if libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC) != 0 {
+                // Before Linux 5.11: one descriptor at a time (fcntl is async-signal-safe).
+                for fd in 3..4096 {
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                }
+            }
             if nice != 0 {
                 libc::setpriority(libc::PRIO_PROCESS, 0, nice);
             }

@@ -4,7 +4,9 @@
 //! - the record is written first, then the message; a `202` means both happened;
 //! - with an Idempotency-Key, a retry of the same request returns what the first try made (and
 //!   re-sends the message of a job still `queued`, in case the first try died before sending
-//!   it: a duplicate message is harmless); the key reused for another request is refused;
+//!   it: a duplicate message is harmless; a batch re-sends only if its first try never
+//!   finished sending, so replaying a key cannot multiply a batch's messages); the key reused
+//!   for another request is refused;
 //! - if the send fails and no key lets the caller retry into the same job, the job is marked
 //!   `failed` (`enqueue_failed`) rather than left `queued` for ever.
 
@@ -169,13 +171,21 @@ impl Submitter {
         for r in created {
             r?;
         }
-        let to_send: Vec<JobMessage> = if replay {
+        let to_send: Vec<JobMessage> = if replay && self.store.batch_sent(batch_id).await? {
+            Vec::new()
+        } else if replay {
             let moved = self.store.batch_statuses(batch_id).await?;
             batch.job_ids.iter().filter(|id| !moved.contains_key(id)).map(|&job_id| JobMessage::bulk(job_id).traced(trace)).collect()
         } else {
             batch.job_ids.iter().map(|&job_id| JobMessage::bulk(job_id).traced(trace)).collect()
         };
         self.queue.send_all(&to_send).await?;
+        if !to_send.is_empty() {
+            // Lost, this only makes a later replay re-send what is still queued (harmless).
+            if let Err(e) = self.store.mark_batch_sent(batch_id).await {
+                tracing::warn!(batch_id = %batch_id, error = %e, "batch not marked as sent");
+            }
+        }
         if !replay {
             for t in &templates {
                 metrics::count("JobsSubmitted", &[("Template", t.as_str())], 1.0);

@@ -103,6 +103,9 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// A URL that downloads the report without credentials until `expiry` has passed, saved
     /// as `filename`.
     async fn report_url(&self, job: Uuid, expiry: Duration, filename: &str) -> Result<Presigned, StoreError>;
+    /// Records that every message of a batch was sent (a replayed key then sends none).
+    async fn mark_batch_sent(&self, batch: Uuid) -> Result<(), StoreError>;
+    async fn batch_sent(&self, batch: Uuid) -> Result<bool, StoreError>;
     /// Whether the store answers at all (`/healthz`).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Ids of the job records last written before `epoch` (the sweep's candidates; an
@@ -144,6 +147,11 @@ pub mod keys {
 
     pub fn marker(batch: Uuid, job: Uuid, status: Status) -> String {
         format!("batches/{batch}/{job}/{}", status.as_str())
+    }
+
+    /// Written once a batch's messages were all sent (not a job marker: no job id in it).
+    pub fn batch_sent(batch: Uuid) -> String {
+        format!("batches/{batch}/sent")
     }
 
     /// Keys are stored hashed: a key is the caller's text and may hold anything.

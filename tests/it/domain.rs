@@ -149,13 +149,31 @@ async fn a_replayed_batch_makes_no_new_jobs_and_resends_only_queued_ones() {
     let body = json!({ "requests": reqs });
     let batch = e.submitter.submit_batch(reqs.iter().map(item).collect(), &body, Some("b")).await.unwrap();
     assert_eq!(e.queue.drain().len(), 3);
-    // One job moves on; the replay re-sends the other two and makes nothing new.
-    e.store.mark(batch.id, batch.job_ids[0], Status::Succeeded).await.unwrap();
+    // Replayed after a first try that sent everything: the same batch, and no message again
+    // (a replayed key cannot multiply a batch's messages).
     let again = e.submitter.submit_batch(reqs.iter().map(item).collect(), &body, Some("b")).await.unwrap();
     assert_eq!(again.job_ids, batch.job_ids);
+    assert!(e.queue.is_empty());
+    // A first try that died sending: the replay re-sends what is still queued, nothing new.
+    e.queue.set_down(true);
+    let other = json!({ "requests": reqs.clone(), "n": 2 });
+    assert!(e.submitter.submit_batch(reqs.iter().map(item).collect(), &other, Some("c")).await.is_err());
+    e.queue.set_down(false);
+    let first = e.store.keys().iter().filter(|k| k.starts_with("jobs/")).count();
+    let died: Uuid =
+        e.store.keys().iter().find_map(|k| k.strip_prefix("batches/")?.strip_suffix(".json")?.parse().ok().filter(|id| *id != batch.id)).unwrap();
+    let died = e.store.batch(died).await.unwrap().unwrap();
+    // One of its jobs moved on meanwhile (a message from the first try did get through).
+    e.store.mark(died.id, died.job_ids[0], Status::Succeeded).await.unwrap();
+    let replayed = e.submitter.submit_batch(reqs.iter().map(item).collect(), &other, Some("c")).await.unwrap();
+    assert_eq!(replayed.job_ids, died.job_ids);
     let resent: Vec<Uuid> = e.queue.drain().into_iter().map(|m| m.job_id).collect();
-    assert_eq!(resent, batch.job_ids[1..].to_vec());
-    assert_eq!(e.store.keys().iter().filter(|k| k.starts_with("jobs/")).count(), 3);
+    assert_eq!(resent, died.job_ids[1..].to_vec());
+    assert_eq!(e.store.keys().iter().filter(|k| k.starts_with("jobs/")).count(), first, "no new jobs");
+    // That replay completed the sending: another sends nothing.
+    e.submitter.submit_batch(reqs.iter().map(item).collect(), &other, Some("c")).await.unwrap();
+    assert!(e.queue.is_empty());
+    assert_eq!(e.store.keys().iter().filter(|k| k.starts_with("jobs/")).count(), 6);
 }
 
 #[tokio::test]
