@@ -96,6 +96,16 @@ class Stack:
         self.tmp = tmp
         self.procs = []
         self.worker_proc = None
+        self.ls_state = None
+        self.page_srv = self.other_srv = None
+        try:
+            self._start()
+        except BaseException:
+            self.close()  # whatever did start (LocalStack above all) must not outlive the run
+            raise
+
+    def _start(self):
+        tmp = self.tmp
         site = os.path.join(tmp, "site")
         os.makedirs(site)
         for d in (os.path.join(ROOT, "assets", "web"), os.path.join(ROOT, "tests", "browser")):
@@ -111,8 +121,8 @@ class Stack:
         origins = ",".join([self.page, self.api])
 
         state = os.path.join(tmp, "localstack")
+        self.ls_state = state  # set first: a start that fails half-way is still stopped
         out = run([os.path.join(ROOT, "scripts", "localstack.sh"), "start", state])
-        self.ls_state = state
         self.env = dict(os.environ, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
                         REPORTQ_CORS_ORIGINS=origins, REPORTQ_DIAGRAM_MODEL=MODEL, REPORTQ_PDF_WAIT_SECS=PDF_WAIT_SECS,
                         REPORTQ_POLL_WAIT_SECS="1", REPORTQ_LOG_FORMAT="json", RUST_LOG="info")
@@ -171,9 +181,11 @@ class Stack:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
-        subprocess.run([os.path.join(ROOT, "scripts", "localstack.sh"), "stop", self.ls_state], cwd=ROOT)
-        self.page_srv.shutdown()
-        self.other_srv.shutdown()
+        if self.ls_state:
+            subprocess.run([os.path.join(ROOT, "scripts", "localstack.sh"), "stop", self.ls_state], cwd=ROOT)
+        for srv in (self.page_srv, self.other_srv):
+            if srv is not None:
+                srv.shutdown()
 
 
 @pytest.fixture(scope="session")
