@@ -79,8 +79,8 @@ impl Submitter {
     }
 
     /// Claims `key` for `new_id`: `None` on first use, the id the key made on a retry.
-    async fn claim(&self, scope: KeyScope, key: &str, body: &Value, new_id: Uuid) -> Result<Option<Uuid>, SubmitError> {
-        let rec = KeyRecord { id: new_id, fingerprint: fingerprint(body) };
+    async fn claim(&self, scope: KeyScope, key: &str, fingerprint: String, new_id: Uuid) -> Result<Option<Uuid>, SubmitError> {
+        let rec = KeyRecord { id: new_id, fingerprint };
         match self.store.claim_key(scope, key, &rec).await? {
             None => Ok(None),
             Some(old) if old.fingerprint == rec.fingerprint => Ok(Some(old.id)),
@@ -95,7 +95,7 @@ impl Submitter {
         let message = |job_id| JobMessage::new(job_id, lane).traced(trace);
         let mut id = Uuid::new_v4();
         if let Some(key) = key
-            && let Some(old) = self.claim(KeyScope::Job, key, fingerprint_of, id).await?
+            && let Some(old) = self.claim(KeyScope::Job, key, fingerprint(fingerprint_of), id).await?
         {
             id = old;
             if let Some((job, _)) = self.store.job(id).await? {
@@ -131,10 +131,16 @@ impl Submitter {
     /// Stores a batch and its jobs, then queues them all. Items are validated already: nothing
     /// is stored unless every one was.
     pub async fn submit_batch(&self, items: Vec<Item>, fingerprint_of: &Value, key: Option<&str>) -> Result<Batch, SubmitError> {
+        self.submit_batch_fingerprinted(items, fingerprint(fingerprint_of), key).await
+    }
+
+    /// [`Submitter::submit_batch`] with the body's [`fingerprint`] taken beforehand, so that the
+    /// caller can move the requests out of the body instead of copying them.
+    pub async fn submit_batch_fingerprinted(&self, items: Vec<Item>, fingerprint: String, key: Option<&str>) -> Result<Batch, SubmitError> {
         let mut batch_id = Uuid::new_v4();
         let mut replay = false;
         if let Some(key) = key
-            && let Some(old) = self.claim(KeyScope::Batch, key, fingerprint_of, batch_id).await?
+            && let Some(old) = self.claim(KeyScope::Batch, key, fingerprint, batch_id).await?
         {
             batch_id = old;
             replay = true;

@@ -19,10 +19,16 @@ use crate::wire::{BatchJob, BatchSubmitted, BatchView, Counts, ItemError, JobLin
 pub async fn submit_batch(State(s): State<Shared>, Extension(trace): Extension<Trace>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let value = read_json(&headers, body, s.cfg.max_batch_bytes).await?;
+    // What an Idempotency-Key is bound to, taken now: the requests are then moved out of the
+    // body, not copied (a large batch would otherwise be held twice).
+    let fingerprint = crate::submit::fingerprint(&value);
     let shape = || ApiError::Invalid(ParamError::new("requests", "send {\"requests\": [request, ...]}"));
-    let items: &Vec<Value> = match &value {
+    let items: Vec<Value> = match value {
         Value::Array(a) => a,
-        Value::Object(o) if o.len() == 1 => o.get("requests").and_then(Value::as_array).ok_or_else(shape)?,
+        Value::Object(mut o) if o.len() == 1 => match o.remove("requests") {
+            Some(Value::Array(a)) => a,
+            _ => return Err(shape()),
+        },
         _ => return Err(shape()),
     };
     if items.is_empty() || items.len() > MAX_BATCH {
@@ -31,8 +37,8 @@ pub async fn submit_batch(State(s): State<Shared>, Extension(trace): Extension<T
     // Everything is validated before anything is stored or sent.
     let mut ok = Vec::with_capacity(items.len());
     let mut bad = Vec::new();
-    for (index, item) in items.iter().enumerate() {
-        match s.item(item.clone()) {
+    for (index, item) in items.into_iter().enumerate() {
+        match s.item(item) {
             Ok(i) => ok.push(crate::submit::Item { trace: Some(trace), ..i }),
             Err(e) => bad.push(ItemError { index, field: e.field, message: e.message }),
         }
@@ -42,7 +48,7 @@ pub async fn submit_batch(State(s): State<Shared>, Extension(trace): Extension<T
     }
     let n = ok.len() as u64;
     s.admit(crate::queue::Lane::Bulk, n).await?;
-    let batch = s.submitter.submit_batch(ok, &value, key.as_deref()).await?;
+    let batch = s.submitter.submit_batch_fingerprinted(ok, fingerprint, key.as_deref()).await?;
     s.sent(crate::queue::Lane::Bulk, n);
     Ok(accepted(format!("/v1/batches/{}", batch.id), BatchSubmitted::of(&batch)))
 }
