@@ -208,12 +208,13 @@ impl Worker {
         let work = records.iter().map(|m| async {
             let _permit = sem.acquire().await.expect("never closed");
             // One span per delivery: every event of this job's attempt carries its ids.
+            let parsed = parse_message(m).ok();
             let trace = m.attributes.get("AWSTraceHeader").and_then(|h| Trace::from_xray(h)).map(|t| t.trace_id_hex());
             let span = tracing::info_span!(
                 "job",
                 message_id = m.message_id.as_deref().unwrap_or("?"),
-                job_id = parse_message(m).map(|j| j.job_id.to_string()).unwrap_or_default(),
-                lane = parse_message(m).map(|j| j.lane.as_str()).unwrap_or("?"),
+                job_id = parsed.map(|j| j.job_id.to_string()).unwrap_or_default(),
+                lane = parsed.map(|j| j.lane.as_str()).unwrap_or("?"),
                 receive_count = m.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("1"),
                 // The trace the API started (SQS's AWSTraceHeader; else the job record's).
                 trace_id = trace.as_deref(),

@@ -134,18 +134,22 @@ impl SqsQueue {
         Err(QueueError { op: "SendMessageBatch", message: format!("{} messages not sent after {TRIES} tries: {last}", pending.len()) })
     }
 
-    /// The queue's visibility timeout, if the caller may read the queue's attributes.
-    pub async fn visibility_timeout(&self) -> Result<Option<Duration>, QueueError> {
-        use aws_sdk_sqs::types::QueueAttributeName;
+    /// One numeric attribute of the queue (GetQueueAttributes).
+    async fn attribute(&self, name: aws_sdk_sqs::types::QueueAttributeName) -> Result<Option<u64>, QueueError> {
         let out = self
             .client
             .get_queue_attributes()
             .queue_url(&self.url)
-            .attribute_names(QueueAttributeName::VisibilityTimeout)
+            .attribute_names(name.clone())
             .send()
             .await
             .map_err(|e| QueueError { op: "GetQueueAttributes", message: describe(&e) })?;
-        Ok(out.attributes().and_then(|a| a.get(&QueueAttributeName::VisibilityTimeout)).and_then(|v| v.parse().ok()).map(Duration::from_secs))
+        Ok(out.attributes().and_then(|a| a.get(&name)).and_then(|v| v.parse().ok()))
+    }
+
+    /// The queue's visibility timeout, if the caller may read the queue's attributes.
+    pub async fn visibility_timeout(&self) -> Result<Option<Duration>, QueueError> {
+        Ok(self.attribute(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout).await?.map(Duration::from_secs))
     }
 
     /// Long-polls for up to `max` messages, as the Lambda event source would hand them over.
@@ -212,15 +216,6 @@ impl JobQueue for SqsQueue {
     }
 
     async fn depth(&self) -> Result<u64, QueueError> {
-        use aws_sdk_sqs::types::QueueAttributeName;
-        let out = self
-            .client
-            .get_queue_attributes()
-            .queue_url(&self.url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .map_err(|e| QueueError { op: "GetQueueAttributes", message: describe(&e) })?;
-        Ok(out.attributes().and_then(|a| a.get(&QueueAttributeName::ApproximateNumberOfMessages)).and_then(|v| v.parse().ok()).unwrap_or(0))
+        Ok(self.attribute(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages).await?.unwrap_or(0))
     }
 }

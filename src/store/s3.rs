@@ -143,6 +143,11 @@ impl S3Store {
 
     /// Every key under `prefix` (all pages).
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.list_where(prefix, |_| true).await
+    }
+
+    /// The keys under `prefix` (all pages) of the objects `keep` accepts.
+    async fn list_where(&self, prefix: &str, keep: impl Fn(&aws_sdk_s3::types::Object) -> bool) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
         let mut token = None;
         loop {
@@ -155,7 +160,7 @@ impl S3Store {
                 .send()
                 .await
                 .map_err(|e| Self::err("ListObjectsV2", prefix, &e))?;
-            keys.extend(out.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+            keys.extend(out.contents().iter().filter(|o| keep(o)).filter_map(|o| o.key().map(str::to_string)));
             match out.next_continuation_token() {
                 Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
                 _ => return Ok(keys),
@@ -189,29 +194,8 @@ impl S3Store {
 #[async_trait::async_trait]
 impl JobStore for S3Store {
     async fn jobs_written_before(&self, epoch: i64) -> Result<Vec<Uuid>, StoreError> {
-        let mut ids = Vec::new();
-        let mut token = None;
-        loop {
-            let out = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(keys::JOBS)
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| Self::err("ListObjectsV2", keys::JOBS, &e))?;
-            ids.extend(
-                out.contents()
-                    .iter()
-                    .filter(|o| o.last_modified().is_some_and(|t| t.secs() < epoch))
-                    .filter_map(|o| o.key().and_then(keys::parse_job)),
-            );
-            match out.next_continuation_token() {
-                Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
-                _ => return Ok(ids),
-            }
-        }
+        let old = self.list_where(keys::JOBS, |o| o.last_modified().is_some_and(|t| t.secs() < epoch)).await?;
+        Ok(old.iter().filter_map(|k| keys::parse_job(k)).collect())
     }
 
     async fn mark_batch_sent(&self, batch: Uuid) -> Result<(), StoreError> {
