@@ -76,7 +76,7 @@ lint:
 test-fast: build
 	$(STAMP)
 	cargo test --release --locked --lib
-	cargo test --release --locked --test it -- domain:: model_routes:: api:: scoring::
+	cargo test --release --locked --test it -- domain:: model_routes:: api:: scoring:: access::
 
 # The rest, after the fast lane (whose tests nextest leaves out rather than run twice).
 # One LocalStack for the whole run (each test makes its own bucket and queues in it), on a
@@ -88,7 +88,7 @@ test: fmt-check test-fast setup localstack lint-infra smoke-readonly browser-tes
 	eval "export $$(scripts/localstack.sh start "$$state")"; \
 	export REPORTQ_TEST_LOCALSTACK=$$AWS_ENDPOINT_URL; unset AWS_ENDPOINT_URL; \
 	if cargo nextest --version >/dev/null 2>&1; then \
-	  cargo nextest run --release --locked --no-fail-fast -E 'not (kind(lib) | test(/^(domain|model_routes|api|scoring)::/))'; \
+	  cargo nextest run --release --locked --no-fail-fast -E 'not (kind(lib) | test(/^(domain|model_routes|api|scoring|access)::/))'; \
 	else \
 	  cargo test --release --locked --no-fail-fast; \
 	fi

@@ -76,7 +76,12 @@ async fn worker_round(n: usize, request: &Value) -> f64 {
     let queue = Arc::new(MemoryQueue::new());
     let submitter = reportq::submit::Submitter::new(store.clone(), queue.clone());
     for _ in 0..n {
-        let item = reportq::submit::Item { body: request.clone(), request: ReportRequest::from_value(request.clone()).unwrap(), trace: None };
+        let item = reportq::submit::Item {
+            body: request.clone(),
+            request: ReportRequest::from_value(request.clone()).unwrap(),
+            trace: None,
+            callback: None,
+        };
         submitter.submit(item, request, None, reportq::queue::Lane::Bulk).await.unwrap();
     }
     let msgs: Vec<SqsMessage> = queue

@@ -86,8 +86,25 @@ async fn api_error(resp: reqwest::Response) -> ClientError {
 
 impl Client {
     pub fn new(base: &str) -> Result<Self, ClientError> {
-        let http =
-            reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).timeout(Duration::from_secs(120)).build().map_err(transport)?;
+        Self::with_key(base, None)
+    }
+
+    /// A client that sends `Authorization: Bearer {key}` on every call (a deployment with
+    /// `REPORTQ_AUTH=keys`; `reportq submit` takes it from `REPORTQ_API_KEY`).
+    pub fn with_key(base: &str, key: Option<&str>) -> Result<Self, ClientError> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(k) = key {
+            let mut v =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {k}")).map_err(|e| ClientError::Input(format!("the API key: {e}")))?;
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(120))
+            .default_headers(headers)
+            .build()
+            .map_err(transport)?;
         Ok(Self { http, base: base.trim_end_matches('/').to_string() })
     }
 

@@ -41,6 +41,11 @@ impl Env {
         self.0.get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
     }
 
+    /// A variable's value, trimmed; unset and empty are the same.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.var(name)
+    }
+
     fn parse<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, ConfigError> {
         match self.var(name) {
             None => Ok(default),
@@ -48,7 +53,7 @@ impl Env {
         }
     }
 
-    fn secs(&self, name: &'static str, default: f64, lo: f64, hi: f64) -> Result<Duration, ConfigError> {
+    pub(crate) fn secs(&self, name: &'static str, default: f64, lo: f64, hi: f64) -> Result<Duration, ConfigError> {
         let v = self.parse(name, default)?;
         if !(v >= lo && v <= hi) {
             return Err(ConfigError::Invalid { name, value: v.to_string(), reason: format!("must be between {lo} and {hi} seconds") });
@@ -187,6 +192,10 @@ pub struct ApiSettings {
     pub diagram_model: Option<PathBuf>,
     /// Where `reportq serve` listens (`REPORTQ_LISTEN`, default `127.0.0.1:8080`).
     pub listen: String,
+    /// How `/v1` callers authenticate (`REPORTQ_AUTH`: `off`, the default; `keys`; `jwt`).
+    pub auth: crate::access::AuthMode,
+    /// Callback checks: which addresses may be called, and whether webhooks are on at all.
+    pub webhooks: crate::webhook::WebhookSettings,
 }
 
 /// Reading and making the two functions' settings: from the environment, or the defaults for a
@@ -235,6 +244,15 @@ impl ApiSettings {
                 .unwrap_or_default(),
             diagram_model: env.var("REPORTQ_DIAGRAM_MODEL").map(PathBuf::from),
             listen: env.var("REPORTQ_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
+            auth: match env.var("REPORTQ_AUTH") {
+                None => crate::access::AuthMode::Off,
+                Some(v) => crate::access::AuthMode::parse(&v).ok_or_else(|| ConfigError::Invalid {
+                    name: "REPORTQ_AUTH",
+                    value: v.clone(),
+                    reason: "use off, keys or jwt".into(),
+                })?,
+            },
+            webhooks: crate::webhook::WebhookSettings::read(env)?,
         })
     }
 }
@@ -268,6 +286,8 @@ pub struct WorkerSettings {
     /// After this long unfinished jobs are expired by the sweep (`REPORTQ_JOB_EXPIRY_SECS`,
     /// default 345,600 = 4 days: the queues' message retention, which it must equal).
     pub job_expiry: Duration,
+    /// Where final events go, how they are signed and retried.
+    pub webhooks: crate::webhook::WebhookSettings,
 }
 
 impl WorkerSettings {
@@ -283,6 +303,7 @@ impl WorkerSettings {
             concurrency: env.parse("REPORTQ_WORKER_CONCURRENCY", Env::cores())?.max(1),
             poll_wait: env.secs("REPORTQ_POLL_WAIT_SECS", 20.0, 0.0, 20.0)?,
             job_expiry: env.secs("REPORTQ_JOB_EXPIRY_SECS", 345_600.0, 60.0, 1_209_600.0)?,
+            webhooks: crate::webhook::WebhookSettings::read(env)?,
             metrics_listen: match env.var("REPORTQ_METRICS_LISTEN") {
                 Some(v) if v == "off" => None,
                 Some(v) => Some(v),

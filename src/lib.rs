@@ -15,10 +15,12 @@
 //! with [`client`], the command-line client. [`aws`] builds the SDK clients, [`config`] reads
 //! each process's settings once, [`logging`] sets up `tracing`, [`metrics`] records every
 //! figure once for Prometheus and CloudWatch (EMF), and [`domain::trace`] carries one trace id
-//! from the API through the queue to the worker.
+//! from the API through the queue to the worker. [`access`] decides who may call the `/v1`
+//! routes (API keys, JWT claims, quotas); [`webhook`] tells callers when their jobs end.
 // The OpenAPI document is one large `json!` literal.
 #![recursion_limit = "256"]
 
+pub mod access;
 pub mod api;
 pub mod aws;
 pub mod bayes;
@@ -41,6 +43,7 @@ pub mod store;
 pub mod submit;
 pub mod sweep;
 pub mod template;
+pub mod webhook;
 pub mod wire;
 pub mod worker;
 

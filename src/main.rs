@@ -114,7 +114,73 @@ enum Cmd {
         /// Give up waiting after this many seconds.
         #[arg(long, default_value_t = 1800)]
         timeout: u64,
+        /// The API key, for a deployment with REPORTQ_AUTH=keys.
+        #[arg(long, env = "REPORTQ_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
     },
+    /// Make, list and revoke API keys (kept in the bucket, REPORTQ_BUCKET, as hashes).
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+    },
+    /// Webhooks: check a delivery's signature, or make a signing secret.
+    Webhook {
+        #[command(subcommand)]
+        cmd: WebhookCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCmd {
+    /// Make a key and print it, once: only its hash is stored.
+    Create {
+        /// What the key is for (shown by `keys list`).
+        #[arg(long)]
+        name: String,
+        /// What it may do: submit, read, score (comma-separated).
+        #[arg(long, default_value = "submit,read")]
+        scopes: String,
+        /// Reports it may submit per UTC day (a batch counts each report); default: no limit.
+        #[arg(long)]
+        quota: Option<u64>,
+    },
+    /// List every key: id, name, scopes, quota, today's use, created, revoked.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by its id (the 12 hex digits after `rq_`); it stops working within 30 s.
+    Revoke { id: String },
+}
+
+#[derive(Subcommand)]
+enum WebhookCmd {
+    /// Check a delivery the way a receiver should: exit 0 if a signature matches.
+    ///
+    /// The body is read from --body-file or standard input, byte for byte.
+    Verify {
+        /// The signing secret (whsec_...).
+        #[arg(long, env = "REPORTQ_WEBHOOK_SECRET", hide_env_values = true)]
+        secret: String,
+        /// The webhook-id header.
+        #[arg(long)]
+        id: String,
+        /// The webhook-timestamp header.
+        #[arg(long)]
+        timestamp: i64,
+        /// The webhook-signature header (one or more space-separated v1,... signatures).
+        #[arg(long)]
+        signature: String,
+        /// The body as received ("-" or absent: standard input).
+        #[arg(long)]
+        body_file: Option<PathBuf>,
+        /// Refuse a timestamp further than this many seconds from now (0: do not check).
+        #[arg(long, default_value_t = 300)]
+        tolerance: i64,
+    },
+    /// Print a new random signing secret (whsec_...), for REPORTQ_WEBHOOK_SECRETS.
+    Secret,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -176,23 +242,101 @@ fn run(cli: Cli) -> Res {
         Cmd::Serve { listen } => runtime()?.block_on(serve(listen)),
         Cmd::Worker => runtime()?.block_on(worker()),
         Cmd::Sweep => runtime()?.block_on(async {
-            // Only the bucket: a sweep needs no TeX bundle.
+            // Only the bucket (and the delivery queue): a sweep needs no TeX bundle.
             let cfg = reportq::config::WorkerSettings::from_env()?;
-            let (s3, _) = reportq::aws::clients().await;
-            let store = reportq::store::S3Store::new(s3, cfg.bucket.clone());
-            let report = reportq::sweep::sweep(&store, reportq::domain::now_epoch(), cfg.job_expiry.as_secs() as i64).await?;
+            let (s3, sqs) = reportq::aws::clients().await;
+            let store: Arc<dyn reportq::store::JobStore> = Arc::new(reportq::store::S3Store::new(s3, cfg.bucket.clone()));
+            let notifier = cfg
+                .webhooks
+                .queue_url
+                .as_ref()
+                .map(|u| reportq::webhook::Notifier::new(store.clone(), Arc::new(reportq::queue::SqsQueue::new(sqs, u.clone()))));
+            let now = reportq::domain::now_epoch();
+            let report = reportq::sweep::sweep(store.as_ref(), now, cfg.job_expiry.as_secs() as i64, notifier.as_ref()).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }),
-        Cmd::Submit { input, batch, wait, output, url, timeout } => {
+        Cmd::Submit { input, batch, wait, output, url, timeout, api_key } => {
             let timeout = std::time::Duration::from_secs(timeout);
+            let client = reportq::client::Client::with_key(&url, api_key.as_deref())?;
             if batch {
-                runtime()?.block_on(submit_batch(&url, &input, wait, output, timeout))
+                runtime()?.block_on(submit_batch(client, &input, wait, output, timeout))
             } else {
-                runtime()?.block_on(submit_one(&url, &input, wait, output, timeout))
+                runtime()?.block_on(submit_one(client, &input, wait, output, timeout))
             }
         }
+        Cmd::Keys { cmd } => runtime()?.block_on(keys(cmd)),
+        Cmd::Webhook { cmd: WebhookCmd::Secret } => {
+            println!("{}", reportq::domain::webhook::Secret::generate());
+            Ok(())
+        }
+        Cmd::Webhook { cmd: WebhookCmd::Verify { secret, id, timestamp, signature, body_file, tolerance } } => {
+            use reportq::domain::webhook::{Secret, verify};
+            let secret = Secret::parse(&secret)?;
+            let body = read_input(&body_file.unwrap_or_else(|| PathBuf::from("-")))?;
+            let now = (tolerance > 0).then(reportq::domain::now_epoch);
+            verify(&secret, &id, timestamp, &signature, &body, now, tolerance)?;
+            println!("valid");
+            Ok(())
+        }
     }
+}
+
+/// `reportq keys ...`: the bucket's key records, through the same code the API checks with.
+async fn keys(cmd: KeysCmd) -> Res {
+    let cfg = reportq::config::ApiSettings::from_env()?;
+    let (s3, _) = reportq::aws::clients().await;
+    let access = reportq::access::Access::new(cfg.auth, Arc::new(reportq::store::S3Store::new(s3, cfg.bucket.clone())));
+    let now = reportq::domain::now_epoch();
+    match cmd {
+        KeysCmd::Create { name, scopes, quota } => {
+            let scopes = reportq::domain::access::Scope::parse_list(&scopes)?;
+            let (token, rec) = access.create_key(&name, scopes, quota, now).await?;
+            eprintln!("key {} ({}) made; it is shown this once and stored only as a hash:", rec.id, rec.name);
+            println!("{token}");
+            if cfg.auth != reportq::access::AuthMode::Keys {
+                eprintln!("note: REPORTQ_AUTH is {} here; the API checks keys only with REPORTQ_AUTH=keys", cfg.auth.as_str());
+            }
+        }
+        KeysCmd::List { json } => {
+            let all = access.list_keys().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &all.iter()
+                            .map(|k| serde_json::json!({
+                                "id": k.id, "name": k.name, "scopes": k.scopes, "quota_per_day": k.quota_per_day,
+                                "created_at": reportq::domain::job::rfc3339(k.created_at_epoch),
+                                "revoked_at": k.revoked_at_epoch.map(reportq::domain::job::rfc3339),
+                            }))
+                            .collect::<Vec<_>>()
+                    )?
+                );
+                return Ok(());
+            }
+            println!("{:<12}  {:<20}  {:<18}  {:>10}  {:<20}  revoked", "id", "name", "scopes", "today/quota", "created");
+            for k in all {
+                let scopes = k.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",");
+                let used = access.used_today(&k.id, now).await?;
+                let quota = k.quota_per_day.map(|q| format!("{used}/{q}")).unwrap_or_else(|| format!("{used}/-"));
+                let revoked = k.revoked_at_epoch.map(reportq::domain::job::rfc3339).unwrap_or_default();
+                println!(
+                    "{:<12}  {:<20}  {:<18}  {:>11}  {:<20}  {revoked}",
+                    k.id,
+                    k.name,
+                    scopes,
+                    quota,
+                    reportq::domain::job::rfc3339(k.created_at_epoch)
+                );
+            }
+        }
+        KeysCmd::Revoke { id } => match access.revoke_key(&id, now).await? {
+            Some(k) => eprintln!("key {} ({}) revoked", k.id, k.name),
+            None => return Err(format!("no key {id}").into()),
+        },
+    }
+    Ok(())
 }
 
 fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {
@@ -333,14 +477,21 @@ async fn worker() -> Res {
             Err(e) => tracing::warn!(addr, error = %e, "worker metrics not served"),
         }
     }
-    worker.run(&queues, shutdown_signal()).await;
+    // Webhook deliveries in a loop of their own: a receiver that hangs holds a delivery
+    // slot, never a render slot.
+    let deliveries = async {
+        if let (Some(q), Some(d)) = (&queues.webhooks, worker.deliverer()) {
+            tracing::info!(queue = q.url(), "delivering webhooks");
+            d.run(q, 16, worker.settings().poll_wait, shutdown_signal()).await;
+        }
+    };
+    futures::join!(worker.run(&queues, shutdown_signal()), deliveries);
     Ok(())
 }
 
-async fn submit_one(url: &str, input: &PathBuf, wait: bool, output: Option<PathBuf>, timeout: std::time::Duration) -> Res {
+async fn submit_one(client: reportq::client::Client, input: &PathBuf, wait: bool, output: Option<PathBuf>, timeout: std::time::Duration) -> Res {
     let text = std::fs::read_to_string(input).map_err(|e| format!("reading {}: {e}", input.display()))?;
     let request: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", input.display()))?;
-    let client = reportq::client::Client::new(url)?;
     let submitted = client.submit(&request).await?;
     let id = submitted.job_id;
     if !wait {
@@ -355,12 +506,17 @@ async fn submit_one(url: &str, input: &PathBuf, wait: bool, output: Option<PathB
     Ok(())
 }
 
-async fn submit_batch(url: &str, input: &std::path::Path, wait: bool, output: Option<PathBuf>, timeout: std::time::Duration) -> Res {
+async fn submit_batch(
+    client: reportq::client::Client,
+    input: &std::path::Path,
+    wait: bool,
+    output: Option<PathBuf>,
+    timeout: std::time::Duration,
+) -> Res {
     let items = reportq::client::read_batch(input)?;
     if items.is_empty() {
         return Err(format!("{}: no requests found", input.display()).into());
     }
-    let client = reportq::client::Client::new(url)?;
     let dir = wait.then(|| output.unwrap_or_else(|| PathBuf::from("reports")));
     let run = client.run_batch(&items, dir.as_deref(), timeout).await?;
     let Some(dir) = dir else {

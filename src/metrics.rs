@@ -29,6 +29,8 @@ pub const METRICS: &[(&str, &str, &str)] = &[
     ("UploadMs", "Milliseconds", "storing one PDF in S3"),
     ("PdfBytes", "Bytes", "size of one PDF (Template)"),
     ("RendersRefused", "Count", "renders refused because the TeX child could not be confined (Template)"),
+    ("WebhookAttempts", "Count", "webhook delivery attempts (Result: delivered, retrying, gave_up)"),
+    ("QuotaRefusals", "Count", "submits refused because a key's daily quota was used up"),
     ("ApiRequests", "Count", "API answers (Route, StatusClass)"),
     ("ApiLatencyMs", "Milliseconds", "API answer time (Route, StatusClass)"),
 ];

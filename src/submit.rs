@@ -17,7 +17,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::domain::job::{Batch, Job, JobError, Status};
+use crate::domain::access::Caller;
+use crate::domain::job::{Batch, Callback, Job, JobError, Status};
 use crate::domain::now_epoch;
 use crate::domain::trace::Trace;
 use crate::metrics;
@@ -42,6 +43,8 @@ pub struct Item {
     pub body: Value,
     pub request: ReportRequest,
     pub trace: Option<Trace>,
+    /// Where to POST the job's final event.
+    pub callback: Option<Callback>,
 }
 
 /// Submits jobs and batches.
@@ -57,6 +60,16 @@ pub struct Submitter {
 /// A stable fingerprint of a request body: what an Idempotency-Key is bound to.
 pub fn fingerprint(v: &Value) -> String {
     hex::encode(Sha256::digest(serde_json::to_vec(v).expect("serialises")))
+}
+
+/// What a batch is submitted with besides its items.
+pub struct NewBatch<'a> {
+    /// What the Idempotency-Key is bound to ([`fingerprint`] of the body).
+    pub fingerprint: String,
+    pub key: Option<&'a str>,
+    pub caller: &'a Caller,
+    /// Where to POST `batch.completed`.
+    pub callback: Option<Callback>,
 }
 
 impl Submitter {
@@ -79,23 +92,36 @@ impl Submitter {
     }
 
     /// Claims `key` for `new_id`: `None` on first use, the id the key made on a retry.
-    async fn claim(&self, scope: KeyScope, key: &str, fingerprint: String, new_id: Uuid) -> Result<Option<Uuid>, SubmitError> {
+    async fn claim(&self, scope: KeyScope, owner: Option<&str>, key: &str, fingerprint: String, new_id: Uuid) -> Result<Option<Uuid>, SubmitError> {
         let rec = KeyRecord { id: new_id, fingerprint };
-        match self.store.claim_key(scope, key, &rec).await? {
+        match self.store.claim_key(scope, owner, key, &rec).await? {
             None => Ok(None),
             Some(old) if old.fingerprint == rec.fingerprint => Ok(Some(old.id)),
             Some(_) => Err(SubmitError::KeyReused),
         }
     }
 
-    /// Stores one job and queues it. `fingerprint_of` is what the key is bound to (the body
-    /// as the caller sent it). Returns the job and whether this call created it.
+    /// [`Submitter::submit_as`] with authentication off.
     pub async fn submit(&self, item: Item, fingerprint_of: &Value, key: Option<&str>, lane: Lane) -> Result<(Job, bool), SubmitError> {
+        self.submit_as(item, fingerprint_of, key, lane, &Caller::open()).await
+    }
+
+    /// Stores one job and queues it. `fingerprint_of` is what the key is bound to (the body
+    /// as the caller sent it); the key and the job are `caller`'s. Returns the job and whether
+    /// this call created it.
+    pub async fn submit_as(
+        &self,
+        item: Item,
+        fingerprint_of: &Value,
+        key: Option<&str>,
+        lane: Lane,
+        caller: &Caller,
+    ) -> Result<(Job, bool), SubmitError> {
         let trace = item.trace.map(Trace::child);
         let message = |job_id| JobMessage::new(job_id, lane).traced(trace);
         let mut id = Uuid::new_v4();
         if let Some(key) = key
-            && let Some(old) = self.claim(KeyScope::Job, key, fingerprint(fingerprint_of), id).await?
+            && let Some(old) = self.claim(KeyScope::Job, caller.owner.as_deref(), key, fingerprint(fingerprint_of), id).await?
         {
             id = old;
             if let Some((job, _)) = self.store.job(id).await? {
@@ -108,6 +134,8 @@ impl Submitter {
         }
         let mut job = Job::new(id, None, item.request.template_name(), item.body, now_epoch());
         job.trace_id = trace.map(|t| t.trace_id_hex());
+        job.owner = caller.owner.clone();
+        job.callback = item.callback;
         self.store.create_job(&job).await?;
         if let Err(e) = self.lane(lane).send(&message(id)).await {
             if key.is_none() {
@@ -131,16 +159,19 @@ impl Submitter {
     /// Stores a batch and its jobs, then queues them all. Items are validated already: nothing
     /// is stored unless every one was.
     pub async fn submit_batch(&self, items: Vec<Item>, fingerprint_of: &Value, key: Option<&str>) -> Result<Batch, SubmitError> {
-        self.submit_batch_fingerprinted(items, fingerprint(fingerprint_of), key).await
+        let batch = NewBatch { fingerprint: fingerprint(fingerprint_of), key, caller: &Caller::open(), callback: None };
+        Ok(self.submit_batch_as(items, batch).await?.0)
     }
 
-    /// [`Submitter::submit_batch`] with the body's [`fingerprint`] taken beforehand, so that the
-    /// caller can move the requests out of the body instead of copying them.
-    pub async fn submit_batch_fingerprinted(&self, items: Vec<Item>, fingerprint: String, key: Option<&str>) -> Result<Batch, SubmitError> {
+    /// [`Submitter::submit_batch`] with the body's [`fingerprint`] taken beforehand (so that
+    /// the caller can move the requests out of the body instead of copying them), for a caller,
+    /// with the batch's callback. Returns the batch and whether this call created it.
+    pub async fn submit_batch_as(&self, items: Vec<Item>, new: NewBatch<'_>) -> Result<(Batch, bool), SubmitError> {
+        let NewBatch { fingerprint, key, caller, callback } = new;
         let mut batch_id = Uuid::new_v4();
         let mut replay = false;
         if let Some(key) = key
-            && let Some(old) = self.claim(KeyScope::Batch, key, fingerprint, batch_id).await?
+            && let Some(old) = self.claim(KeyScope::Batch, caller.owner.as_deref(), key, fingerprint, batch_id).await?
         {
             batch_id = old;
             replay = true;
@@ -148,7 +179,13 @@ impl Submitter {
         let batch = match self.store.batch(batch_id).await? {
             Some(b) if replay => b,
             _ => {
-                let b = Batch { id: batch_id, created_at_epoch: now_epoch(), job_ids: (0..items.len()).map(|_| Uuid::new_v4()).collect() };
+                let b = Batch {
+                    id: batch_id,
+                    created_at_epoch: now_epoch(),
+                    job_ids: (0..items.len()).map(|_| Uuid::new_v4()).collect(),
+                    owner: caller.owner.clone(),
+                    callback: callback.clone(),
+                };
                 // The batch record first: it holds the job ids, so a retry finishes the same jobs.
                 self.store.create_batch(&b).await?;
                 b
@@ -162,6 +199,9 @@ impl Submitter {
             .zip(items)
             .map(|(id, item)| Job {
                 trace_id: trace.map(|t| t.trace_id_hex()),
+                owner: batch.owner.clone(),
+                callback: item.callback,
+                notify_batch: batch.callback.is_some(),
                 ..Job::new(*id, Some(batch_id), item.request.template_name(), item.body, now)
             })
             .collect();
@@ -198,6 +238,6 @@ impl Submitter {
             }
         }
         tracing::info!(batch_id = %batch_id, jobs = batch.job_ids.len(), replay, "batch queued");
-        Ok(batch)
+        Ok((batch, !replay))
     }
 }

@@ -21,7 +21,7 @@ pub struct SweepReport {
 }
 
 /// Marks every unfinished job created more than `expiry_secs` before `now` as expired.
-pub async fn sweep(store: &dyn JobStore, now: i64, expiry_secs: i64) -> Result<SweepReport, StoreError> {
+pub async fn sweep(store: &dyn JobStore, now: i64, expiry_secs: i64, notifier: Option<&crate::webhook::Notifier>) -> Result<SweepReport, StoreError> {
     let cutoff = now - expiry_secs;
     let mut report = SweepReport::default();
     for id in store.jobs_written_before(cutoff).await? {
@@ -48,6 +48,13 @@ pub async fn sweep(store: &dyn JobStore, now: i64, expiry_secs: i64) -> Result<S
                 let _ = store.mark(batch, failed.id, Status::Failed).await;
             }
             tracing::warn!(job_id = %id, created_at = job.created_at_epoch, was = job.status.as_str(), "job expired");
+            if let Some(n) = notifier
+                && (failed.callback.is_some() || failed.notify_batch)
+                && let Err(e) = n.job_finished(&failed).await
+            {
+                // The next sweep does not see this job again (it is final): say so loudly.
+                tracing::error!(job_id = %id, error = %e, "the expired job's webhook was not queued");
+            }
             crate::metrics::count("JobsFailed", &[("Template", failed.template.as_str()), ("Code", "expired")], 1.0);
             report.expired += 1;
         }

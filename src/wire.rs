@@ -6,6 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::job::{Batch, EventKind, Job, JobError, Status, rfc3339};
+use crate::domain::webhook::{Delivery, DeliveryState, EventType};
 
 /// `2026-11-25T17:44:03.123Z` for milliseconds since 1970.
 pub fn rfc3339_ms(ms: i64) -> String {
@@ -80,6 +81,9 @@ pub struct JobView {
     /// What happened to the job, oldest first.
     #[serde(default)]
     pub timeline: Vec<TimelineEntry>,
+    /// The callback's delivery, when the job has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookView>,
 }
 
 /// One step of a job's life, as `GET /v1/reports/{id}` shows it.
@@ -131,6 +135,7 @@ impl JobView {
                     sandbox: e.sandbox.clone(),
                 })
                 .collect(),
+            webhook: None,
         }
     }
 }
@@ -202,6 +207,50 @@ pub struct BatchView {
     pub counts: Counts,
     pub jobs: Vec<BatchJob>,
     pub next_cursor: Option<String>,
+    /// The `batch.completed` delivery, when the batch has a callback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<WebhookView>,
+}
+
+/// A callback's delivery, as the job or batch shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookView {
+    /// The `webhook-id` header of every attempt.
+    pub id: String,
+    pub event: EventType,
+    pub url: String,
+    pub state: DeliveryState,
+    pub attempts: Vec<WebhookAttempt>,
+}
+
+/// One delivery attempt.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WebhookAttempt {
+    pub attempt: u32,
+    /// RFC 3339 with milliseconds.
+    pub at: String,
+    /// The receiver's HTTP status, if it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    pub latency_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl WebhookView {
+    pub fn of(d: Delivery) -> WebhookView {
+        WebhookView {
+            id: d.webhook_id,
+            event: d.event,
+            url: d.url,
+            state: d.state,
+            attempts: d
+                .attempts
+                .into_iter()
+                .map(|a| WebhookAttempt { attempt: a.attempt, at: rfc3339_ms(a.at_ms), status: a.status, latency_ms: a.latency_ms, error: a.error })
+                .collect(),
+        }
+    }
 }
 
 /// One bad item of a batch.

@@ -97,6 +97,8 @@ pub enum WorkerError {
     Deadline(Duration),
     #[error("the render task failed: {0}")]
     Panic(String),
+    #[error("the job's webhook could not be queued: {0}")]
+    Notify(String),
 }
 
 impl WorkerError {
@@ -110,6 +112,7 @@ impl WorkerError {
             WorkerError::NoSuchJob(_) => "no_such_job",
             WorkerError::Deadline(_) => "deadline",
             WorkerError::Panic(_) => "panic",
+            WorkerError::Notify(_) => "webhook_not_queued",
         }
     }
 }
@@ -130,6 +133,9 @@ pub struct Worker {
     scorer: Option<Arc<Diagram>>,
     /// Who this worker is in a job's timeline: the Lambda log stream, or host:pid.
     id: String,
+    /// Queues the final events of jobs with a callback (none: webhooks are off).
+    notifier: Option<crate::webhook::Notifier>,
+    deliverer: Option<crate::webhook::Deliverer>,
 }
 
 /// This process as a job's timeline names it.
@@ -161,7 +167,32 @@ fn safe_message(e: &RenderError) -> String {
 
 impl Worker {
     pub fn new(store: Arc<dyn JobStore>, renderer: Arc<dyn Render>, cfg: WorkerSettings, scorer: Option<Arc<Diagram>>) -> Self {
-        Self { store, renderer, cfg, scorer, id: worker_id() }
+        Self { store, renderer, cfg, scorer, id: worker_id(), notifier: None, deliverer: None }
+    }
+
+    /// Sends final events to callbacks through this delivery queue.
+    pub fn with_webhooks(mut self, queue: Arc<dyn crate::webhook::DeliveryQueue>) -> Self {
+        self.notifier = Some(crate::webhook::Notifier::new(self.store.clone(), queue.clone()));
+        self.deliverer = Some(crate::webhook::Deliverer::new(self.store.clone(), queue, self.cfg.webhooks.clone()));
+        self
+    }
+
+    /// What delivers the events this worker queues (`reportq worker` runs it beside the jobs).
+    pub fn deliverer(&self) -> Option<&crate::webhook::Deliverer> {
+        self.deliverer.as_ref()
+    }
+
+    /// Queues a finished job's events. An error leaves the job's message on the queue: its
+    /// next delivery finds the job done and calls this again.
+    async fn notify(&self, job: &Job) -> Result<(), WorkerError> {
+        if !(job.callback.is_some() || job.notify_batch) {
+            return Ok(());
+        }
+        let Some(n) = &self.notifier else {
+            tracing::error!(job_id = %job.id, "the job has a callback but this worker has no delivery queue (REPORTQ_WEBHOOK_QUEUE_URL)");
+            return Ok(());
+        };
+        n.job_finished(job).await.map_err(|e| WorkerError::Notify(e.to_string()))
     }
 
     pub fn store(&self) -> &Arc<dyn JobStore> {
@@ -187,7 +218,7 @@ impl Worker {
 
     /// Expires jobs whose message can no longer arrive ([`crate::sweep`]).
     pub async fn sweep(&self) -> Result<crate::sweep::SweepReport, StoreError> {
-        crate::sweep::sweep(self.store.as_ref(), now_epoch(), self.cfg.job_expiry.as_secs() as i64).await
+        crate::sweep::sweep(self.store.as_ref(), now_epoch(), self.cfg.job_expiry.as_secs() as i64, self.notifier.as_ref()).await
     }
 
     /// The worker Lambda's one entry point: an SQS batch (the two queues' event sources), or
@@ -273,6 +304,9 @@ impl Worker {
                 tracing::warn!(job_id = %job.id, "job marked failed (retries_exhausted)");
                 metrics::count("JobsFailed", &[("Template", failed.template.as_str()), ("Code", "retries_exhausted")], 1.0);
                 self.mark(&failed).await;
+                if let Err(n) = self.notify(&failed).await {
+                    tracing::warn!(job_id = %job.id, error = %n, "webhook of an expired-retries job not queued");
+                }
             }
         }
         Err(e)
@@ -289,7 +323,11 @@ impl Worker {
             let Some((job, etag)) = self.store.job(id).await? else { return Err(WorkerError::NoSuchJob(id)) };
             let now = now_epoch();
             match job.claim(now) {
-                Claim::Done => return Ok(Outcome::AlreadyDone { job_id: id, status: job.status }),
+                Claim::Done => {
+                    // A duplicate, or the redelivery after a webhook could not be queued.
+                    self.notify(&job).await?;
+                    return Ok(Outcome::AlreadyDone { job_id: id, status: job.status });
+                }
                 Claim::Busy if last && !waited => {
                     // After this delivery the message goes to the DLQ: if the lease's holder has
                     // died (killed mid-render), nothing would ever finish the job and it would
@@ -451,6 +489,7 @@ impl Worker {
         match self.store.replace_job(done, etag).await? {
             Put::Written(_) => {
                 self.mark(done).await;
+                self.notify(done).await?;
                 tracing::info!(job_id = %done.id, status = done.status.as_str(), "job finished");
                 match &done.error {
                     None => metrics::count("JobsSucceeded", &[("Template", done.template.as_str())], 1.0),
@@ -528,6 +567,8 @@ impl Worker {
 pub struct Queues {
     pub bulk: SqsQueue,
     pub interactive: Option<SqsQueue>,
+    /// The webhook delivery queue (`REPORTQ_WEBHOOK_QUEUE_URL`).
+    pub webhooks: Option<SqsQueue>,
 }
 
 fn parse_message(m: &SqsMessage) -> Result<JobMessage, WorkerError> {
@@ -566,8 +607,15 @@ impl Worker {
         let (s3, sqs) = crate::aws::clients().await;
         let queues = Queues {
             bulk: SqsQueue::new(sqs.clone(), cfg.queue_url.clone()),
-            interactive: cfg.interactive_queue_url.as_ref().map(|u| SqsQueue::new(sqs, u.clone())),
+            interactive: cfg.interactive_queue_url.as_ref().map(|u| SqsQueue::new(sqs.clone(), u.clone())),
+            webhooks: cfg.webhooks.queue_url.as_ref().map(|u| SqsQueue::new(sqs, u.clone())),
         };
+        if queues.webhooks.is_some() && cfg.webhooks.secrets.is_empty() {
+            return Err(StartError::Config(crate::config::ConfigError::Missing {
+                name: "REPORTQ_WEBHOOK_SECRETS",
+                reason: "webhooks are on (REPORTQ_WEBHOOK_QUEUE_URL) and every event is signed: make one with `reportq webhook secret`",
+            }));
+        }
         let store = Arc::new(crate::store::S3Store::new(s3, cfg.bucket.clone()));
         // A broken network file costs the reports their "Where to improve first" section, not
         // the reports themselves; the API's scoring routes say what is wrong.
@@ -579,6 +627,11 @@ impl Worker {
                 None
             }
         };
-        Ok((Worker::new(store, renderer, cfg, scorer), queues))
+        let webhooks = queues.webhooks.clone();
+        let mut worker = Worker::new(store, renderer, cfg, scorer);
+        if let Some(q) = webhooks {
+            worker = worker.with_webhooks(Arc::new(q));
+        }
+        Ok((worker, queues))
     }
 }

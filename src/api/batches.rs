@@ -12,25 +12,38 @@ use super::body::{accepted, idempotency_key, no_store, parse_id, read_json};
 use super::{ApiError, Shared};
 use crate::config::MAX_BATCH;
 use crate::domain::ParamError;
+use crate::domain::access::Caller;
 use crate::domain::job::{Status, rfc3339};
 use crate::domain::trace::Trace;
-use crate::wire::{BatchJob, BatchSubmitted, BatchView, Counts, ItemError, JobLinks};
+use crate::domain::webhook::{Callback, Subject};
+use crate::submit::NewBatch;
+use crate::wire::{BatchJob, BatchSubmitted, BatchView, Counts, ItemError, JobLinks, WebhookView};
 
-pub async fn submit_batch(State(s): State<Shared>, Extension(trace): Extension<Trace>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+pub async fn submit_batch(
+    State(s): State<Shared>,
+    Extension(trace): Extension<Trace>,
+    Extension(caller): Extension<Caller>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let value = read_json(&headers, body, s.cfg.max_batch_bytes).await?;
     // What an Idempotency-Key is bound to, taken now: the requests are then moved out of the
     // body, not copied (a large batch would otherwise be held twice).
     let fingerprint = crate::submit::fingerprint(&value);
-    let shape = || ApiError::Invalid(ParamError::new("requests", "send {\"requests\": [request, ...]}"));
-    let items: Vec<Value> = match value {
-        Value::Array(a) => a,
-        Value::Object(mut o) if o.len() == 1 => match o.remove("requests") {
-            Some(Value::Array(a)) => a,
-            _ => return Err(shape()),
-        },
+    let shape = || ApiError::Invalid(ParamError::new("requests", "send {\"requests\": [request, ...], \"callback\"?: {\"url\": ...}}"));
+    let (items, callback): (Vec<Value>, Option<Value>) = match value {
+        Value::Array(a) => (a, None),
+        Value::Object(mut o) => {
+            let callback = o.remove("callback");
+            match (o.remove("requests"), o.is_empty()) {
+                (Some(Value::Array(a)), true) => (a, callback),
+                _ => return Err(shape()),
+            }
+        }
         _ => return Err(shape()),
     };
+    let callback = callback.map(|v| Callback::parse(&v, "callback")).transpose().map_err(ApiError::Invalid)?;
     if items.is_empty() || items.len() > MAX_BATCH {
         return Err(ApiError::Invalid(ParamError::new("requests", format!("holds {} requests; a batch takes 1 to {MAX_BATCH}", items.len()))));
     }
@@ -46,9 +59,25 @@ pub async fn submit_batch(State(s): State<Shared>, Extension(trace): Extension<T
     if !bad.is_empty() {
         return Err(ApiError::InvalidBatch(bad));
     }
+    // Each distinct callback URL is resolved once, however many requests name it.
+    let mut checked = std::collections::HashSet::new();
+    if let Some(cb) = &callback {
+        s.check_callback(cb, "callback").await?;
+        checked.insert(cb.url.clone());
+    }
+    for (i, item) in ok.iter().enumerate() {
+        if let Some(cb) = &item.callback
+            && checked.insert(cb.url.clone())
+        {
+            s.check_callback(cb, &format!("requests[{i}].callback")).await?;
+        }
+    }
     let n = ok.len() as u64;
     s.admit(crate::queue::Lane::Bulk, n).await?;
-    let batch = s.submitter.submit_batch_fingerprinted(ok, fingerprint, key.as_deref()).await?;
+    let new = NewBatch { fingerprint, key: key.as_deref(), caller: &caller, callback };
+    let submit = s.submitter.submit_batch_as(ok, new);
+    let idem = key.as_deref().map(|k| (crate::store::KeyScope::Batch, k));
+    let batch = s.charged(&caller, n, idem, async { submit.await.map(|(b, c)| ((b, c), c)).map_err(ApiError::from) }).await?.0;
     s.sent(crate::queue::Lane::Bulk, n);
     Ok(accepted(format!("/v1/batches/{}", batch.id), BatchSubmitted::of(&batch)))
 }
@@ -59,10 +88,23 @@ pub struct Page {
     limit: Option<usize>,
 }
 
-pub async fn get_batch(State(s): State<Shared>, Path(id): Path<String>, Query(page): Query<Page>) -> Result<Response, ApiError> {
+pub async fn get_batch(
+    State(s): State<Shared>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    Query(page): Query<Page>,
+) -> Result<Response, ApiError> {
     let id = parse_id(&id, "batch")?;
     let store = &s.submitter.store;
-    let batch = store.batch(id).await?.ok_or_else(|| ApiError::NotFound(format!("no batch {id}")))?;
+    let missing = || ApiError::NotFound(format!("no batch {id}"));
+    let batch = store.batch(id).await?.ok_or_else(missing)?;
+    if !caller.may_read(batch.owner.as_deref()) {
+        return Err(missing());
+    }
+    let webhook = match batch.callback {
+        Some(_) => crate::webhook::delivery_of(store.as_ref(), Subject::Batch(id)).await?.map(WebhookView::of),
+        None => None,
+    };
     // One listing of the markers, not one read per job.
     let moved = store.batch_statuses(id).await?;
     let status_of = |j: &Uuid| moved.get(j).copied().unwrap_or(Status::Queued);
@@ -89,5 +131,6 @@ pub async fn get_batch(State(s): State<Shared>, Path(id): Path<String>, Query(pa
         counts,
         jobs,
         next_cursor: (end < batch.job_ids.len()).then(|| end.to_string()),
+        webhook,
     }))
 }

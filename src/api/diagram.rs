@@ -92,7 +92,7 @@ pub async fn pdf(State(s): State<Shared>, Extension(trace): Extension<Trace>, he
     let mut job = None;
     for n in 1..=PDF_TRIES {
         let key = if n == 1 { base_key.clone() } else { format!("{base_key}-{n}") };
-        let again = Item { body: item.body.clone(), request: item.request.clone(), trace: Some(trace) };
+        let again = Item { body: item.body.clone(), request: item.request.clone(), trace: Some(trace), callback: None };
         let (j, created) = s.submitter.submit(again, &stored, Some(&key), Lane::Interactive).await?;
         if created {
             s.sent(Lane::Interactive, 1);

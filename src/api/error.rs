@@ -1,6 +1,7 @@
 //! The API's one error type, mapped once to a status and the body
 //! `{"error": {"code", "message", "field"?, ...}}`.
 
+use crate::access::AccessError;
 use crate::domain::ParamError;
 use crate::domain::job::JobError;
 use crate::queue::QueueError;
@@ -50,6 +51,17 @@ pub enum ApiError {
     Queue(#[from] QueueError),
     #[error("{0}")]
     Internal(String),
+    #[error("{0}")]
+    Access(AccessError),
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Store(e) => ApiError::Store(e),
+            e => ApiError::Access(e),
+        }
+    }
 }
 
 impl ApiError {
@@ -68,6 +80,10 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Access(AccessError::Forbidden(_)) => StatusCode::FORBIDDEN,
+            ApiError::Access(AccessError::QuotaExceeded { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Access(AccessError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Access(_) => StatusCode::UNAUTHORIZED,
         }
     }
 
@@ -91,6 +107,14 @@ impl ApiError {
             ApiError::Store(_) => "store_unavailable",
             ApiError::Queue(_) => "queue_unavailable",
             ApiError::Internal(_) => "internal",
+            ApiError::Access(e) => match e {
+                AccessError::Missing | AccessError::NoClaims => "unauthorized",
+                AccessError::Invalid => "invalid_key",
+                AccessError::Revoked => "key_revoked",
+                AccessError::Forbidden(_) => "forbidden",
+                AccessError::QuotaExceeded { .. } => "quota_exceeded",
+                AccessError::Store(_) => "store_unavailable",
+            },
         }
     }
 
@@ -106,6 +130,9 @@ impl ApiError {
         match self {
             ApiError::Invalid(p) => err.field = Some(p.field.clone()),
             ApiError::BadHeader { name, .. } => err.field = Some(name.to_string()),
+            ApiError::Access(AccessError::Missing | AccessError::Invalid | AccessError::Revoked | AccessError::NoClaims) => {
+                err.field = Some("Authorization".into())
+            }
             ApiError::InvalidBatch(items) => err.items = Some(items.clone()),
             ApiError::Score { error, index } => {
                 err.field = Some(error.field.clone());
@@ -139,8 +166,11 @@ impl IntoResponse for ApiError {
         if matches!(self, ApiError::Store(_) | ApiError::Queue(_)) {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
         }
-        if let ApiError::Overloaded { retry_after, .. } = &self {
+        if let ApiError::Overloaded { retry_after, .. } | ApiError::Access(AccessError::QuotaExceeded { retry_after, .. }) = &self {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(*retry_after));
+        }
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer realm=\"reportq\""));
         }
         resp
     }

@@ -27,7 +27,9 @@ use serde_json::json;
 
 pub use error::ApiError;
 
+use crate::access::Access;
 use crate::config::ApiSettings;
+use crate::domain::access::{Caller, Scope};
 use crate::domain::trace::Trace;
 use crate::queue::{JobQueue, SqsQueue};
 use crate::scoring::{Diagram, NetworkError};
@@ -46,6 +48,8 @@ pub struct ApiState {
     health: tokio::sync::Mutex<Option<(std::time::Instant, bool, bool)>>,
     /// Each lane's backlog as last read, when, and what this instance sent since.
     backlog: std::sync::Mutex<[Option<(std::time::Instant, u64)>; 2]>,
+    /// Who may call the `/v1` routes, and their quotas.
+    pub access: Access,
 }
 
 /// How long a queue's depth is reused: one GetQueueAttributes per lane per this, whatever the
@@ -106,17 +110,21 @@ const HEALTH_CACHE: Duration = Duration::from_secs(5);
 
 type Shared = Arc<ApiState>;
 
-/// One route: the router and the OpenAPI document are both made from this table.
+/// One route: the router, the access checks and the OpenAPI document are all made from this
+/// table.
 pub struct Route {
     pub method: Method,
     pub path: &'static str,
+    /// What a caller needs for it when authentication is on; `None`: open to anyone (DiAGRAM's
+    /// routes, which a static frontend calls without a secret; health; the page; the docs).
+    pub scope: Option<Scope>,
 }
 
 macro_rules! routes {
-    ($($m:ident $p:literal => $h:expr;)*) => {
+    ($($m:ident $p:literal $scope:ident => $h:expr;)*) => {
         /// Every route the API serves.
         pub fn routes() -> Vec<Route> {
-            vec![$(Route { method: Method::$m, path: $p }),*]
+            vec![$(Route { method: Method::$m, path: $p, scope: routes!(@scope $scope) }),*]
         }
 
         fn build(router: Router<Shared>) -> Router<Shared> {
@@ -133,36 +141,65 @@ macro_rules! routes {
     };
     (@method GET, $h:expr) => { get($h) };
     (@method POST, $h:expr) => { post($h) };
+    (@scope open) => { None };
+    (@scope $s:ident) => { Some(Scope::$s) };
 }
 
 routes! {
-    POST "/v1/reports" => reports::submit;
-    POST "/v1/reports/batch" => batches::submit_batch;
-    POST "/v1/reports/chart" => reports::chart;
-    POST "/v1/reports/csv" => reports::csv;
-    GET "/v1/reports/{id}" => reports::get_job;
-    GET "/v1/reports/{id}/pdf" => reports::get_pdf;
-    GET "/v1/batches/{id}" => batches::get_batch;
-    POST "/v1/score" => scoring::score_many;
-    POST "/v1/score/improvements" => scoring::improvements;
-    POST "/api/model/score" => diagram::score;
-    POST "/api/validation/validate_json" => diagram::validate;
-    POST "/api/report/pdf" => diagram::pdf;
-    POST "/api/report/csv" => diagram::csv;
-    POST "/api/chart/plot" => diagram::chart;
-    GET "/api/test/is_alive" => diagram::is_alive;
-    POST "/api/test/is_alive" => diagram::is_alive;
-    GET "/v1/templates" => web::list_templates;
-    GET "/" => web::index;
-    GET "/reportq.js" => web::client;
-    GET "/healthz" => healthz;
-    GET "/openapi.json" => openapi_doc;
+    POST "/v1/reports" Submit => reports::submit;
+    POST "/v1/reports/batch" Submit => batches::submit_batch;
+    POST "/v1/reports/chart" Submit => reports::chart;
+    POST "/v1/reports/csv" Submit => reports::csv;
+    GET "/v1/reports/{id}" Read => reports::get_job;
+    GET "/v1/reports/{id}/pdf" Read => reports::get_pdf;
+    GET "/v1/batches/{id}" Read => batches::get_batch;
+    POST "/v1/score" Score => scoring::score_many;
+    POST "/v1/score/improvements" Score => scoring::improvements;
+    POST "/api/model/score" open => diagram::score;
+    POST "/api/validation/validate_json" open => diagram::validate;
+    POST "/api/report/pdf" open => diagram::pdf;
+    POST "/api/report/csv" open => diagram::csv;
+    POST "/api/chart/plot" open => diagram::chart;
+    GET "/api/test/is_alive" open => diagram::is_alive;
+    POST "/api/test/is_alive" open => diagram::is_alive;
+    GET "/v1/templates" open => web::list_templates;
+    GET "/" open => web::index;
+    GET "/reportq.js" open => web::client;
+    GET "/healthz" open => healthz;
+    GET "/openapi.json" open => openapi_doc;
+}
+
+/// The scope a route needs (`None`: open, or no such route).
+pub fn scope_of(method: &Method, path: &str) -> Option<Scope> {
+    routes().into_iter().find(|r| r.method == method && r.path == path).and_then(|r| r.scope)
+}
+
+/// Who is calling, for the routes that need a scope: an API key, or the JWT claims API
+/// Gateway's authorizer passed on. Open routes get [`Caller::open`]. Runs after routing, so
+/// the route's own path (never the raw one) decides.
+async fn authorize(axum::extract::State(s): axum::extract::State<Shared>, mut req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    use lambda_http::RequestExt;
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_default();
+    let caller = match scope_of(req.method(), &route) {
+        None => Caller::open(),
+        Some(scope) => {
+            let auth = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+            let claims = req.request_context_ref().and_then(|c| c.authorizer()).and_then(|a| a.jwt.as_ref()).map(|j| &j.claims);
+            match s.access.authenticate(auth, claims, scope).await {
+                Ok(c) => c,
+                Err(e) => return ApiError::from(e).into_response(),
+            }
+        }
+    };
+    req.extensions_mut().insert(caller);
+    next.run(req).await
 }
 
 /// The API as a router, with CORS for the configured origins.
 pub fn router(state: Arc<ApiState>) -> Router {
     let cors = cors(&state.cfg.cors_origins);
     build(Router::new())
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), authorize))
         // After routing, so the span names the matched route, never the raw path (ids stay out).
         .route_layer(axum::middleware::from_fn(trace_request))
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
@@ -235,7 +272,7 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::CONTENT_TYPE, header::HeaderName::from_static("idempotency-key")])
+        .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::HeaderName::from_static("idempotency-key")])
         .expose_headers([header::LOCATION, header::CONTENT_DISPOSITION, header::RETRY_AFTER])
         .max_age(Duration::from_secs(600))
 }
@@ -317,7 +354,8 @@ impl ApiState {
         if let Err(e) = &scorer {
             tracing::warn!(error = %e, "scoring routes disabled");
         }
-        ApiState { submitter: Submitter::new(store, queue), cfg, scorer, health: Default::default(), backlog: Default::default() }
+        let access = Access::new(cfg.auth, store.clone());
+        ApiState { submitter: Submitter::new(store, queue), cfg, scorer, health: Default::default(), backlog: Default::default(), access }
     }
 }
 

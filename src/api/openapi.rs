@@ -51,7 +51,8 @@ fn report_requests() -> Value {
             json!({ "type": "object", "required": ["template", "params"], "additionalProperties": false, "properties": {
                 "template": { "type": "string", "enum": [name] },
                 "params": openapi_schema(crate::template::schema(name).expect("every template has a schema")),
-                "pdf": pdf } })
+                "pdf": pdf,
+                "callback": { "$ref": "#/components/schemas/Callback" } } })
         })
         .collect()
 }
@@ -87,7 +88,51 @@ fn openapi_schema(mut v: Value) -> Value {
     v
 }
 
+/// What a callback URL receives (the OpenAPI `callbacks` object of the submit routes).
+fn callbacks(name: &str, what: &str) -> Value {
+    let header = |n: &str, d: &str| json!({ "name": n, "in": "header", "required": true, "description": d, "schema": { "type": "string" } });
+    json!({ name: { "{$request.body#/callback/url}": { "post": {
+        "summary": what,
+        "description": "Signed as the Standard Webhooks specification describes: HMAC-SHA256 with the deployment's secret over `{webhook-id}.{webhook-timestamp}.{body}`. Sent at least once; every attempt of one event has the same webhook-id. Any 2xx ends the retries; anything else (or no answer within 10 s) is retried with back-off for about a day.",
+        "parameters": [
+            header("webhook-id", "The event's id: the same on every retry, so repeats can be dropped"),
+            header("webhook-timestamp", "Unix seconds when this attempt was signed; reject it if far from your clock (5 minutes)"),
+            header("webhook-signature", "Space-separated `v1,<base64>` signatures, one per active secret")
+        ],
+        "requestBody": { "required": true, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/WebhookEvent" } } } },
+        "responses": { "2XX": { "description": "Received: no more attempts" }, "default": { "description": "Not received: retried later" } }
+    } } } })
+}
+
+/// The document with each route's security from the routes table: the `/v1` routes take an
+/// API key or a JWT (when authentication is on) and may answer 401, 403 and 429; the rest
+/// are open.
 pub fn document() -> Value {
+    let mut doc = paths_and_schemas();
+    for r in super::routes() {
+        let op = &mut doc["paths"][r.path][r.method.as_str().to_ascii_lowercase()];
+        match r.scope {
+            None => op["security"] = json!([]),
+            Some(scope) => {
+                op["security"] = json!([{ "apiKey": [] }, { "jwt": [] }]);
+                let d = op["description"].as_str().map(|d| format!("{d}\n\n")).unwrap_or_default();
+                op["description"] = json!(format!("{d}Needs the `{}` scope when authentication is on.", scope.as_str()));
+                op["responses"]["401"] = err("No key, an unknown key or a revoked one (code unauthorized, invalid_key, key_revoked)");
+                op["responses"]["403"] = err("The key lacks this route's scope (code forbidden)");
+                if r.path.starts_with("/v1/reports") && r.method == axum::http::Method::POST {
+                    op["responses"]["429"] = err("The key's daily quota is used up (code quota_exceeded); Retry-After says when it resets");
+                }
+            }
+        }
+    }
+    doc["components"]["securitySchemes"] = json!({
+        "apiKey": { "type": "http", "scheme": "bearer", "description": "An API key, `rq_...`, made with `reportq keys create` (REPORTQ_AUTH=keys)" },
+        "jwt": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "A token of the OIDC issuer the deployment's JWT authorizer trusts (REPORTQ_AUTH=jwt)" }
+    });
+    doc
+}
+
+fn paths_and_schemas() -> Value {
     let score_unavailable = err("No DiAGRAM network configured (REPORTQ_DIAGRAM_MODEL; scripts/fetch-diagram-model.sh)");
     let store_unavailable = err("S3 or SQS unavailable, or too many reports waiting (code overloaded); retry after Retry-After");
     json!({
@@ -103,6 +148,7 @@ pub fn document() -> Value {
                 "operationId": "submitReport",
                 "parameters": [idem_param()],
                 "requestBody": json_body("ReportRequest"),
+                "callbacks": callbacks("reportFinished", "report.succeeded or report.failed, when the job ends"),
                 "responses": submit_errors(json!({
                     "202": { "description": "Queued; Location names the job", "headers": { "Location": { "schema": { "type": "string" } } },
                              "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Submitted" } } } },
@@ -116,6 +162,7 @@ pub fn document() -> Value {
                 "operationId": "submitBatch",
                 "parameters": [idem_param()],
                 "requestBody": json_body("BatchRequest"),
+                "callbacks": callbacks("batchCompleted", "batch.completed, when the batch's last job ends (each request's own callback gets its report.* event)"),
                 "responses": submit_errors(json!({
                     "202": ok_json("Queued; Location names the batch", "BatchSubmitted"),
                     "422": err("Idempotency-Key reused for a different request"),
@@ -265,8 +312,24 @@ pub fn document() -> Value {
                     "name": { "type": "string" }, "description": { "type": "string" },
                     "schema": { "type": "object", "description": "JSON Schema (draft 07) of the request's params" },
                     "example": { "type": "object" } } } } } },
-            "BatchRequest": { "type": "object", "required": ["requests"], "properties": {
-                "requests": { "type": "array", "minItems": 1, "maxItems": crate::config::MAX_BATCH, "items": { "$ref": "#/components/schemas/ReportRequest" } } } },
+            "BatchRequest": { "type": "object", "required": ["requests"], "additionalProperties": false, "properties": {
+                "requests": { "type": "array", "minItems": 1, "maxItems": crate::config::MAX_BATCH, "items": { "$ref": "#/components/schemas/ReportRequest" } },
+                "callback": { "$ref": "#/components/schemas/Callback" } } },
+            "Callback": { "type": "object", "required": ["url"], "additionalProperties": false, "description": "Where to POST the final event (webhooks must be enabled on the deployment)", "properties": {
+                "url": { "type": "string", "format": "uri", "maxLength": crate::domain::webhook::MAX_URL,
+                         "description": "https; its host must resolve to public addresses only (checked at submit and at every delivery)" } } },
+            "WebhookEvent": { "type": "object", "required": ["type", "timestamp", "data"], "properties": {
+                "type": { "type": "string", "enum": ["report.succeeded", "report.failed", "batch.completed"] },
+                "timestamp": { "type": "string", "format": "date-time" },
+                "data": { "type": "object", "description": "report.*: job_id, status, template, created_at, batch_id?, error? {code, message}, and when succeeded url (a fresh presigned URL), expires_at, filename, sha256, size. batch.completed: batch_id, total, succeeded, failed, links." } } },
+            "Webhook": { "type": "object", "properties": {
+                "id": { "type": "string", "description": "The webhook-id header of every attempt" },
+                "event": { "type": "string", "enum": ["report.succeeded", "report.failed", "batch.completed"] },
+                "url": { "type": "string" },
+                "state": { "type": "string", "enum": ["pending", "delivered", "failed"] },
+                "attempts": { "type": "array", "items": { "type": "object", "required": ["attempt", "at", "latency_ms"], "properties": {
+                    "attempt": { "type": "integer" }, "at": { "type": "string", "format": "date-time" }, "status": { "type": "integer" },
+                    "latency_ms": { "type": "integer" }, "error": { "type": "string" } } } } } },
             "Links": { "type": "object", "properties": { "self": { "type": "string" }, "pdf": { "type": "string" } } },
             "Status": { "type": "string", "enum": ["queued", "running", "succeeded", "failed"] },
             "Submitted": { "type": "object", "required": ["job_id", "status", "links"], "properties": {
@@ -293,7 +356,8 @@ pub fn document() -> Value {
                     "at": { "type": "string", "format": "date-time" },
                     "event": { "type": "string", "enum": ["queued", "claimed", "rendered", "uploaded", "recovered", "attempt_failed", "succeeded", "failed"] },
                     "attempt": { "type": "integer" }, "worker": { "type": "string" }, "ms": { "type": "integer" }, "code": { "type": "string" },
-                    "sandbox": { "type": "string" } } } } } },
+                    "sandbox": { "type": "string" } } } },
+                "webhook": { "$ref": "#/components/schemas/Webhook" } } },
             "BatchStatus": { "type": "object", "properties": {
                 "batch_id": { "type": "string", "format": "uuid" }, "created_at": { "type": "string", "format": "date-time" },
                 "total": { "type": "integer" }, "done": { "type": "boolean" },
@@ -301,7 +365,8 @@ pub fn document() -> Value {
                                                               "succeeded": { "type": "integer" }, "failed": { "type": "integer" } } },
                 "jobs": { "type": "array", "items": { "type": "object", "properties": {
                     "job_id": { "type": "string", "format": "uuid" }, "status": { "$ref": "#/components/schemas/Status" }, "links": { "$ref": "#/components/schemas/Links" } } } },
-                "next_cursor": { "type": "string", "nullable": true } } },
+                "next_cursor": { "type": "string", "nullable": true },
+                "webhook": { "$ref": "#/components/schemas/Webhook" } } },
             "DiagramModel": diagram_model(),
             "DiagramModels": { "type": "array", "items": { "$ref": "#/components/schemas/DiagramModel" } },
             "ScoreRow": { "type": "object", "required": ["model_name", "scenario", "intellectual_control", "renderability"], "properties": {

@@ -1,10 +1,20 @@
 //! The API Lambda: API Gateway HTTP API (payload v2, proxy integration) -> the axum router.
+//! The same image runs the webhook function (`REPORTQ_ROLE=webhooks`): the delivery queue's
+//! SQS event source -> the deliverer. Neither needs TeX.
 
 fn main() -> Result<(), lambda_http::Error> {
     reportq::sandbox::maybe_run_child();
     reportq::logging::init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
+        if std::env::var("REPORTQ_ROLE").as_deref() == Ok("webhooks") {
+            let deliverer = std::sync::Arc::new(reportq::webhook::Deliverer::from_env().await?);
+            return lambda_runtime::run(lambda_runtime::service_fn(move |event| {
+                let deliverer = deliverer.clone();
+                async move { deliverer.handle_event(event).await }
+            }))
+            .await;
+        }
         let state = reportq::api::ApiState::from_env().await?;
         lambda_http::run(reportq::api::router(std::sync::Arc::new(state))).await
     })

@@ -9,6 +9,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+pub use super::webhook::Callback;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -96,6 +98,17 @@ pub struct Job {
     /// What happened to the job, oldest first (at most [`MAX_TIMELINE`] entries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub timeline: Vec<Event>,
+    /// Who made the job (`key:{id}`, `jwt:{sub}`): only that caller may read it. `None`: made
+    /// with authentication off, or by DiAGRAM's open routes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Where to POST the job's final event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<Callback>,
+    /// The job's batch has a callback: whoever finishes the batch's last job sends
+    /// `batch.completed`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notify_batch: bool,
 }
 
 /// The most timeline entries a record keeps: the first (`queued`) and the latest others.
@@ -180,6 +193,9 @@ impl Job {
             output: None,
             trace_id: None,
             timeline: vec![Event::new(EventKind::Queued, now * 1000)],
+            owner: None,
+            callback: None,
+            notify_batch: false,
         }
     }
 
@@ -264,6 +280,12 @@ pub struct Batch {
     pub id: Uuid,
     pub created_at_epoch: i64,
     pub job_ids: Vec<Uuid>,
+    /// Who made the batch (see [`Job::owner`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// Where to POST `batch.completed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback: Option<Callback>,
 }
 
 /// `2026-11-25T17:44:03Z` for seconds since 1970.

@@ -1,9 +1,11 @@
 //! The service's types and rules, without I/O: what a request is, what a DiAGRAM model is,
 //! what a job is and how it may move. Everything else (HTTP, S3, SQS, TeX) is built on these.
 
+pub mod access;
 pub mod diagram;
 pub mod job;
 pub mod trace;
+pub mod webhook;
 
 use serde::{Deserialize, Serialize};
 

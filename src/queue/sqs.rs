@@ -57,6 +57,19 @@ impl SqsQueue {
         &self.client
     }
 
+    /// Sends one message body, delivered after `delay` (at most SQS's 15 minutes).
+    pub async fn send_body(&self, body: String, delay: Duration) -> Result<(), QueueError> {
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .delay_seconds(delay.as_secs().min(900) as i32)
+            .send()
+            .await
+            .map_err(|e| QueueError { op: "SendMessage", message: describe(&e) })?;
+        Ok(())
+    }
+
     async fn send_one(&self, msg: &JobMessage) -> Result<(), QueueError> {
         self.client
             .send_message()

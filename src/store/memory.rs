@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use uuid::Uuid;
 
-use super::{JobStore, KeyRecord, KeyScope, Presigned, Put, StoreError, Versioned, keys};
+use super::{JobStore, KeyRecord, KeyScope, Objects, Presigned, Put, StoreError, Versioned, keys};
 use crate::domain::job::{Batch, Job, Output, Status};
 
 #[derive(Debug, Clone)]
@@ -99,6 +99,23 @@ impl MemoryStore {
 }
 
 #[async_trait::async_trait]
+impl Objects for MemoryStore {
+    async fn get_object(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        Ok(self.get(key)?.map(|o| (o.bytes, o.version)))
+    }
+
+    async fn put_object_if(&self, key: &str, bytes: Vec<u8>, if_match: Option<&str>) -> Result<Put, StoreError> {
+        self.put_if(key, bytes, None, if_match)
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.check("ListObjectsV2", prefix)?;
+        let objects = self.objects.lock().unwrap();
+        Ok(objects.range(prefix.to_string()..).map(|(k, _)| k.clone()).take_while(|k| k.starts_with(prefix)).collect())
+    }
+}
+
+#[async_trait::async_trait]
 impl JobStore for MemoryStore {
     /// Every job: the memory store keeps no write times (the sweep reads each record).
     async fn jobs_written_before(&self, _epoch: i64) -> Result<Vec<Uuid>, StoreError> {
@@ -152,8 +169,8 @@ impl JobStore for MemoryStore {
         Ok(super::furthest(keys.iter().filter_map(|k| keys::parse_marker(&prefix, k))))
     }
 
-    async fn claim_key(&self, scope: KeyScope, key: &str, record: &KeyRecord) -> Result<Option<KeyRecord>, StoreError> {
-        let obj = keys::idempotency(scope.as_str(), key);
+    async fn claim_key(&self, scope: KeyScope, owner: Option<&str>, key: &str, record: &KeyRecord) -> Result<Option<KeyRecord>, StoreError> {
+        let obj = keys::idempotency(scope.as_str(), owner, key);
         match self.put_if(&obj, Self::json(record), None, None)? {
             Put::Written(_) => Ok(None),
             Put::Conflict => Ok(self.get_json::<KeyRecord>(&obj)?.map(|(r, _)| r)),

@@ -72,9 +72,70 @@ impl KeyScope {
 /// A job record with the version it was read at (the ETag, for a compare-and-swap).
 pub type Versioned<T> = (T, String);
 
+/// Small JSON records by key, written conditionally: what API keys, quota counters and webhook
+/// deliveries are kept with ([`records`] gives them types; [`keys`] names them).
+#[async_trait::async_trait]
+pub trait Objects: Send + Sync + std::fmt::Debug {
+    /// The bytes at `key` and their version, or `None`.
+    async fn get_object(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError>;
+    /// Writes only if absent (`if_match: None`) or only over the version `if_match`.
+    async fn put_object_if(&self, key: &str, bytes: Vec<u8>, if_match: Option<&str>) -> Result<Put, StoreError>;
+    /// Every key under `prefix`.
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+}
+
+/// Typed reads and writes over [`Objects`], and the one read-modify-write loop.
+pub mod records {
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+
+    use super::{Objects, Put, StoreError, Versioned};
+
+    pub async fn get<T: DeserializeOwned>(s: &dyn Objects, key: &str) -> Result<Option<Versioned<T>>, StoreError> {
+        let Some((bytes, version)) = s.get_object(key).await? else { return Ok(None) };
+        let value = serde_json::from_slice(&bytes).map_err(|e| StoreError {
+            op: "GetObject",
+            key: key.to_string(),
+            message: format!("not a valid record: {e}"),
+        })?;
+        Ok(Some((value, version)))
+    }
+
+    pub async fn put<T: Serialize>(s: &dyn Objects, key: &str, value: &T, if_match: Option<&str>) -> Result<Put, StoreError> {
+        s.put_object_if(key, serde_json::to_vec(value).expect("records serialise"), if_match).await
+    }
+
+    /// Applies `change` to the record at `key` (`None` if there is none) and writes the result
+    /// conditionally, again on a lost race, until it is written or `change` declines (`Err`).
+    /// What several writers at once cannot miscount: each write is over the version read.
+    pub async fn update<T, E>(s: &dyn Objects, key: &str, mut change: impl FnMut(Option<T>) -> Result<T, E>) -> Result<Result<T, E>, StoreError>
+    where
+        T: Serialize + DeserializeOwned + Clone,
+    {
+        for round in 0u32.. {
+            let current = get::<T>(s, key).await?;
+            let version = current.as_ref().map(|(_, v)| v.clone());
+            let next = match change(current.map(|(t, _)| t)) {
+                Ok(t) => t,
+                Err(e) => return Ok(Err(e)),
+            };
+            if let Put::Written(_) = put(s, key, &next, version.as_deref()).await? {
+                return Ok(Ok(next));
+            }
+            if round >= 200 {
+                return Err(StoreError { op: "PutObject", key: key.into(), message: "gave up after 200 conflicting writes".into() });
+            }
+            // Lost a race: spread the retries so that 50 writers do not collide in lockstep.
+            let jitter = u64::from(uuid::Uuid::new_v4().as_bytes()[0]) % (5 + 5 * u64::from(round.min(8)));
+            tokio::time::sleep(std::time::Duration::from_millis(jitter)).await;
+        }
+        unreachable!("the loop returns")
+    }
+}
+
 /// Everything reportq keeps. Implementations own the layout (keys, prefixes, metadata).
 #[async_trait::async_trait]
-pub trait JobStore: Send + Sync + std::fmt::Debug {
+pub trait JobStore: Objects {
     /// Creates a job record; `false` if one with that id exists.
     async fn create_job(&self, job: &Job) -> Result<bool, StoreError>;
     async fn job(&self, id: Uuid) -> Result<Option<Versioned<Job>>, StoreError>;
@@ -89,9 +150,9 @@ pub trait JobStore: Send + Sync + std::fmt::Debug {
     /// Each job of a batch that has moved past `queued`, with the furthest status recorded.
     async fn batch_statuses(&self, batch: Uuid) -> Result<HashMap<Uuid, Status>, StoreError>;
 
-    /// Records `record` under an Idempotency-Key if the key is new (`None`); otherwise returns
+    /// Records `record` under an Idempotency-Key (in `owner`'s key space) if the key is new (`None`); otherwise returns
     /// what the key recorded first.
-    async fn claim_key(&self, scope: KeyScope, key: &str, record: &KeyRecord) -> Result<Option<KeyRecord>, StoreError>;
+    async fn claim_key(&self, scope: KeyScope, owner: Option<&str>, key: &str, record: &KeyRecord) -> Result<Option<KeyRecord>, StoreError>;
 
     /// A finished report's size and hash, if one was uploaded for this job.
     async fn report_info(&self, job: Uuid) -> Result<Option<Output>, StoreError>;
@@ -154,10 +215,35 @@ pub mod keys {
         format!("batches/{batch}/sent")
     }
 
-    /// Keys are stored hashed: a key is the caller's text and may hold anything.
-    pub fn idempotency(scope: &str, key: &str) -> String {
+    /// Keys are stored hashed: a key is the caller's text and may hold anything. Each caller
+    /// (`owner`) has its own key space, so one caller's key can neither collide with nor reveal
+    /// another's; without an owner (authentication off) the space is shared, as before.
+    pub fn idempotency(scope: &str, owner: Option<&str>, key: &str) -> String {
         use sha2::{Digest, Sha256};
-        format!("idempotency/{scope}/{}.json", hex::encode(Sha256::digest(key.as_bytes())))
+        let mut h = Sha256::new();
+        if let Some(owner) = owner {
+            h.update(owner.as_bytes());
+            h.update([0]);
+        }
+        h.update(key.as_bytes());
+        format!("idempotency/{scope}/{}.json", hex::encode(h.finalize()))
+    }
+
+    pub const API_KEYS: &str = "apikeys/";
+
+    /// An API key's record (its hash, name, scopes, quota; never the key).
+    pub fn api_key(id: &str) -> String {
+        format!("{API_KEYS}{id}.json")
+    }
+
+    /// A key's count of reports submitted on a UTC day (`YYYY-MM-DD`).
+    pub fn usage(id: &str, day: &str) -> String {
+        format!("usage/{id}/{day}.json")
+    }
+
+    /// A webhook delivery's record.
+    pub fn delivery(webhook_id: &str) -> String {
+        format!("webhooks/{webhook_id}.json")
     }
 
     /// Reads a marker key back: (job, status).

@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::{JobStore, KeyRecord, KeyScope, Presigned, Put, StoreError, Versioned, keys};
+use super::{JobStore, KeyRecord, KeyScope, Objects, Presigned, Put, StoreError, Versioned, keys};
 use crate::domain::job::{Batch, Job, Output, Status};
 
 /// An object's bytes and version.
@@ -192,6 +192,21 @@ impl S3Store {
 }
 
 #[async_trait::async_trait]
+impl Objects for S3Store {
+    async fn get_object(&self, key: &str) -> Result<Option<(Vec<u8>, String)>, StoreError> {
+        Ok(self.get(key).await?.map(|o| (o.bytes, o.etag)))
+    }
+
+    async fn put_object_if(&self, key: &str, bytes: Vec<u8>, if_match: Option<&str>) -> Result<Put, StoreError> {
+        self.put_if(key, bytes, "application/json", if_match, &[]).await
+    }
+
+    async fn list_keys(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        self.list(prefix).await
+    }
+}
+
+#[async_trait::async_trait]
 impl JobStore for S3Store {
     async fn jobs_written_before(&self, epoch: i64) -> Result<Vec<Uuid>, StoreError> {
         let old = self.list_where(keys::JOBS, |o| o.last_modified().is_some_and(|t| t.secs() < epoch)).await?;
@@ -241,8 +256,8 @@ impl JobStore for S3Store {
         Ok(super::furthest(listed.iter().filter_map(|k| keys::parse_marker(&prefix, k))))
     }
 
-    async fn claim_key(&self, scope: KeyScope, key: &str, record: &KeyRecord) -> Result<Option<KeyRecord>, StoreError> {
-        let obj = keys::idempotency(scope.as_str(), key);
+    async fn claim_key(&self, scope: KeyScope, owner: Option<&str>, key: &str, record: &KeyRecord) -> Result<Option<KeyRecord>, StoreError> {
+        let obj = keys::idempotency(scope.as_str(), owner, key);
         match self.put_json_if(&obj, record, None).await? {
             Put::Written(_) => Ok(None),
             Put::Conflict => {

@@ -261,7 +261,8 @@ async fn malformed_query_strings_get_json_errors() {
 #[tokio::test]
 async fn openapi_schemas_have_the_wire_types_fields() {
     use reportq::domain::job::{Batch, Job, JobError, Output, Status};
-    use reportq::wire::{BatchJob, BatchSubmitted, BatchView, Counts, JobLinks, JobResult, JobView, Submitted};
+    use reportq::domain::webhook::{Attempt, Delivery, DeliveryState, EventType, Subject};
+    use reportq::wire::{BatchJob, BatchSubmitted, BatchView, Counts, JobLinks, JobResult, JobView, Submitted, WebhookView};
     let s = state(false).await;
     let (_, _, body) = call(&s, "GET", "/openapi.json", None).await;
     let doc = json_of(&body);
@@ -285,7 +286,20 @@ async fn openapi_schemas_have_the_wire_types_fields() {
     let mut view = JobView::of(&job);
     view.result =
         Some(JobResult { url: "u".into(), expires_at: "e".into(), filename: "f".into(), size: 1, sha256: "s".into(), content_type: "t".into() });
+    let attempt = Attempt { attempt: 1, at_ms: 0, status: Some(500), latency_ms: 3, error: Some("answered 500".into()) };
+    let webhook = WebhookView::of(
+        Delivery::new(Subject::Report(id), EventType::ReportSucceeded, "https://e.org/").with_attempt(attempt, DeliveryState::Pending),
+    );
+    view.webhook = Some(webhook.clone());
     assert_eq!(keys(serde_json::to_value(&view).unwrap()), schema_keys("Job"));
+    assert_eq!(keys(serde_json::to_value(&webhook).unwrap()), schema_keys("Webhook"));
+    let attempt_keys = {
+        let mut k: Vec<String> =
+            doc["components"]["schemas"]["Webhook"]["properties"]["attempts"]["items"]["properties"].as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(serde_json::to_value(&webhook.attempts[0]).unwrap()), attempt_keys);
     assert_eq!(keys(serde_json::to_value(&view.result).unwrap()), {
         let mut k: Vec<String> =
             doc["components"]["schemas"]["Job"]["properties"]["result"]["properties"].as_object().unwrap().keys().cloned().collect();
@@ -293,7 +307,7 @@ async fn openapi_schemas_have_the_wire_types_fields() {
         k
     });
     assert_eq!(keys(serde_json::to_value(Submitted::of(&job)).unwrap()), schema_keys("Submitted"));
-    let batch = Batch { id, created_at_epoch: 0, job_ids: vec![id] };
+    let batch = Batch { id, created_at_epoch: 0, job_ids: vec![id], owner: None, callback: None };
     assert_eq!(keys(serde_json::to_value(BatchSubmitted::of(&batch)).unwrap()), schema_keys("BatchSubmitted"));
     let page = BatchView {
         batch_id: id,
@@ -303,6 +317,7 @@ async fn openapi_schemas_have_the_wire_types_fields() {
         counts: Counts::default(),
         jobs: vec![BatchJob { job_id: id, status: Status::Queued, links: JobLinks::new(id) }],
         next_cursor: None,
+        webhook: Some(webhook),
     };
     assert_eq!(keys(serde_json::to_value(&page).unwrap()), schema_keys("BatchStatus"));
     assert_eq!(keys(serde_json::to_value(JobLinks::new(id)).unwrap()), schema_keys("Links"));

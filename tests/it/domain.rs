@@ -52,7 +52,7 @@ fn request() -> Value {
 }
 
 fn item(v: &Value) -> Item {
-    Item { body: v.clone(), request: ReportRequest::from_value(v.clone()).unwrap(), trace: None }
+    Item { body: v.clone(), request: ReportRequest::from_value(v.clone()).unwrap(), trace: None, callback: None }
 }
 
 struct Env {
@@ -349,7 +349,7 @@ async fn the_sweep_expires_jobs_whose_message_can_no_longer_arrive() {
         .succeeded(now - 5 * day, reportq::domain::job::Output { key: "k".into(), size: 1, sha256: "s".into() });
     e.store.create_job(&done).await.unwrap();
 
-    let report = reportq::sweep::sweep(e.store.as_ref(), now, 4 * day).await.unwrap();
+    let report = reportq::sweep::sweep(e.store.as_ref(), now, 4 * day, None).await.unwrap();
     assert_eq!((report.checked, report.expired), (4, 2));
     for id in [orphan.id, dead.id] {
         let j = status(&e, id).await;
@@ -359,7 +359,7 @@ async fn the_sweep_expires_jobs_whose_message_can_no_longer_arrive() {
     assert_eq!(status(&e, fresh.id).await.status, Status::Queued);
     assert_eq!(status(&e, done.id).await.status, Status::Succeeded);
     // Again: nothing left to do.
-    assert_eq!(reportq::sweep::sweep(e.store.as_ref(), now, 4 * day).await.unwrap().expired, 0);
+    assert_eq!(reportq::sweep::sweep(e.store.as_ref(), now, 4 * day, None).await.unwrap().expired, 0);
 }
 
 #[tokio::test]

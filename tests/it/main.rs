@@ -4,6 +4,7 @@
 
 mod common;
 
+mod access;
 mod api;
 mod archival;
 mod bif_reader;

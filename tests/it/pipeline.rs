@@ -531,9 +531,9 @@ async fn the_sweep_expires_an_orphaned_queued_job_in_s3() {
     let store = reportq::store::S3Store::new(app.s3.clone(), app.res.bucket.clone());
     // Now: the job is minutes old, not expired.
     let now = reportq::domain::now_epoch();
-    assert_eq!(reportq::sweep::sweep(&store, now, 4 * day).await.unwrap().expired, 0);
+    assert_eq!(reportq::sweep::sweep(&store, now, 4 * day, None).await.unwrap().expired, 0);
     // Five days on (the clock moved, not the record: S3 lists it as written before the cutoff).
-    let report = reportq::sweep::sweep(&store, now + 5 * day, 4 * day).await.unwrap();
+    let report = reportq::sweep::sweep(&store, now + 5 * day, 4 * day, None).await.unwrap();
     assert_eq!((report.checked, report.expired), (1, 1));
     let job = job_json(&app, &id).await;
     assert_eq!((job["status"].as_str(), job["error"]["code"].as_str()), (Some("failed"), Some("expired")), "{job}");

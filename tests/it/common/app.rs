@@ -125,7 +125,7 @@ impl App {
     pub fn spawn_worker(&self) -> tokio::sync::oneshot::Sender<()> {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let worker = self.worker.clone();
-        let queues = reportq::worker::Queues { bulk: self.queue.clone(), interactive: self.interactive.clone() };
+        let queues = reportq::worker::Queues { bulk: self.queue.clone(), interactive: self.interactive.clone(), webhooks: None };
         tokio::spawn(async move {
             worker
                 .run(&queues, async {

@@ -1,0 +1,463 @@
+//! Webhook delivery: when a job (or a whole batch) ends, its callback URL gets one signed
+//! event, at least once, retried with back-off for up to a day, without ever holding up or
+//! failing a render.
+//!
+//! - [`Notifier`] (in the worker, the sweep): the job's final record is written first, then a
+//!   delivery record (`webhooks/{webhook_id}.json`, create-only) and a message on the delivery
+//!   queue. A crash in between is repaired by the job message's next delivery, which finds
+//!   the job finished and the delivery not started, and sends again.
+//! - [`Deliverer`] (the webhook function on Lambda, a loop of its own in `reportq worker`):
+//!   takes a delivery message, checks the URL's addresses again, POSTs the event with its
+//!   Standard Webhooks headers, records the attempt, and on failure queues the next attempt
+//!   with a delay (SQS delays at most 15 minutes; longer waits are chains of delays).
+//!
+//! Every attempt of one event carries the same `webhook-id`; the body (with a fresh download
+//! URL) and the timestamp are new each time, and so is the signature.
+
+pub mod ssrf;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::config::{ConfigError, Env};
+use crate::domain::job::{Job, Status, now_ms, rfc3339};
+use crate::domain::webhook::{Attempt, Delivery, DeliveryMessage, DeliveryState, EventType, Secret, Subject, signature_header};
+use crate::queue::{QueueError, SqsQueue};
+use crate::store::{JobStore, Put, StoreError, keys, records};
+
+/// The longest single wait SQS gives a message (DelaySeconds).
+const SQS_MAX_DELAY: Duration = Duration::from_secs(900);
+
+/// Webhook settings, shared by the API (which checks callback URLs) and the worker (which
+/// sends events).
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// The delivery queue (`REPORTQ_WEBHOOK_QUEUE_URL`). Without one, requests with a callback
+    /// are refused (400) and nothing is sent.
+    pub queue_url: Option<String>,
+    /// Signing secrets, `whsec_...`, comma-separated (`REPORTQ_WEBHOOK_SECRETS`): each event is
+    /// signed with every one, so a secret can be rotated with no gap. Needed to deliver.
+    pub secrets: Vec<Secret>,
+    /// Networks callbacks may reach though not public, over http too
+    /// (`REPORTQ_WEBHOOK_ALLOW_NETS`, CIDRs; default none).
+    pub allow: ssrf::AllowList,
+    /// One attempt's limit, connect to answer (`REPORTQ_WEBHOOK_TIMEOUT_SECS`, default 10).
+    pub timeout: Duration,
+    /// Delays between attempts (`REPORTQ_WEBHOOK_BACKOFF_SECS`, default
+    /// `5,300,1800,7200,18000,28800,28800`: 8 attempts over about 23.6 hours).
+    pub backoff: Vec<Duration>,
+    /// How long an event's download URL lives (`REPORTQ_URL_EXPIRY_SECS`, default 900).
+    pub url_expiry: Duration,
+}
+
+impl WebhookSettings {
+    pub fn read(env: &Env) -> Result<WebhookSettings, ConfigError> {
+        let invalid = |name: &'static str, value: &str, reason: String| ConfigError::Invalid { name, value: value.into(), reason };
+        let secrets = match env.get("REPORTQ_WEBHOOK_SECRETS") {
+            None => Vec::new(),
+            Some(v) => v
+                .split([',', ' '])
+                .filter(|s| !s.is_empty())
+                .map(|s| Secret::parse(s).map_err(|e| invalid("REPORTQ_WEBHOOK_SECRETS", "(not shown)", e)))
+                .collect::<Result<_, _>>()?,
+        };
+        let allow = match env.get("REPORTQ_WEBHOOK_ALLOW_NETS") {
+            None => ssrf::AllowList::default(),
+            Some(v) => ssrf::AllowList::parse(&v).map_err(|e| invalid("REPORTQ_WEBHOOK_ALLOW_NETS", &v, e))?,
+        };
+        let backoff_text = env.get("REPORTQ_WEBHOOK_BACKOFF_SECS").unwrap_or_else(|| "5,300,1800,7200,18000,28800,28800".into());
+        let backoff = backoff_text
+            .split(',')
+            .map(|s| s.trim().parse::<f64>().ok().filter(|v| (0.0..=86_400.0).contains(v)).map(Duration::from_secs_f64))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| invalid("REPORTQ_WEBHOOK_BACKOFF_SECS", &backoff_text, "comma-separated seconds, each 0 to 86400".into()))?;
+        Ok(WebhookSettings {
+            queue_url: env.get("REPORTQ_WEBHOOK_QUEUE_URL"),
+            secrets,
+            allow,
+            timeout: env.secs("REPORTQ_WEBHOOK_TIMEOUT_SECS", 10.0, 0.1, 60.0)?,
+            backoff,
+            url_expiry: env.secs("REPORTQ_URL_EXPIRY_SECS", 900.0, 1.0, 604_800.0)?,
+        })
+    }
+
+    /// Attempts in all: the first and one per back-off delay.
+    pub fn max_attempts(&self) -> u32 {
+        self.backoff.len() as u32 + 1
+    }
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings::read(&Env::default()).expect("the defaults are valid")
+    }
+}
+
+/// Where delivery messages go.
+#[async_trait::async_trait]
+pub trait DeliveryQueue: Send + Sync + std::fmt::Debug {
+    async fn send_delivery(&self, msg: &DeliveryMessage, delay: Duration) -> Result<(), QueueError>;
+}
+
+#[async_trait::async_trait]
+impl DeliveryQueue for SqsQueue {
+    async fn send_delivery(&self, msg: &DeliveryMessage, delay: Duration) -> Result<(), QueueError> {
+        self.send_body(serde_json::to_string(msg).expect("serialises"), delay.min(SQS_MAX_DELAY)).await
+    }
+}
+
+/// Why an event could not be queued or sent this time (worth another try).
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// Queues final events. Safe to call any number of times for one job: the delivery record is
+/// created once, and a message is sent again only while no attempt has been made.
+#[derive(Debug, Clone)]
+pub struct Notifier {
+    store: Arc<dyn JobStore>,
+    queue: Arc<dyn DeliveryQueue>,
+}
+
+impl Notifier {
+    pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn DeliveryQueue>) -> Notifier {
+        Notifier { store, queue }
+    }
+
+    /// A job reached `succeeded` or `failed`: its own event, and its batch's if it was the last.
+    pub async fn job_finished(&self, job: &Job) -> Result<(), NotifyError> {
+        if !job.status.is_final() {
+            return Ok(());
+        }
+        if let Some(cb) = &job.callback {
+            let event = if job.status == Status::Succeeded { EventType::ReportSucceeded } else { EventType::ReportFailed };
+            self.enqueue(Subject::Report(job.id), event, &cb.url).await?;
+        }
+        if let (true, Some(batch_id)) = (job.notify_batch, job.batch_id) {
+            self.batch_progress(batch_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends `batch.completed` if every job of the batch is final. Each job's marker is written
+    /// before this listing, so of two jobs finishing last at once, at least the later sees both.
+    async fn batch_progress(&self, batch_id: Uuid) -> Result<(), NotifyError> {
+        let Some(batch) = self.store.batch(batch_id).await? else { return Ok(()) };
+        let Some(cb) = &batch.callback else { return Ok(()) };
+        let moved = self.store.batch_statuses(batch_id).await?;
+        if batch.job_ids.iter().all(|j| moved.get(j).is_some_and(|s| s.is_final())) {
+            self.enqueue(Subject::Batch(batch_id), EventType::BatchCompleted, &cb.url).await?;
+        }
+        Ok(())
+    }
+
+    async fn enqueue(&self, subject: Subject, event: EventType, url: &str) -> Result<(), NotifyError> {
+        let record = Delivery::new(subject, event, url);
+        let key = keys::delivery(&record.webhook_id);
+        let send = match records::put(self.store.as_ref(), &key, &record, None).await? {
+            Put::Written(_) => true,
+            // Made before: send again only if nothing has happened since (the first sender may
+            // have died between the record and the message).
+            Put::Conflict => records::get::<Delivery>(self.store.as_ref(), &key)
+                .await?
+                .is_some_and(|(d, _)| d.state == DeliveryState::Pending && d.attempts.is_empty()),
+        };
+        if send {
+            let msg = DeliveryMessage { subject, attempt: 1, not_before_ms: 0 };
+            self.queue.send_delivery(&msg, Duration::ZERO).await?;
+            tracing::info!(webhook_id = record.webhook_id, event = event.as_str(), "webhook queued");
+        }
+        Ok(())
+    }
+}
+
+/// What one delivery message came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// The receiver answered 2xx.
+    Delivered { status: u16 },
+    /// This attempt failed; the next one is queued.
+    Retrying { attempt: u32, status: Option<u16> },
+    /// The last attempt failed, or the URL may not be called: no more tries.
+    GaveUp { reason: String },
+    /// Not due yet: sent back to the queue with the rest of its delay.
+    Deferred,
+    /// Already delivered or given up, or this attempt was made (a duplicate message).
+    Duplicate,
+}
+
+/// Sends events.
+#[derive(Debug, Clone)]
+pub struct Deliverer {
+    store: Arc<dyn JobStore>,
+    queue: Arc<dyn DeliveryQueue>,
+    cfg: WebhookSettings,
+}
+
+impl Deliverer {
+    pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn DeliveryQueue>, cfg: WebhookSettings) -> Deliverer {
+        Deliverer { store, queue, cfg }
+    }
+
+    /// The webhook function's deliverer: the bucket and the delivery queue from the
+    /// environment (read once).
+    pub async fn from_env() -> Result<Deliverer, ConfigError> {
+        let cfg = crate::config::ApiSettings::from_env()?;
+        let w = cfg.webhooks.clone();
+        let url =
+            w.queue_url.clone().ok_or(ConfigError::Missing { name: "REPORTQ_WEBHOOK_QUEUE_URL", reason: "the webhook function delivers from it" })?;
+        if w.secrets.is_empty() {
+            return Err(ConfigError::Missing { name: "REPORTQ_WEBHOOK_SECRETS", reason: "every event is signed" });
+        }
+        let (s3, sqs) = crate::aws::clients().await;
+        let store = Arc::new(crate::store::S3Store::new(s3, cfg.bucket));
+        Ok(Deliverer::new(store, Arc::new(SqsQueue::new(sqs, url)), w))
+    }
+
+    /// Handles one delivery message. `Err` only when the store or queue failed: the message
+    /// then comes back, and the records make the repeat harmless.
+    pub async fn handle(&self, msg: &DeliveryMessage) -> Result<DeliveryOutcome, NotifyError> {
+        let now = now_ms();
+        if msg.not_before_ms > now {
+            let left = Duration::from_millis((msg.not_before_ms - now) as u64);
+            self.queue.send_delivery(msg, left).await?;
+            return Ok(DeliveryOutcome::Deferred);
+        }
+        let id = msg.subject.webhook_id();
+        let key = keys::delivery(&id);
+        let Some((record, _)) = records::get::<Delivery>(self.store.as_ref(), &key).await? else {
+            tracing::warn!(webhook_id = id, "delivery message without a record; dropped");
+            return Ok(DeliveryOutcome::Duplicate);
+        };
+        if record.state != DeliveryState::Pending {
+            return Ok(DeliveryOutcome::Duplicate);
+        }
+        if let Some(last) = record.attempts.last()
+            && last.attempt >= msg.attempt
+        {
+            // This attempt was made; if its message for the next one was lost, send it now.
+            if last.attempt == msg.attempt
+                && let Some(delay) = self.delay_after(msg.attempt)
+            {
+                self.queue_next(msg, last.at_ms, delay).await?;
+            }
+            return Ok(DeliveryOutcome::Duplicate);
+        }
+        let started = Instant::now();
+        let at_ms = now_ms();
+        let result = match ssrf::resolve(&record.url, &self.cfg.allow, self.cfg.timeout).await {
+            Err(refused) => Err(Failure::Refused(refused.0)),
+            Ok(target) => match self.body(&record).await? {
+                None => Err(Failure::Refused("the job or batch no longer exists".into())),
+                Some(body) => self.post(&target, &id, &body).await,
+            },
+        };
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let (attempt, state, outcome) = match result {
+            Ok(status) => (
+                Attempt { attempt: msg.attempt, at_ms, status: Some(status), latency_ms, error: None },
+                DeliveryState::Delivered,
+                DeliveryOutcome::Delivered { status },
+            ),
+            Err(f) => {
+                let (status, error, permanent) = match f {
+                    Failure::Status(s) => (Some(s), format!("answered {s}"), false),
+                    Failure::Transport(e) => (None, e, false),
+                    Failure::Refused(e) => (None, format!("refused: {e}"), true),
+                };
+                let attempt = Attempt { attempt: msg.attempt, at_ms, status, latency_ms, error: Some(error.clone()) };
+                match self.delay_after(msg.attempt) {
+                    Some(_) if !permanent => (attempt, DeliveryState::Pending, DeliveryOutcome::Retrying { attempt: msg.attempt, status }),
+                    _ => (attempt, DeliveryState::Failed, DeliveryOutcome::GaveUp { reason: error }),
+                }
+            }
+        };
+        let _recorded: Result<Delivery, std::convert::Infallible> =
+            records::update(self.store.as_ref(), &key, |cur| Ok(cur.unwrap_or_else(|| record.clone()).with_attempt(attempt.clone(), state))).await?;
+        if let (DeliveryState::Pending, Some(delay)) = (state, self.delay_after(msg.attempt)) {
+            self.queue_next(msg, at_ms, delay).await?;
+        }
+        let status = attempt.status;
+        match &outcome {
+            DeliveryOutcome::Delivered { .. } => tracing::info!(webhook_id = id, attempt = msg.attempt, status, latency_ms, "webhook delivered"),
+            _ => {
+                tracing::warn!(webhook_id = id, attempt = msg.attempt, status, latency_ms, error = attempt.error, outcome = ?outcome, "webhook attempt failed")
+            }
+        }
+        let result = match &outcome {
+            DeliveryOutcome::Delivered { .. } => "delivered",
+            DeliveryOutcome::GaveUp { .. } => "gave_up",
+            _ => "retrying",
+        };
+        crate::metrics::count("WebhookAttempts", &[("Result", result)], 1.0);
+        Ok(outcome)
+    }
+
+    fn delay_after(&self, attempt: u32) -> Option<Duration> {
+        crate::domain::webhook::next_delay(&self.cfg.backoff, attempt)
+    }
+
+    async fn queue_next(&self, msg: &DeliveryMessage, after_ms: i64, delay: Duration) -> Result<(), QueueError> {
+        let next = DeliveryMessage { subject: msg.subject, attempt: msg.attempt + 1, not_before_ms: after_ms + delay.as_millis() as i64 };
+        self.queue.send_delivery(&next, delay).await
+    }
+
+    /// The event, as of now (a fresh download URL each attempt).
+    async fn body(&self, record: &Delivery) -> Result<Option<Vec<u8>>, StoreError> {
+        let data = match record.subject {
+            Subject::Report(id) => {
+                let Some((job, _)) = self.store.job(id).await? else { return Ok(None) };
+                let mut data = json!({
+                    "job_id": job.id,
+                    "status": job.status,
+                    "template": job.template,
+                    "created_at": rfc3339(job.created_at_epoch),
+                });
+                if let Some(b) = job.batch_id {
+                    data["batch_id"] = json!(b);
+                }
+                if let Some(e) = &job.error {
+                    data["error"] = json!({"code": e.code, "message": e.message});
+                }
+                if let (Status::Succeeded, Some(out)) = (job.status, &job.output) {
+                    let p = self.store.report_url(job.id, self.cfg.url_expiry, &job.filename()).await?;
+                    let expires = p.expires_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+                    data["url"] = json!(p.url);
+                    data["expires_at"] = json!(rfc3339(expires));
+                    data["filename"] = json!(job.filename());
+                    data["sha256"] = json!(out.sha256);
+                    data["size"] = json!(out.size);
+                }
+                data
+            }
+            Subject::Batch(id) => {
+                let Some(batch) = self.store.batch(id).await? else { return Ok(None) };
+                let moved = self.store.batch_statuses(id).await?;
+                let count = |s: Status| batch.job_ids.iter().filter(|j| moved.get(j) == Some(&s)).count();
+                json!({
+                    "batch_id": id,
+                    "total": batch.job_ids.len(),
+                    "succeeded": count(Status::Succeeded),
+                    "failed": count(Status::Failed),
+                    "links": {"self": format!("/v1/batches/{id}")},
+                })
+            }
+        };
+        let event = json!({"type": record.event.as_str(), "timestamp": crate::wire::rfc3339_ms(now_ms()), "data": data});
+        Ok(Some(serde_json::to_vec(&event).expect("serialises")))
+    }
+
+    /// One POST to the checked address (never a second DNS lookup), no redirects followed.
+    async fn post(&self, target: &ssrf::Target, id: &str, body: &[u8]) -> Result<u16, Failure> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(self.cfg.timeout)
+            .resolve_to_addrs(&target.host, &target.addrs)
+            .user_agent(concat!("reportq-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Failure::Transport(format!("client: {e}")))?;
+        let timestamp = crate::domain::now_epoch();
+        let resp = client
+            .post(target.url.clone())
+            .header("content-type", "application/json")
+            .header("webhook-id", id)
+            .header("webhook-timestamp", timestamp.to_string())
+            .header("webhook-signature", signature_header(&self.cfg.secrets, id, timestamp, body))
+            .body(body.to_vec())
+            .send()
+            .await
+            .map_err(|e| Failure::Transport(if e.is_timeout() { format!("no answer within {:?}", self.cfg.timeout) } else { format!("{e}") }))?;
+        let status = resp.status().as_u16();
+        if resp.status().is_success() { Ok(status) } else { Err(Failure::Status(status)) }
+    }
+
+    /// Long-polls the delivery queue until `stop` resolves (`reportq worker`), `concurrency`
+    /// deliveries at once: a receiver that hangs holds one of these, never a render slot.
+    pub async fn run(&self, queue: &SqsQueue, concurrency: usize, wait: Duration, stop: impl std::future::Future<Output = ()>) {
+        tokio::pin!(stop);
+        let mut backoff = Duration::from_millis(500);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return,
+                r = queue.receive(10, wait) => match r {
+                    Ok(msgs) => {
+                        backoff = Duration::from_millis(500);
+                        let results = self.process(&msgs, concurrency).await;
+                        let done: Vec<String> = results.into_iter().filter_map(|(handle, ok)| ok.then_some(handle).flatten()).collect();
+                        if let Err(e) = queue.delete(&done).await {
+                            tracing::warn!(error = %e, "delivery messages not deleted; they come back and find their records");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(queue = queue.url(), error = %e, retry_in = ?backoff, "polling the delivery queue failed");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(20));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Handles SQS records, each `(receipt handle, handled)`; an unhandled one comes back.
+    pub async fn process(&self, msgs: &[aws_lambda_events::event::sqs::SqsMessage], concurrency: usize) -> Vec<(Option<String>, bool)> {
+        use futures::StreamExt;
+        futures::stream::iter(msgs)
+            .map(|m| async move {
+                let parsed: Result<DeliveryMessage, _> = serde_json::from_str(m.body.as_deref().unwrap_or_default());
+                let ok = match parsed {
+                    Ok(msg) => match self.handle(&msg).await {
+                        Ok(_) => true,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "delivery will be retried");
+                            false
+                        }
+                    },
+                    Err(e) => {
+                        // Left on the queue: after its receives it lands in the DLQ for a person.
+                        tracing::error!(error = %e, "not a delivery message");
+                        false
+                    }
+                };
+                (m.receipt_handle.clone(), ok)
+            })
+            // In order (the Lambda answer names records by position), all running at once.
+            .buffered(concurrency.max(1))
+            .collect()
+            .await
+    }
+
+    /// The webhook Lambda's handler: an SQS batch from the delivery queue, answered as partial
+    /// batch failures.
+    pub async fn handle_event(
+        &self,
+        event: lambda_runtime::LambdaEvent<aws_lambda_events::event::sqs::SqsEvent>,
+    ) -> Result<aws_lambda_events::event::sqs::SqsBatchResponse, lambda_runtime::Error> {
+        let records = &event.payload.records;
+        let results = self.process(records, 10).await;
+        let mut resp = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+        for (m, (_, ok)) in records.iter().zip(results) {
+            if !ok {
+                resp.add_failure(m.message_id.clone().unwrap_or_default());
+            }
+        }
+        Ok(resp)
+    }
+}
+
+enum Failure {
+    Status(u16),
+    Transport(String),
+    Refused(String),
+}
+
+/// A delivery record as `GET /v1/reports/{id}` shows it.
+pub async fn delivery_of(store: &dyn JobStore, subject: Subject) -> Result<Option<Delivery>, StoreError> {
+    Ok(records::get::<Delivery>(store, &keys::delivery(&subject.webhook_id())).await?.map(|(d, _)| d))
+}

@@ -1,0 +1,222 @@
+//! Which addresses a callback may reach. A callback URL is the caller's text, and reportq
+//! POSTs to it from inside the operator's network: without these checks anyone could make it
+//! call the instance metadata service, a database on a private subnet, or the worker itself.
+//!
+//! The check is on the resolved addresses, not the name (a name can resolve anywhere), at
+//! submit and again at every delivery, and the delivery connects to the very address checked
+//! (no second lookup a rebinding DNS server could answer differently). An allow-list
+//! (`REPORTQ_WEBHOOK_ALLOW_NETS`, CIDRs) lets chosen networks through, over http too: the
+//! tests' loopback receiver, or a receiver on the operator's own private network.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+/// Networks a callback may reach even though they are not public.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowList(pub Vec<IpNet>);
+
+impl AllowList {
+    /// `127.0.0.1/32, 10.1.0.0/16` (a bare address is a /32 or /128).
+    pub fn parse(s: &str) -> Result<AllowList, String> {
+        let mut nets = Vec::new();
+        for w in s.split([',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
+            let net = match w.parse::<IpNet>() {
+                Ok(n) => n,
+                Err(_) => IpNet::from(w.parse::<IpAddr>().map_err(|_| format!("{w:?} is neither a CIDR nor an address"))?),
+            };
+            nets.push(net);
+        }
+        Ok(AllowList(nets))
+    }
+
+    pub fn allows(&self, ip: IpAddr) -> bool {
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+}
+
+/// Why an address may not be called, or `None` if it is a public unicast address.
+pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => forbidden_v6(v6),
+    }
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let o = ip.octets();
+    Some(match o {
+        [169, 254, 169, 254] | [169, 254, 170, 2] => "the cloud metadata service",
+        [127, ..] => "loopback",
+        [0, ..] => "'this network' (0.0.0.0/8)",
+        [10, ..] | [192, 168, ..] => "a private network",
+        [172, b, ..] if (16..32).contains(&b) => "a private network",
+        [169, 254, ..] => "link-local",
+        [100, b, ..] if (64..128).contains(&b) => "carrier-grade NAT (shared address space)",
+        [192, 0, 0, _] => "IETF protocol assignments",
+        [198, 18 | 19, ..] => "a benchmarking network",
+        [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _] => "a documentation network",
+        [224..=239, ..] => "multicast",
+        [240..=255, ..] => "reserved (or broadcast)",
+        _ => return None,
+    })
+}
+
+fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
+    let s = ip.segments();
+    // Addresses that carry an IPv4 address: judged by the address they carry.
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return forbidden_v4(v4);
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        // NAT64 (64:ff9b::/96): the gateway would connect to the embedded IPv4 address.
+        return forbidden_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
+    }
+    if s[0] == 0x2002 {
+        // 6to4 (2002::/16): the embedded address is the relay's target.
+        return forbidden_v4(Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8));
+    }
+    Some(match s {
+        [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254] => "the cloud metadata service",
+        _ if ip.is_loopback() => "loopback",
+        _ if ip.is_unspecified() => "the unspecified address",
+        // IPv4-compatible (::a.b.c.d, deprecated) and the rest of ::/96.
+        [0, 0, 0, 0, 0, 0, _, _] => "an IPv4-compatible address",
+        [a, ..] if a & 0xfe00 == 0xfc00 => "a private network (unique local)",
+        [a, ..] if a & 0xffc0 == 0xfe80 => "link-local",
+        [a, ..] if a & 0xffc0 == 0xfec0 => "site-local",
+        [a, ..] if a & 0xff00 == 0xff00 => "multicast",
+        [0x2001, 0xdb8, ..] => "a documentation network",
+        // Teredo hides the IPv4 address it reaches; nothing legitimate needs it here.
+        [0x2001, 0, ..] => "a Teredo tunnel",
+        [0x100, 0, 0, 0, ..] => "a discard prefix",
+        _ => return None,
+    })
+}
+
+/// A callback URL that may not be called, and why (words safe to show the caller).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// Where a callback goes: the URL, its host as written, and the checked addresses to connect to.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub url: url::Url,
+    pub host: String,
+    pub addrs: Vec<SocketAddr>,
+}
+
+/// Checks addresses already resolved: every one must be public or allow-listed, and plain
+/// http is allowed only when all are allow-listed.
+pub fn check_addrs(url: &url::Url, addrs: &[SocketAddr], allow: &AllowList) -> Result<(), Refused> {
+    if addrs.is_empty() {
+        return Err(Refused(format!("{} resolves to no address", url.host_str().unwrap_or(""))));
+    }
+    let all_allowed = addrs.iter().all(|a| allow.allows(a.ip()));
+    for a in addrs {
+        if allow.allows(a.ip()) {
+            continue;
+        }
+        if let Some(why) = forbidden(a.ip()) {
+            return Err(Refused(format!("{} resolves to {} ({why}); callbacks go to public addresses only", url.host_str().unwrap_or(""), a.ip())));
+        }
+    }
+    if url.scheme() != "https" && !all_allowed {
+        return Err(Refused("callback URLs must be https".into()));
+    }
+    Ok(())
+}
+
+/// Resolves the URL's host and checks every address it resolves to.
+pub async fn resolve(url: &str, allow: &AllowList, timeout: Duration) -> Result<Target, Refused> {
+    let url = url::Url::parse(url).map_err(|e| Refused(format!("not a URL: {e}")))?;
+    let host = url.host_str().ok_or_else(|| Refused("the URL has no host".into()))?.to_string();
+    let port = url.port_or_known_default().ok_or_else(|| Refused("the URL has no port".into()))?;
+    // `[::1]` is how a URL writes an IPv6 literal; the resolver takes it bare.
+    let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let lookup = tokio::net::lookup_host((bare.as_str(), port));
+    let addrs: Vec<SocketAddr> = match tokio::time::timeout(timeout, lookup).await {
+        Ok(Ok(a)) => a.collect(),
+        Ok(Err(e)) => return Err(Refused(format!("{host} does not resolve: {e}"))),
+        Err(_) => return Err(Refused(format!("{host} did not resolve within {timeout:?}"))),
+    };
+    check_addrs(&url, &addrs, allow)?;
+    Ok(Target { url, host: bare, addrs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn every_forbidden_class_is_refused() {
+        for (addr, class) in [
+            ("127.0.0.1", "loopback"),
+            ("127.255.0.9", "loopback"),
+            ("::1", "loopback"),
+            ("10.0.0.5", "private"),
+            ("172.16.0.1", "private"),
+            ("172.31.255.255", "private"),
+            ("192.168.1.1", "private"),
+            ("fd12:3456::1", "private"),
+            ("169.254.1.1", "link-local"),
+            ("fe80::1", "link-local"),
+            ("169.254.169.254", "metadata"),
+            ("169.254.170.2", "metadata"),
+            ("fd00:ec2::254", "metadata"),
+            ("0.0.0.0", "this network"),
+            ("::", "unspecified"),
+            ("100.64.0.1", "carrier-grade"),
+            ("224.0.0.1", "multicast"),
+            ("ff02::1", "multicast"),
+            ("255.255.255.255", "broadcast"),
+            // IPv4 carried in IPv6: judged by the IPv4 address.
+            ("::ffff:127.0.0.1", "loopback"),
+            ("::ffff:169.254.169.254", "metadata"),
+            ("::ffff:10.1.2.3", "private"),
+            ("64:ff9b::a9fe:a9fe", "metadata"),
+            ("2002:7f00:1::", "loopback"),
+            ("::127.0.0.1", "IPv4-compatible"),
+        ] {
+            let why = forbidden(ip(addr)).unwrap_or_else(|| panic!("{addr} was allowed"));
+            assert!(why.contains(class), "{addr}: {why}");
+        }
+        for public in ["93.184.215.14", "8.8.8.8", "172.32.0.1", "100.128.0.1", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert_eq!(forbidden(ip(public)), None, "{public}");
+        }
+    }
+
+    #[test]
+    fn the_allow_list_lets_chosen_networks_through_over_http() {
+        let url = url::Url::parse("http://127.0.0.1:9/hook").unwrap();
+        let addrs = [SocketAddr::new(ip("127.0.0.1"), 9)];
+        assert!(check_addrs(&url, &addrs, &AllowList::default()).unwrap_err().0.contains("loopback"));
+        let allow = AllowList::parse("127.0.0.1/32").unwrap();
+        check_addrs(&url, &addrs, &allow).unwrap();
+        // One address outside the list spoils the name: DNS may hand out either.
+        let mixed = [addrs[0], SocketAddr::new(ip("10.0.0.1"), 9)];
+        assert!(check_addrs(&url, &mixed, &allow).is_err());
+        // A public address still needs https.
+        let public = url::Url::parse("http://example.org/").unwrap();
+        let e = check_addrs(&public, &[SocketAddr::new(ip("93.184.215.14"), 80)], &AllowList::default()).unwrap_err();
+        assert!(e.0.contains("https"), "{e}");
+        assert!(AllowList::parse("10.0.0.0/33").is_err());
+        assert_eq!(AllowList::parse("::1, 10.0.0.0/8").unwrap().0.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_loopback_is_refused() {
+        let e = resolve("https://localhost:9/hook", &AllowList::default(), Duration::from_secs(5)).await.unwrap_err();
+        assert!(e.0.contains("loopback"), "{e}");
+        let t = resolve("http://localhost:9/hook", &AllowList::parse("127.0.0.0/8, ::1").unwrap(), Duration::from_secs(5)).await.unwrap();
+        assert!(t.addrs.iter().all(|a| a.ip().is_loopback()));
+        let e = resolve("https://[::ffff:127.0.0.1]:9/", &AllowList::default(), Duration::from_secs(5)).await.unwrap_err();
+        assert!(e.0.contains("loopback"), "{e}");
+    }
+}
