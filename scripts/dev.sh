@@ -30,6 +30,11 @@ export REPORTQ_CORS_ORIGINS=${REPORTQ_CORS_ORIGINS:-http://localhost:3000}
 while IFS= read -r line; do export "$line"; done < <(scripts/localstack.sh init "$STATE")
 export REPORTQ_LISTEN=${REPORTQ_LISTEN:-127.0.0.1:8080}
 export REPORTQ_DIAGRAM_MODEL=${REPORTQ_DIAGRAM_MODEL:-$PWD/tests/fixtures/diagram-like.bif}
+# Webhooks: a fresh signing secret per run (printed, for your receiver), and receivers on this
+# machine allowed (a deployment allows public https addresses only).
+export REPORTQ_WEBHOOK_SECRETS=${REPORTQ_WEBHOOK_SECRETS:-$("$BIN" webhook secret)}
+export REPORTQ_WEBHOOK_ALLOW_NETS=${REPORTQ_WEBHOOK_ALLOW_NETS:-127.0.0.0/8,::1}
+echo "dev: webhooks signed with $REPORTQ_WEBHOOK_SECRETS (check one: $BIN webhook verify --help)" >&2
 echo "dev: LocalStack at $AWS_ENDPOINT_URL, bucket $REPORTQ_BUCKET, queues $REPORTQ_INTERACTIVE_QUEUE_URL (interactive) and $REPORTQ_QUEUE_URL (bulk)" >&2
 
 "$BIN" serve & pids+=($!)

@@ -407,30 +407,28 @@ impl Deliverer {
 
     /// Handles SQS records, each `(receipt handle, handled)`; an unhandled one comes back.
     pub async fn process(&self, msgs: &[aws_lambda_events::event::sqs::SqsMessage], concurrency: usize) -> Vec<(Option<String>, bool)> {
-        use futures::StreamExt;
-        futures::stream::iter(msgs)
-            .map(|m| async move {
-                let parsed: Result<DeliveryMessage, _> = serde_json::from_str(m.body.as_deref().unwrap_or_default());
-                let ok = match parsed {
-                    Ok(msg) => match self.handle(&msg).await {
-                        Ok(_) => true,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "delivery will be retried");
-                            false
-                        }
-                    },
+        let sem = tokio::sync::Semaphore::new(concurrency.max(1));
+        let work = msgs.iter().map(|m| async {
+            let _permit = sem.acquire().await.expect("never closed");
+            let parsed: Result<DeliveryMessage, _> = serde_json::from_str(m.body.as_deref().unwrap_or_default());
+            let ok = match parsed {
+                Ok(msg) => match self.handle(&msg).await {
+                    Ok(_) => true,
                     Err(e) => {
-                        // Left on the queue: after its receives it lands in the DLQ for a person.
-                        tracing::error!(error = %e, "not a delivery message");
+                        tracing::warn!(error = %e, "delivery will be retried");
                         false
                     }
-                };
-                (m.receipt_handle.clone(), ok)
-            })
-            // In order (the Lambda answer names records by position), all running at once.
-            .buffered(concurrency.max(1))
-            .collect()
-            .await
+                },
+                Err(e) => {
+                    // Left on the queue: after its receives it lands in the DLQ for a person.
+                    tracing::error!(error = %e, "not a delivery message");
+                    false
+                }
+            };
+            (m.receipt_handle.clone(), ok)
+        });
+        // In the records' order (the Lambda answer names failures by message), all at once.
+        futures::future::join_all(work).await
     }
 
     /// The webhook Lambda's handler: an SQS batch from the delivery queue, answered as partial

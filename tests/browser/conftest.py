@@ -12,6 +12,7 @@
 Screenshots: tests call `shots("step")`; on a failure the test's screenshots are kept under
 target/browser-artifacts/TEST/ (CI uploads that folder), on success they are thrown away.
 """
+import base64
 import functools
 import http.server
 import json
@@ -125,7 +126,9 @@ class Stack:
         out = run([os.path.join(ROOT, "scripts", "localstack.sh"), "start", state])
         self.env = dict(os.environ, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
                         REPORTQ_CORS_ORIGINS=origins, REPORTQ_DIAGRAM_MODEL=MODEL, REPORTQ_PDF_WAIT_SECS=PDF_WAIT_SECS,
-                        REPORTQ_POLL_WAIT_SECS="1", REPORTQ_LOG_FORMAT="json", RUST_LOG="info")
+                        REPORTQ_POLL_WAIT_SECS="1", REPORTQ_LOG_FORMAT="json", RUST_LOG="info",
+                        # The init script makes a delivery queue; the worker signs with this.
+                        REPORTQ_WEBHOOK_SECRETS="whsec_" + base64.b64encode(os.urandom(32)).decode())
         self.env.pop("REPORTQ_INLINE_PDF_MAX_BYTES", None)
         for line in out.stdout.splitlines():
             k, _, v = line.partition("=")

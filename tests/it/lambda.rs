@@ -143,3 +143,55 @@ async fn lambda_entry_points_with_api_gateway_and_sqs_events() {
     assert!(header(&resp, "location").contains("X-Amz-Signature="));
     let _ = JobMessage::bulk(uuid::Uuid::nil());
 }
+
+/// An API Gateway event as its JWT authorizer passes it on: the token's claims in
+/// `requestContext.authorizer.jwt`.
+fn with_claims(mut event: Value, sub: &str, scope: &str) -> Value {
+    event["requestContext"]["authorizer"] =
+        json!({ "jwt": { "claims": { "sub": sub, "iss": "https://id.example.org/", "aud": "reportq", "scope": scope }, "scopes": null } });
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jwt_claims_from_the_authorizer_own_jobs_and_the_webhook_function_answers_sqs() {
+    let ls = LocalStack::start();
+    let res = resources(&ls.endpoint, 2, 3);
+    let mut vars = env(&res);
+    vars.push(("REPORTQ_AUTH".into(), "jwt".into()));
+    let mut api = RuntimeApi::start().await;
+    api.spawn(env!("CARGO_BIN_EXE_reportq-api"), &vars);
+
+    // No claims (a route the authorizer did not cover): 401. Claims without the scope: 403.
+    let resp = api.invoke(fixture("apigw-v2-submit.json")).await.unwrap();
+    assert_eq!(resp["statusCode"], 401, "{resp}");
+    let resp = api.invoke(with_claims(fixture("apigw-v2-submit.json"), "alice", "openid reportq/read")).await.unwrap();
+    assert_eq!(resp["statusCode"], 403, "{resp}");
+    // Alice submits and reads her job; Bob, with every scope, gets 404 for it.
+    let resp = api.invoke(with_claims(fixture("apigw-v2-submit.json"), "alice", "reportq/submit reportq/read")).await.unwrap();
+    assert_eq!(resp["statusCode"], 202, "{resp}");
+    let id = serde_json::from_str::<Value>(resp["body"].as_str().unwrap()).unwrap()["job_id"].as_str().unwrap().to_string();
+    let get = with_id(&fixture("apigw-v2-get-report.json"), &id);
+    let resp = api.invoke(with_claims(get.clone(), "alice", "reportq/read")).await.unwrap();
+    assert_eq!(resp["statusCode"], 200, "{resp}");
+    let resp = api.invoke(with_claims(get, "bob", "reportq/submit reportq/read")).await.unwrap();
+    assert_eq!(resp["statusCode"], 404, "{resp}");
+    let (s3, _) = clients(&ls.endpoint).await;
+    let (job, _) = S3Store::new(s3, res.bucket.clone()).job(id.parse().unwrap()).await.unwrap().unwrap();
+    assert_eq!(job.owner.as_deref(), Some("jwt:https://id.example.org/|alice"));
+
+    // The same image as the webhook function: an SQS batch from the delivery queue. A
+    // delivery whose record is gone is dropped (handled); a body that is not a delivery
+    // message is reported for retry, so it ends in the delivery DLQ.
+    let mut hooks = RuntimeApi::start().await;
+    let mut hook_vars = env(&res);
+    hook_vars.push(("REPORTQ_ROLE".into(), "webhooks".into()));
+    hook_vars.push(("REPORTQ_WEBHOOK_QUEUE_URL".into(), res.webhook_url.clone()));
+    hook_vars.push(("REPORTQ_WEBHOOK_SECRETS".into(), reportq::domain::webhook::Secret::generate()));
+    hooks.spawn(env!("CARGO_BIN_EXE_reportq-api"), &hook_vars);
+    let mut event = fixture("sqs-event.json");
+    let msg = json!({ "subject": { "kind": "report", "id": uuid::Uuid::new_v4() }, "attempt": 1, "not_before_ms": 0 });
+    event["Records"][0]["body"] = json!(msg.to_string());
+    let resp = hooks.invoke(event.clone()).await.unwrap();
+    let poison_id = event["Records"][1]["messageId"].as_str().unwrap();
+    assert_eq!(resp, json!({ "batchItemFailures": [{ "itemIdentifier": poison_id }] }));
+}

@@ -8,6 +8,7 @@ mod access;
 mod api;
 mod archival;
 mod bif_reader;
+mod callbacks;
 mod cli;
 mod diagram_reference;
 mod domain;

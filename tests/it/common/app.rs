@@ -25,12 +25,23 @@ pub struct Opts {
     pub child_exe: PathBuf,
     /// Interactive jobs on a queue of their own (the deployed layout); off: one queue.
     pub lanes: bool,
+    /// Webhooks on: the delivery queue set for the API and the worker (the tweak then sets
+    /// secrets, allow-list and back-off).
+    pub webhooks: bool,
     pub tweak: Tweak,
 }
 
 impl Opts {
     pub fn new(child_exe: impl Into<PathBuf>) -> Self {
-        Opts { visibility_secs: 30, max_receive: 3, worker_s3_endpoint: None, child_exe: child_exe.into(), lanes: false, tweak: Box::new(|_, _| {}) }
+        Opts {
+            visibility_secs: 30,
+            max_receive: 3,
+            worker_s3_endpoint: None,
+            child_exe: child_exe.into(),
+            lanes: false,
+            webhooks: false,
+            tweak: Box::new(|_, _| {}),
+        }
     }
 }
 
@@ -45,6 +56,8 @@ pub struct App {
     /// The bulk lane (and the only queue without `lanes`).
     pub queue: SqsQueue,
     pub interactive: Option<SqsQueue>,
+    /// The webhook delivery queue, with `Opts::webhooks`.
+    pub webhooks: Option<SqsQueue>,
     pub worker: Arc<Worker>,
     /// `http://127.0.0.1:PORT`
     pub base: String,
@@ -84,6 +97,10 @@ pub async fn app(endpoint: &str, opts: Opts) -> App {
         cfg.interactive_queue_url = Some(res.interactive_url.clone());
         worker_cfg.interactive_queue_url = Some(res.interactive_url.clone());
     }
+    if opts.webhooks {
+        cfg.webhooks.queue_url = Some(res.webhook_url.clone());
+        worker_cfg.webhooks.queue_url = Some(res.webhook_url.clone());
+    }
     (opts.tweak)(&mut cfg, &mut worker_cfg);
     let (s3, sqs) = clients(endpoint).await;
     let jobs: Arc<dyn JobStore> = Arc::new(S3Store::new(s3.clone(), res.bucket.clone()));
@@ -111,9 +128,14 @@ pub async fn app(endpoint: &str, opts: Opts) -> App {
         None => s3.clone(),
     };
     let scorer = reportq::scoring::load(worker_cfg.diagram_model.as_deref()).ok();
-    let worker = Arc::new(Worker::new(Arc::new(S3Store::new(worker_s3, res.bucket.clone())), renderer, worker_cfg.clone(), scorer));
+    let webhooks = worker_cfg.webhooks.queue_url.as_ref().map(|u| SqsQueue::new(sqs.clone(), u.clone()));
+    let mut worker = Worker::new(Arc::new(S3Store::new(worker_s3, res.bucket.clone())), renderer, worker_cfg.clone(), scorer);
+    if let Some(q) = &webhooks {
+        worker = worker.with_webhooks(Arc::new(q.clone()));
+    }
+    let worker = Arc::new(worker);
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(60)).build().unwrap();
-    App { res, s3, sqs, cfg, worker_cfg, jobs, queue, interactive, worker, base, http, stop: Some(tx) }
+    App { res, s3, sqs, cfg, worker_cfg, jobs, queue, interactive, webhooks, worker, base, http, stop: Some(tx) }
 }
 
 impl App {
@@ -132,6 +154,22 @@ impl App {
                     let _ = rx.await;
                 })
                 .await;
+        });
+        tx
+    }
+
+    /// Runs the webhook deliverer's poll loop in the background (as `reportq worker` does) until
+    /// the returned sender is dropped.
+    pub fn spawn_deliverer(&self) -> tokio::sync::oneshot::Sender<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let worker = self.worker.clone();
+        let queue = self.webhooks.clone().expect("Opts::webhooks");
+        tokio::spawn(async move {
+            let d = worker.deliverer().expect("webhooks on").clone();
+            d.run(&queue, 16, Duration::from_secs(1), async {
+                let _ = rx.await;
+            })
+            .await;
         });
         tx
     }

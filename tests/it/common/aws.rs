@@ -153,6 +153,8 @@ pub struct Resources {
     /// The interactive lane's queue (used when a test turns lanes on).
     pub interactive_url: String,
     pub dlq_url: String,
+    /// Webhook deliveries (used when a test turns webhooks on).
+    pub webhook_url: String,
 }
 
 /// Creates a bucket and a queue with its DLQ, running `infra/localstack/init/ready.d/reportq-init.py`.
@@ -179,6 +181,7 @@ pub fn resources(endpoint: &str, visibility_secs: u32, max_receive: u32) -> Reso
         queue_url: get("REPORTQ_QUEUE_URL"),
         interactive_url: get("REPORTQ_INTERACTIVE_QUEUE_URL"),
         dlq_url: get("REPORTQ_DLQ_URL"),
+        webhook_url: get("REPORTQ_WEBHOOK_QUEUE_URL"),
     }
 }
 

@@ -7,7 +7,8 @@ bucket and queues, so the three cannot drift. Idempotent.
 
 Settings (environment): REPORTQ_BUCKET (reportq-local), REPORTQ_QUEUE_NAME (reportq-jobs, the
 bulk lane; the interactive lane is REPORTQ_INTERACTIVE_QUEUE_NAME, default reportq-interactive
-(NAME-interactive for another NAME); both redrive to NAME-dlq), REPORTQ_CORS_ORIGINS (the
+(NAME-interactive for another NAME); both redrive to NAME-dlq; webhook deliveries go through
+NAME-webhooks (reportq-webhooks for the default NAME), redriving to its own DLQ), REPORTQ_CORS_ORIGINS (the
 browser origins allowed to read reports from the bucket, comma-separated), REPORTQ_VISIBILITY_TIMEOUT_SECS (180: must exceed the worker's per-job deadline
 and, on AWS, the worker Lambda's timeout), REPORTQ_MAX_RECEIVE_COUNT (5: deliveries before the
 DLQ), AWS_ENDPOINT_URL (default http://localhost:4566), AWS_REGION (us-east-1).
@@ -77,6 +78,12 @@ def main():
                  "Expiration": {"Days": 7}},
                 {"ID": "expire-idempotency-keys", "Status": "Enabled", "Filter": {"Prefix": "idempotency/"},
                  "Expiration": {"Days": 1}},
+                # A key's daily counts matter on their day only; delivery records as long as
+                # the reports they announce.
+                {"ID": "expire-usage", "Status": "Enabled", "Filter": {"Prefix": "usage/"},
+                 "Expiration": {"Days": 2}},
+                {"ID": "expire-webhook-records", "Status": "Enabled", "Filter": {"Prefix": "webhooks/"},
+                 "Expiration": {"Days": 7}},
             ]
         },
     )
@@ -94,6 +101,21 @@ def main():
         except sqs.exceptions.QueueNameExists:
             urls[name] = sqs.get_queue_url(QueueName=name)["QueueUrl"]
             sqs.set_queue_attributes(QueueUrl=urls[name], Attributes=attrs)
+    # Webhook deliveries: their own queue and DLQ, so a receiver that keeps failing never
+    # touches the render queues. A delivery takes at most its 10 s timeout (60 s visibility);
+    # its retries are new messages with a delay, so the redrive only catches crashes.
+    webhooks = "reportq-webhooks" if queue == "reportq-jobs" else f"{queue}-webhooks"
+    wdlq_url = sqs.create_queue(QueueName=f"{webhooks}-dlq", Attributes={"MessageRetentionPeriod": "1209600"})["QueueUrl"]
+    wdlq_arn = sqs.get_queue_attributes(QueueUrl=wdlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    wattrs = {
+        "VisibilityTimeout": "60",
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": wdlq_arn, "maxReceiveCount": str(max_receive)}),
+    }
+    try:
+        urls[webhooks] = sqs.create_queue(QueueName=webhooks, Attributes=wattrs)["QueueUrl"]
+    except sqs.exceptions.QueueNameExists:
+        urls[webhooks] = sqs.get_queue_url(QueueName=webhooks)["QueueUrl"]
+        sqs.set_queue_attributes(QueueUrl=urls[webhooks], Attributes=wattrs)
     origins = [o.strip() for o in env("REPORTQ_CORS_ORIGINS", "").split(",") if o.strip()]
     if origins:
         s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [bucket_cors_rule(origins)]})
@@ -101,6 +123,7 @@ def main():
     print(f"REPORTQ_QUEUE_URL={urls[queue]}")
     print(f"REPORTQ_INTERACTIVE_QUEUE_URL={urls[interactive]}")
     print(f"REPORTQ_DLQ_URL={dlq_url}")
+    print(f"REPORTQ_WEBHOOK_QUEUE_URL={urls[webhooks]}")
 
 
 if __name__ == "__main__":
