@@ -102,7 +102,9 @@ def check(t):
         env = dict(t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
         env.update(fn["Properties"].get("Environment", {}).get("Variables", {}))
         deadline = env.get("REPORTQ_JOB_DEADLINE_SECS")
-        if deadline is None:
+        if "REPORTQ_ROLE" in env:
+            deadline = None  # not a renderer (the webhook function): no job deadline to check
+        elif deadline is None:
             problems.append(f"{name}: no REPORTQ_JOB_DEADLINE_SECS (the 120 s default can outlive the function)")
         for tv in param_values(t, timeout):
             params = {timeout_ref: tv} if timeout_ref else {}
@@ -223,7 +225,7 @@ def check_cors(t, src):
     if allowed is None or exposed is None:
         return [f"{src}: no allow_headers([...]) / expose_headers([...]) found"]
     for name, r in t["Resources"].items():
-        cors = r.get("Properties", {}).get("CorsConfiguration") if r["Type"] == "AWS::Serverless::HttpApi" else None
+        cors = r.get("Properties", {}).get("CorsConfiguration") if r["Type"] == "AWS::ApiGatewayV2::Api" else None
         if cors is None:
             continue
         for key, want in (("AllowHeaders", allowed), ("ExposeHeaders", exposed)):
@@ -256,10 +258,10 @@ def check_limits(t):
             need = sum(default(t, e.get("ScalingConfig", {}).get("MaximumConcurrency", 1000)) for e in sqs)
             if sqs and default(t, props["ReservedConcurrentExecutions"]) < need:
                 problems.append(f"{name}: reserved concurrency below its event sources' MaximumConcurrency sum ({need:g})")
-        if r["Type"] == "AWS::Serverless::HttpApi":
+        if r["Type"] == "AWS::ApiGatewayV2::Stage":
             base = default(t, props.get("DefaultRouteSettings", {}).get("ThrottlingRateLimit", 10000))
             routes = props.get("RouteSettings", {})
-            for key in ("POST /v1/reports/batch", "POST /api/report/pdf"):
+            for key in ("POST /v1/reports/batch", "POST /api/report/pdf", "ANY /api/{proxy+}"):
                 if key not in routes:
                     problems.append(f"{name}: no RouteSettings throttle for {key}")
                 elif default(t, routes[key].get("ThrottlingRateLimit", base)) >= base:
@@ -284,9 +286,58 @@ def check_limits(t):
                  for e in r["Properties"].get("Events", {}).values() if e["Type"] == "Schedule"]
     if not schedules:
         problems.append("no Schedule event runs the sweep")
+    problems += check_access(t)
     if str(env.get("REPORTQ_REQUIRE_SANDBOX")) != "1":
         problems.append("Globals: REPORTQ_REQUIRE_SANDBOX is not \"1\" (renders would run unconfined where Landlock is missing)")
     return problems
+
+
+def check_access(t):
+    """Who can call what: authentication on by default; with AuthMode jwt, every /v1 route but
+    the templates listing behind the JWT authorizer and DiAGRAM's routes open; no lifecycle
+    rule that would delete the API keys; every dead-letter queue watched by an alarm."""
+    problems = []
+    res = t["Resources"]
+    env = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    auth = env.get("REPORTQ_AUTH")
+    mode = default_str(t, auth) if auth is not None else None
+    if mode not in ("keys", "jwt"):
+        problems.append(f"Globals: REPORTQ_AUTH defaults to {mode!r}: the /v1 routes would be open to anyone")
+    jwt = {"Fn::If": ["UseJwt", "JWT", "NONE"]}
+    routes = {r["Properties"]["RouteKey"]: (n, r["Properties"]) for n, r in res.items() if r["Type"] == "AWS::ApiGatewayV2::Route"}
+    if not routes:
+        problems.append("no AWS::ApiGatewayV2::Route")
+    for key, (name, props) in routes.items():
+        guarded = props.get("AuthorizationType") == jwt and props.get("AuthorizerId") == {"Fn::If": ["UseJwt", {"Ref": "OidcAuthorizer"}, {"Ref": "AWS::NoValue"}]}
+        is_v1 = " /v1/" in key and key != "GET /v1/templates"
+        if is_v1 and not guarded:
+            problems.append(f"{name} ({key}): a /v1 route without the JWT authorizer when AuthMode is jwt")
+        if not is_v1 and props.get("AuthorizationType", "NONE") != "NONE":
+            problems.append(f"{name} ({key}): an open route (DiAGRAM's, health, docs) behind an authorizer")
+    if "ANY /v1/{proxy+}" not in routes:
+        problems.append("no ANY /v1/{proxy+} route (the /v1 routes would fall to the open $default route)")
+    for name, r in res.items():
+        if r["Type"] != "AWS::S3::Bucket":
+            continue
+        for rule in r["Properties"].get("LifecycleConfiguration", {}).get("Rules", []):
+            prefix = rule.get("Prefix", rule.get("Filter", {}).get("Prefix", ""))
+            if rule.get("Status") == "Enabled" and "apikeys/".startswith(prefix):
+                problems.append(f"{name}: lifecycle rule {rule.get('Id')} would delete the API keys (apikeys/)")
+    watched = {json.dumps(d["Value"]) for r in res.values() if r["Type"] == "AWS::CloudWatch::Alarm"
+               for d in r["Properties"].get("Dimensions", []) if d.get("Name") == "QueueName"}
+    for name, r in res.items():
+        target = r.get("Properties", {}).get("RedrivePolicy", {}).get("deadLetterTargetArn") if r["Type"] == "AWS::SQS::Queue" else None
+        if target:
+            dlq = target["Fn::GetAtt"][0]
+            if json.dumps({"Fn::GetAtt": [dlq, "QueueName"]}) not in watched:
+                problems.append(f"{dlq}: a dead-letter queue no alarm watches ({name} redrives to it)")
+    return problems
+
+
+def default_str(t, value):
+    if isinstance(value, dict) and "Ref" in value:
+        return str(t["Parameters"][value["Ref"]].get("Default"))
+    return str(value)
 
 
 def evaluate(t, value):
@@ -377,7 +428,10 @@ def self_test(t):
     }
     failed = []
     def http_api(tt):
-        return next(r for r in tt["Resources"].values() if r["Type"] == "AWS::Serverless::HttpApi")["Properties"]
+        return next(r for r in tt["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Stage")["Properties"]
+
+    def route(tt, key):
+        return next(r for r in tt["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Route" and r["Properties"]["RouteKey"] == key)["Properties"]
 
     def list_statement(tt):
         return next(st for _, st in statements(tt) if "s3:ListBucket" in as_list(st.get("Action", [])))
@@ -392,7 +446,13 @@ def self_test(t):
         "the sandbox not required": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="0"),
         "worker concurrency below its event sources": lambda tt: tt["Parameters"]["WorkerReservedConcurrency"].update(Default=3),
         "job expiry unlike the queue's retention": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_JOB_EXPIRY_SECS="86400"),
-        "no sweep schedule": lambda tt: [r["Properties"]["Events"].pop("Sweep", None) for r in tt["Resources"].values() if r["Type"] == "AWS::Serverless::Function"],
+        "authentication off by default": lambda tt: tt["Parameters"]["AuthMode"].update(Default="off"),
+        "a /v1 route without the JWT authorizer": lambda tt: route(tt, "POST /v1/reports/batch").pop("AuthorizationType"),
+        "DiAGRAM's routes behind the authorizer": lambda tt: route(tt, "ANY /api/{proxy+}").update(AuthorizationType={"Fn::If": ["UseJwt", "JWT", "NONE"]}),
+        "a lifecycle rule deleting the API keys": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::S3::Bucket")["Properties"]["LifecycleConfiguration"]["Rules"].append({"Id": "all", "Status": "Enabled", "ExpirationInDays": 7}),
+        "a dead-letter queue no alarm watches": lambda tt: tt["Resources"].pop("WebhookDeadLetterAlarm"),
+        "DiAGRAM's open routes not throttled": lambda tt: http_api(tt)["RouteSettings"].pop("ANY /api/{proxy+}"),
+        "no sweep schedule": lambda tt: [r["Properties"].get("Events", {}).pop("Sweep", None) for r in tt["Resources"].values() if r["Type"] == "AWS::Serverless::Function"],
     }
     for what, mutate in limits.items():
         broken = copy.deepcopy(t)
@@ -402,7 +462,7 @@ def self_test(t):
     app_src = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "api", "mod.rs")
     broken = copy.deepcopy(t)
     for r in broken["Resources"].values():
-        if r["Type"] == "AWS::Serverless::HttpApi":
+        if r["Type"] == "AWS::ApiGatewayV2::Api":
             r["Properties"]["CorsConfiguration"]["AllowHeaders"] = ["content-type"]
     if not check_cors(broken, app_src):
         failed.append("API Gateway CORS headers other than the app's")
@@ -460,7 +520,7 @@ def main(argv):
             return 1
     print(f"check_template: {paths[0]}: queue visibility >= 6x worker timeout, job deadline < timeout, CORS headers as the app's, partial batch "
           "failures, bucket CORS as the LocalStack init script's, alarm and dashboard metrics the code's, reserved concurrency, "
-          "route throttles, access log, ListBucket prefixes, notifying alarms, sandbox required, expiry = retention, sweep scheduled, no wildcard Allow, explicit roles, private expiring bucket: ok"
+          "route throttles, access log, ListBucket prefixes, auth on by default, JWT authorizer on /v1 only, API keys never expired, every DLQ alarmed, notifying alarms, sandbox required, expiry = retention, sweep scheduled, no wildcard Allow, explicit roles, private expiring bucket: ok"
           + (" (self-test ok)" if selftest else ""), file=sys.stderr)
     return 0
 

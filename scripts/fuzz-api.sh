@@ -4,6 +4,8 @@
 # negative data, bounded by --max-examples and a time budget. The job and batch routes get the
 # ids of a real rendered job and batch (schemathesis.toml, written below), so they are fuzzed
 # past their 404s; the worker then also renders whatever the fuzzer submits.
+# Authentication is on (REPORTQ_AUTH=keys, as deployed): the fuzzer sends a key made with
+# `reportq keys create` holding every scope; webhooks are on (callbacks are checked).
 # Fails on any 5xx and on any response that does not match the document.
 #
 #   scripts/fuzz-api.sh [MAX_EXAMPLES] [schemathesis options...]   (default 25 per operation,
@@ -36,6 +38,8 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 export REPORTQ_LISTEN=127.0.0.1:$port REPORTQ_DIAGRAM_MODEL=$PWD/tests/fixtures/diagram-like.bif
 # Short waits: the fuzzer must not sit 20 s on each /api/report/pdf with no worker running.
 export REPORTQ_PDF_WAIT_SECS=1
+export REPORTQ_AUTH=keys REPORTQ_WEBHOOK_SECRETS=$("$BIN" webhook secret)
+key=$("$BIN" keys create --name fuzz --scopes submit,read,score 2>/dev/null)
 "$BIN" serve >"$STATE/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -fs "http://$REPORTQ_LISTEN/healthz" >/dev/null && break; sleep 0.1; done
@@ -44,11 +48,11 @@ wpid=$!
 
 api=http://$REPORTQ_LISTEN
 field() { python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-post() { curl -fsS -X POST -H 'content-type: application/json' --data-binary @- "$api$1"; }
+post() { curl -fsS -X POST -H 'content-type: application/json' -H "authorization: Bearer $key" --data-binary @- "$api$1"; }
 job=$(post /v1/reports < examples/summary.json | field job_id)
 batch=$( (printf '{"requests": ['; cat examples/summary.json; printf ']}') | post /v1/reports/batch | field batch_id)
 for _ in $(seq 120); do
-  status=$(curl -fsS "$api/v1/reports/$job" | field status)
+  status=$(curl -fsS -H "authorization: Bearer $key" "$api/v1/reports/$job" | field status)
   [ "$status" = queued ] || [ "$status" = running ] || break
   sleep 0.5
 done
@@ -72,4 +76,4 @@ TOML
 (cd "$STATE" && "$VENV/bin/schemathesis" run "http://$REPORTQ_LISTEN/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
   --max-examples "$N" --seed 20261125 --max-time 300 --phases examples,coverage,fuzzing --request-timeout 30 --workers 1 \
-  --suppress-health-check all --no-shrink "${@:2}") || { echo "fuzz-api: failures above; server log:"; tail -40 "$STATE/serve.log"; exit 1; }
+  --suppress-health-check all --no-shrink --header "Authorization: Bearer $key" "${@:2}") || { echo "fuzz-api: failures above; server log:"; tail -40 "$STATE/serve.log"; exit 1; }

@@ -56,9 +56,9 @@ async function apiError(resp, what) {
 }
 
 /** GET a JSON resource, waiting out 429/503 answers as Retry-After says. */
-async function getJson(url, { signal, fetchImpl }) {
+async function getJson(url, { signal, fetchImpl, apiKey }) {
   for (let tries = 0; ; tries++) {
-    const resp = await fetchImpl(url, { signal, headers: { accept: "application/json" }, cache: "no-store" });
+    const resp = await fetchImpl(url, { signal, headers: authorized({ accept: "application/json" }, apiKey), cache: "no-store" });
     if (resp.ok) return resp.json();
     const wait = retryAfterMs(resp);
     if ((resp.status === 429 || resp.status === 503) && tries < 10) {
@@ -69,8 +69,13 @@ async function getJson(url, { signal, fetchImpl }) {
   }
 }
 
-async function submit(url, body, { signal, fetchImpl, idempotencyKey }) {
-  const headers = { "content-type": "application/json", accept: "application/json" };
+/** `headers` with the API key, for a deployment that needs one (REPORTQ_AUTH=keys). */
+function authorized(headers, apiKey) {
+  return apiKey ? { ...headers, authorization: `Bearer ${apiKey}` } : headers;
+}
+
+async function submit(url, body, { signal, fetchImpl, idempotencyKey, apiKey }) {
+  const headers = authorized({ "content-type": "application/json", accept: "application/json" }, apiKey);
   // A key makes a retried submit (say, after a network error) return the first try's job.
   if (idempotencyKey) headers["idempotency-key"] = idempotencyKey;
   for (let tries = 0; ; tries++) {
@@ -81,7 +86,8 @@ async function submit(url, body, { signal, fetchImpl, idempotencyKey }) {
       return { answer, location: location ? join(url, location) : null };
     }
     const wait = retryAfterMs(resp);
-    if ((resp.status === 429 || resp.status === 503) && wait !== null && tries < 5 && idempotencyKey) {
+    // A used-up daily quota (429 quota_exceeded) says to wait hours: that is an error, not a pause.
+    if ((resp.status === 429 || resp.status === 503) && wait !== null && wait <= 60000 && tries < 5 && idempotencyKey) {
       await sleep(wait, signal);
       continue;
     }
@@ -135,7 +141,8 @@ const defaults = (o) => ({
  * Submits one report request, polls its job and downloads the PDF.
  * Resolves to `{ job, blob, url, filename }`: the PDF as a Blob, and its presigned URL (for a
  * link; it expires, see `job.result.expires_at`). Rejects with a ReportqError.
- * Options: baseUrl, onProgress(job), signal, idempotencyKey, minDelayMs, maxDelayMs, timeoutMs.
+ * Options: baseUrl, apiKey (rq_..., where the API needs one), onProgress(job), signal,
+ * idempotencyKey, minDelayMs, maxDelayMs, timeoutMs.
  */
 export async function submitAndPoll(request, options = {}) {
   const o = defaults(options);
