@@ -6,11 +6,19 @@
 # They write nothing outside /tmp, so they run with a read-only root:
 #   docker run --read-only --mount type=bind,source=/tmp,target=/tmp -p 9000:8080 reportq-worker
 
-ARG LAMBDA_BASE=public.ecr.aws/lambda/provided:al2023
+# Bases pinned by digest (multi-arch index digests, as public repositories pinned them in
+# September-October 2026; this machine has no registry to read them from): a rebuild gets the
+# same bases until someone moves the digests on purpose (Renovate and Dependabot do). The tag
+# beside each digest is only a reminder of what it was.
+ARG LAMBDA_BASE=public.ecr.aws/lambda/provided:al2023@sha256:c6a2e7cb103884b785ebce3ce826c7cfd68e9843d8d5e6773a53e902ced83a19
 ARG RUST_VERSION=1.95.0
+# rustup-init by version and checksum (rust-lang/docker-rust's versions.toml for 1.29.0), not
+# `curl | sh`: a changed installer fails the build instead of running.
+ARG RUSTUP_VERSION=1.29.0
+ARG RUSTUP_SHA256=4acc9acc76d5079515b46346a485974457b5a79893cfb01112423c89aeb5aa10
 
 # ---- TeX files: Debian's TeX Live through the script the tests use -------------------------
-FROM debian:12-slim AS tex-files
+FROM debian:12-slim@sha256:7c7b2c966bc9ee8cedfeef67e0e279108992c77681fa595db4a9d65c06ccc587 AS tex-files
 COPY scripts/tex-bundle.sh scripts/apt-ensure.sh /src/scripts/
 # No REPORTQ_BIN here: the format is built below by the binary the image ships.
 RUN /src/scripts/tex-bundle.sh /opt/reportq/tex-bundle
@@ -18,16 +26,22 @@ RUN /src/scripts/tex-bundle.sh /opt/reportq/tex-bundle
 # ---- binaries, built on the Lambda OS ------------------------------------------------------
 # Not on Debian: Debian 12's glibc (2.36) is newer than AL2023's (2.34), and Tectonic links the
 # system ICU, fontconfig and friends, whose sonames differ between the two.
-FROM public.ecr.aws/amazonlinux/amazonlinux:2023 AS build
-# Versions come from the AL2023 release the base tag points at (pin it by digest to freeze them).
+FROM public.ecr.aws/amazonlinux/amazonlinux:2023@sha256:12052e9b5d3fd85769abbdd863dd038e1890c9ace31d5fdbe1afa78eda97d061 AS build
+# Versions come from the AL2023 release the pinned digest is.
 # hadolint ignore=DL3041
 RUN dnf install -y gcc gcc-c++ make pkgconf-pkg-config fontconfig-devel freetype-devel \
       graphite2-devel libicu-devel libpng-devel zlib-devel \
     && dnf clean all
 ARG RUST_VERSION
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-RUN curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs \
-    | sh -s -- -y --profile minimal --default-toolchain "${RUST_VERSION}"
+ARG RUSTUP_VERSION
+ARG RUSTUP_SHA256
+RUN curl --proto '=https' --tlsv1.2 -sSfo /tmp/rustup-init \
+      "https://static.rust-lang.org/rustup/archive/${RUSTUP_VERSION}/x86_64-unknown-linux-gnu/rustup-init" \
+    && echo "${RUSTUP_SHA256}  /tmp/rustup-init" | sha256sum -c - \
+    && chmod +x /tmp/rustup-init \
+    && /tmp/rustup-init -y --profile minimal --default-toolchain "${RUST_VERSION}" \
+    && rm /tmp/rustup-init
 ENV PATH=/root/.cargo/bin:$PATH
 WORKDIR /src
 COPY . .
@@ -68,6 +82,9 @@ FROM runtime AS api
 COPY --from=build /out/reportq-api /var/runtime/bootstrap
 # The handler name is unused by a custom runtime; Lambda still wants one.
 CMD ["reportq-api"]
+# Not root: Lambda runs functions as its own unprivileged user anyway; this makes a local
+# `docker run` do the same (everything the process reads is world-readable, it writes /tmp only).
+USER 65534:65534
 
 # ---- worker function (default target) --------------------------------------------------------
 FROM runtime AS worker
@@ -77,3 +94,4 @@ ENV REPORTQ_TEX_BUNDLE=/opt/reportq/tex-bundle
 COPY --from=tex-bundle /opt/reportq/tex-bundle /opt/reportq/tex-bundle
 COPY --from=build /out/reportq-worker /var/runtime/bootstrap
 CMD ["reportq-worker"]
+USER 65534:65534

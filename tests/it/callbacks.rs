@@ -305,3 +305,49 @@ async fn keys_are_stored_as_hashes_and_a_quota_is_exact_under_50_concurrent_subm
     let stored = access.list_keys().await.unwrap();
     assert!(stored.iter().any(|k| k.hash == reportq::domain::access::hash(&key)));
 }
+
+/// `reportq keys` as an operator runs it, against the bucket the API reads: the key is printed
+/// once, listed by id and name (never the key), and once revoked the API refuses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reportq_keys_makes_lists_and_revokes_keys_the_api_honours() {
+    let ls = LocalStack::start();
+    let tweak: common::app::Tweak = Box::new(|api, _| api.auth = reportq::access::AuthMode::Keys);
+    let app = app(&ls.endpoint, Opts { tweak, ..Opts::new(EXE) }).await;
+    let cli = |args: &[&str]| {
+        std::process::Command::new(EXE)
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &ls.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("REPORTQ_BUCKET", &app.res.bucket)
+            .env("REPORTQ_QUEUE_URL", &app.res.queue_url)
+            .env("REPORTQ_AUTH", "keys")
+            .output()
+            .unwrap()
+    };
+    let made = cli(&["keys", "create", "--name", "nightly-export", "--scopes", "submit,read", "--quota", "100"]);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let key = String::from_utf8(made.stdout).unwrap().trim().to_string();
+    let id = reportq::domain::access::key_id(&key).expect("a key's shape").to_string();
+    assert!(String::from_utf8_lossy(&made.stderr).contains("shown this once"));
+    let r = app.http.post(app.url("/v1/reports")).bearer_auth(&key).json(&summary("By CLI key")).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+
+    let listed = cli(&["keys", "list"]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(text.contains(&id) && text.contains("nightly-export") && text.contains("1/100"), "{text}");
+    assert!(!text.contains(&key[16..]), "the list shows the key");
+    let bad = cli(&["keys", "create", "--name", "x", "--scopes", "write"]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("\"write\" is not a scope"));
+
+    assert!(cli(&["keys", "revoke", &id]).status.success());
+    let json: Value = serde_json::from_slice(&cli(&["keys", "list", "--json"]).stdout).unwrap();
+    assert!(json[0]["revoked_at"].is_string(), "{json}");
+    assert!(!cli(&["keys", "revoke", "000000000000"]).status.success());
+    // The API instance cached the key for up to 30 s; a fresh one (as after the cache) refuses it.
+    let fresh =
+        reportq::access::Access::new(reportq::access::AuthMode::Keys, Arc::new(reportq::store::S3Store::new(app.s3.clone(), app.res.bucket.clone())));
+    let e = fresh.authenticate(Some(&format!("Bearer {key}")), None, Scope::Submit).await.unwrap_err();
+    assert!(matches!(e, reportq::access::AccessError::Revoked), "{e}");
+}
