@@ -96,11 +96,11 @@ async function submit(url, body, { signal, fetchImpl, idempotencyKey, apiKey }) 
 }
 
 /** Polls `url` until `done(answer)`, backing off from `minDelayMs` to `maxDelayMs`. */
-async function poll(url, done, { signal, fetchImpl, onProgress, minDelayMs, maxDelayMs, timeoutMs }) {
+async function poll(url, done, { signal, fetchImpl, apiKey, onProgress, minDelayMs, maxDelayMs, timeoutMs }) {
   const until = Date.now() + timeoutMs;
   let delay = minDelayMs;
   for (;;) {
-    const answer = await getJson(url, { signal, fetchImpl });
+    const answer = await getJson(url, { signal, fetchImpl, apiKey });
     if (onProgress) onProgress(answer);
     if (done(answer)) return answer;
     if (Date.now() + delay > until) throw new ReportqError(`gave up waiting after ${Math.round(timeoutMs / 1000)} s`, { code: "timeout" });

@@ -116,6 +116,8 @@ class Stack:
         self.page_srv, self.page = static_server(site)
         self.other_srv, self.other = static_server(site)
         self.api_port, self.redirect_port, self.worker_metrics_port = free_port(), free_port(), free_port()
+        self.keyed_port = free_port()
+        self.api_keyed = f"http://127.0.0.1:{self.keyed_port}"
         self.worker_metrics = f"http://127.0.0.1:{self.worker_metrics_port}/metrics"
         self.api = f"http://127.0.0.1:{self.api_port}"
         self.api_redirect = f"http://127.0.0.1:{self.redirect_port}"
@@ -142,6 +144,9 @@ class Stack:
                 self.env[k] = v
         self.serve(self.api_port, {"REPORTQ_METRICS": "emf"})
         self.serve(self.redirect_port, {"REPORTQ_INLINE_PDF_MAX_BYTES": "1000"})
+        # As deployed: the /v1 routes need a key, made the way an operator makes one.
+        self.serve(self.keyed_port, {"REPORTQ_AUTH": "keys"})
+        self.key = run([BIN, "keys", "create", "--name", "browser", "--scopes", "submit,read"], env=self.env).stdout.strip()
 
     def spawn(self, name, args, extra):
         log = os.path.join(self.tmp, f"{name}.log")

@@ -102,3 +102,30 @@ def test_an_invalid_request_shows_the_field(stack, browser, shots):
     assert wait_state(browser, "error") == "error"
     shots("refused")
     assert "params.title" in browser.find_element(By.ID, "status").text
+
+
+def test_the_page_sends_an_api_key_where_the_api_needs_one(stack, browser, shots):
+    stack.start_worker()
+    # The templates listing is open, so the page loads; the submit needs the key.
+    browser.get(f"{stack.page}/index.html?api={stack.api_keyed}")
+    assert wait_state(browser, "ready", "error") == "ready", browser.find_element(By.ID, "status").text
+    Select(browser.find_element(By.ID, "template")).select_by_value("summary")
+    browser.find_element(By.ID, "submit").click()
+    assert wait_state(browser, "done", "error") == "error"
+    shots("no-key")
+    status = browser.find_element(By.ID, "status").text
+    assert "API key" in status and "Authorization" in status, status
+    assert not downloads(browser)
+    # With the key: a cross-origin POST whose preflight must allow the Authorization header,
+    # polls with it, and the PDF from S3.
+    browser.find_element(By.ID, "apikey").send_keys(stack.key)
+    browser.find_element(By.ID, "submit").click()
+    assert wait_state(browser, "done", "error") == "done", browser.find_element(By.ID, "status").text
+    shots("with-key")
+    links = downloads(browser)
+    assert len(links) == 1
+    assert_matches_jobs(stack, links)
+    # The job is the key's: without a key the keyed API says 401, with it 200.
+    job_id = links[0][0]
+    assert http_json("GET", f"{stack.api_keyed}/v1/reports/{job_id}")[0] == 401
+    assert http_json("GET", f"{stack.api_keyed}/v1/reports/{job_id}", headers={"authorization": f"Bearer {stack.key}"})[0] == 200
