@@ -44,7 +44,7 @@ fn body_errors(mut responses: Value) -> Value {
 /// One request shape per template, its `params` the template's own schema.
 fn report_requests() -> Value {
     let pdf = json!({ "type": "object", "additionalProperties": false, "properties": {
-        "standard": { "type": "string", "enum": ["a-2b", "a-3b", "a-1b", "none"] } } });
+        "standard": { "type": "string", "enum": ["a-2a", "a-2b", "a-3b", "a-1b", "none"], "default": "a-2a", "description": "a-2a (the default): tagged, PDF/A-2a and PDF/UA-1 at once; a-2b, a-3b, a-1b: untagged PDF/A; none: plain PDF" } } });
     crate::template::names()
         .into_iter()
         .map(|name| {

@@ -40,10 +40,16 @@ pub struct PdfOptions {
     pub standard: PdfStandard,
 }
 
-/// Which PDF flavour to write. PDF/A-2b is the default: reports are filed by archivists.
+/// Which PDF flavour to write. The default is tagged and accessible (PDF/A-2a and PDF/UA-1
+/// at once): reports are filed by archivists and read by people with screen readers. The
+/// untagged PDF/A flavours (through pdfx) and plain PDF stay selectable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 pub enum PdfStandard {
+    /// PDF/A-2a and PDF/UA-1: a structure tree (headings, paragraphs, tables, figures with
+    /// alternative text), artifacts for decorations, XMP naming both standards.
     #[default]
+    #[serde(rename = "a-2a")]
+    A2a,
     #[serde(rename = "a-2b")]
     A2b,
     #[serde(rename = "a-3b")]
@@ -58,11 +64,17 @@ impl PdfStandard {
     /// The option name pdfx takes, if any.
     pub fn pdfx_option(self) -> Option<&'static str> {
         match self {
+            PdfStandard::A2a => None,
             PdfStandard::A2b => Some("a-2b"),
             PdfStandard::A3b => Some("a-3b"),
             PdfStandard::A1b => Some("a-1b"),
             PdfStandard::None => None,
         }
+    }
+
+    /// Whether the document is tagged (LaTeX's `\DocumentMetadata` and tagpdf, not pdfx).
+    pub fn tagged(self) -> bool {
+        self == PdfStandard::A2a
     }
 }
 

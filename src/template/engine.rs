@@ -37,6 +37,16 @@ fn env() -> &'static Environment<'static> {
         // In the outline they become their fullwidth forms, which XeTeX passes through as they
         // are; the heading on the page keeps the real characters. Still escaped like any text.
         env.add_filter("outline", |s: String| s.replace('\\', "\u{FF3C}").replace('~', "\u{FF5E}").replace('^', "\u{FF3E}"));
+        // Text for a PDF text string (alternative text of a figure) as UTF-16BE hex with its byte
+        // order mark: what tagpdf writes into the structure tree. Hex digits only, so nothing in
+        // it means anything to TeX.
+        env.add_filter("utf16hex", |s: String| {
+            let mut out = String::from("FEFF");
+            for u in s.encode_utf16() {
+                out.push_str(&format!("{u:04X}"));
+            }
+            Value::from_safe_string(out)
+        });
         for (name, src) in SOURCES {
             env.add_template(name, src).expect("templates compile (checked by tests)");
         }

@@ -168,7 +168,17 @@ pub(crate) fn engine_doc(meta: &DocMeta, ctx: &RenderContext, landscape: bool) -
         date => Value::from_safe_string(ctx.date.dmy()),
         landscape => landscape,
         pdfx => ctx.pdf.pdfx_option().map(|s| Value::from_safe_string(s.to_string())),
+        tagged => ctx.pdf.tagged(),
+        // The job's date as a PDF date: every date in a tagged file's XMP is this one.
+        pdfdate => Value::from_safe_string(pdf_date(ctx.date.epoch)),
     }
+}
+
+/// `D:YYYYMMDDhhmmssZ` for seconds since 1970.
+fn pdf_date(epoch: i64) -> String {
+    let d = Date::from_epoch(epoch);
+    let s = epoch.rem_euclid(86_400);
+    format!("D:{:04}{:02}{:02}{:02}{:02}{:02}Z", d.year, d.month, d.day, s / 3600, s / 60 % 60, s % 60)
 }
 
 /// pdfx's metadata file (`doc.xmpdata`, read by `\usepackage[a-2b]{pdfx}`). pdfx reads it

@@ -37,12 +37,150 @@ fn hostile() -> Value {
 }
 
 #[test]
-fn every_template_and_hostile_text_is_valid_pdfa_2b_by_default() {
+fn every_template_and_hostile_text_is_valid_pdfa_2b_when_asked() {
     let h = harness();
     for (name, req) in [("diagram", example_json("diagram.json")), ("summary", example_json("summary.json")), ("hostile", hostile())] {
-        let pdf = render_json(&h, &req);
+        let pdf = render_json(&h, &with_standard(req, "a-2b"));
         let fails = failures(&pdf, ValidationProfile::PdfA2b);
         assert!(fails.is_empty(), "{name} is not PDF/A-2b:\n{}", fails.join("\n"));
+    }
+}
+
+/// A DiAGRAM request whose second model was built with advanced tables (no answers).
+fn advanced_diagram() -> Value {
+    let mut req = example_json("diagram.json");
+    let m = &mut req["params"]["models"][1];
+    m["is_advanced"] = json!(true);
+    m["response"] = Value::Null;
+    m["advanced"] = json!({"Tech_Metadata": {"Technical_Skills": ["Good", "Poor"], "Sufficient": [0.7, 0.4], "Insufficient": [0.3, 0.6]}});
+    req
+}
+
+/// The default output is tagged and accessible: PDF/A-2a and PDF/UA-1 with no failed rule, for
+/// both examples, hostile text in every field and a DiAGRAM report with advanced tables.
+#[test]
+fn every_template_is_tagged_pdfa_2a_and_pdfua_1_by_default() {
+    let h = harness();
+    for (name, req) in [
+        ("diagram", example_json("diagram.json")),
+        ("summary", example_json("summary.json")),
+        ("hostile", hostile()),
+        ("advanced", advanced_diagram()),
+    ] {
+        let pdf = render_json(&h, &req);
+        for (profile, label) in [(ValidationProfile::PdfUa1, "PDF/UA-1"), (ValidationProfile::PdfA2a, "PDF/A-2a")] {
+            let fails = failures(&pdf, profile);
+            assert!(fails.is_empty(), "{name} is not {label}:\n{}", fails.join("\n"));
+        }
+    }
+}
+
+#[test]
+fn an_untagged_pdf_fails_the_accessibility_checks() {
+    // The negative control: the same report untagged (PDF/A-2b through pdfx) fails PDF/UA-1
+    // and PDF/A-2a, on the rules tagging satisfies.
+    let h = harness();
+    let pdf = render_json(&h, &with_standard(example_json("summary.json"), "a-2b"));
+    let ua = failures(&pdf, ValidationProfile::PdfUa1);
+    assert!(!ua.is_empty(), "an untagged PDF passed as PDF/UA-1");
+    assert!(ua.iter().any(|f| f.contains("PDF/UA Identification") || f.contains("Marked") || f.contains("struct")), "{ua:#?}");
+    assert!(!failures(&pdf, ValidationProfile::PdfA2a).is_empty(), "an untagged PDF passed as PDF/A-2a");
+}
+
+/// One element of the structure tree, read back with lopdf: its type, its alternative text,
+/// and its text-bearing descendants' marked content (by MCID order, as a reader walks them).
+#[derive(Debug)]
+struct Elem {
+    tag: String,
+    alt: Option<String>,
+    depth: usize,
+}
+
+fn structure(pdf: &[u8]) -> Vec<Elem> {
+    let doc = lopdf::Document::load_mem(pdf).unwrap();
+    let catalog = doc.catalog().unwrap();
+    assert_eq!(
+        catalog
+            .get(b"MarkInfo")
+            .ok()
+            .and_then(|m| doc.dereference(m).ok())
+            .and_then(|(_, m)| m.as_dict().ok())
+            .and_then(|d| d.get(b"Marked").ok())
+            .and_then(|b| b.as_bool().ok()),
+        Some(true),
+        "MarkInfo /Marked true"
+    );
+    let root = doc.dereference(catalog.get(b"StructTreeRoot").expect("a structure tree")).unwrap().1.as_dict().unwrap().clone();
+    let rolemap = root.get(b"RoleMap").ok().and_then(|r| doc.dereference(r).ok()).and_then(|(_, r)| r.as_dict().ok().cloned());
+    let mut out = Vec::new();
+    fn walk(doc: &lopdf::Document, obj: &lopdf::Object, depth: usize, rolemap: &Option<lopdf::Dictionary>, out: &mut Vec<Elem>) {
+        let Ok((_, obj)) = doc.dereference(obj) else { return };
+        match obj {
+            lopdf::Object::Array(items) => items.iter().for_each(|k| walk(doc, k, depth, rolemap, out)),
+            lopdf::Object::Dictionary(d) => {
+                let Ok(s) = d.get(b"S").and_then(|s| s.as_name()) else { return };
+                let mut tag = String::from_utf8_lossy(s).into_owned();
+                // A custom tag names its standard role in the role map.
+                if let Some(role) = rolemap.as_ref().and_then(|m| m.get(tag.as_bytes()).ok()).and_then(|r| r.as_name().ok()) {
+                    tag = String::from_utf8_lossy(role).into_owned();
+                }
+                let alt = d
+                    .get(b"Alt")
+                    .ok()
+                    .and_then(|a| a.as_str().ok())
+                    .map(|a| lopdf::decode_text_string(&lopdf::Object::string_literal(a.to_vec())).unwrap_or_default());
+                out.push(Elem { tag, alt, depth });
+                if let Ok(k) = d.get(b"K") {
+                    walk(doc, k, depth + 1, rolemap, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    walk(&doc, root.get(b"K").unwrap(), 0, &rolemap, &mut out);
+    out
+}
+
+#[test]
+fn the_structure_tree_has_headings_tables_and_figures_in_reading_order() {
+    let h = harness();
+    let pdf = render_json(&h, &example_json("summary.json"));
+    let tree = structure(&pdf);
+    let tags: Vec<&str> = tree.iter().map(|e| e.tag.as_str()).collect();
+    // The summary example: Overview, Ingest by format (a table, a chart), Trend (a chart).
+    let order: Vec<&str> = tags.iter().copied().filter(|t| matches!(*t, "H1" | "Table" | "Figure")).collect();
+    assert_eq!(order, ["H1", "H1", "Table", "Figure", "H1", "Figure"], "{tags:?}");
+    // The table: header cells, then rows of data cells.
+    let table = tags.iter().position(|t| *t == "Table").unwrap();
+    let depth = tree[table].depth;
+    let inside: Vec<&str> = tree[table + 1..].iter().take_while(|e| e.depth > depth).map(|e| e.tag.as_str()).collect();
+    assert_eq!(&inside[..4], ["TR", "TH", "TH", "TH"], "{inside:?}");
+    assert_eq!(inside.iter().filter(|t| **t == "TR").count(), 1 + 3, "{inside:?}");
+    assert!(inside.iter().filter(|t| **t == "TD").count() == 9, "{inside:?}");
+    // Every figure has alternative text: the chart's data in words.
+    for f in tree.iter().filter(|e| e.tag == "Figure") {
+        let alt = f.alt.as_deref().unwrap_or("");
+        assert!(alt.contains("chart") && alt.len() > 40, "figure without alternative text: {f:?}");
+    }
+    // The DiAGRAM report: sections H1, subsections H2, one chart per model.
+    let pdf = render_json(&h, &example_json("diagram.json"));
+    let tree = structure(&pdf);
+    let heads: Vec<&str> = tree.iter().map(|e| e.tag.as_str()).filter(|t| t.starts_with('H')).collect();
+    assert_eq!(heads.first(), Some(&"H1"));
+    assert!(heads.contains(&"H2"));
+    let figures: Vec<&Elem> = tree.iter().filter(|e| e.tag == "Figure").collect();
+    assert_eq!(figures.len(), 2, "one chart per model");
+    assert!(figures.iter().all(|f| f.alt.as_deref().is_some_and(|a| a.contains("Bar chart of the scores"))), "{figures:?}");
+    assert!(tree.iter().filter(|e| e.tag == "Table").count() >= 4);
+}
+
+#[test]
+fn tagged_text_extracts_as_written_cjk_and_symbols_too() {
+    let h = harness();
+    let pdf = render_json(&h, &hostile());
+    let text = pdf_text(&pdf);
+    for s in ["Zoë", "Ελληνικά", "Кириллица", "漢字", "한국어", "😀", "🦀", r"\input{/etc/passwd}"] {
+        assert!(text.contains(s), "{s:?} is not in the text:\n{text}");
     }
 }
 
