@@ -25,7 +25,7 @@ struct Cli {
 enum Cmd {
     /// Render one request file to a PDF (or its chart as PNG, or its data as CSV).
     ///
-    /// REQUEST.json is {"template": NAME, "params": {...}, "pdf": {"standard": "a-2b"}}; see
+    /// REQUEST.json is {"template": NAME, "params": {...}, "pdf": {"standard": "a-2a"}}; see
     /// `reportq templates` for each template's parameters and examples/ for whole requests.
     Render {
         /// The request file ("-" reads standard input).

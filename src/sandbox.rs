@@ -216,8 +216,11 @@ pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8]
         .keep_logs(true)
         .print_stdout(false)
         .do_not_write_output_files()
-        // Templates are written for one pass (no cross-references; bookmarks via `bookmark`).
-        .reruns(0)
+        // Templates are written for one pass (no cross-references; bookmarks via `bookmark`),
+        // but a tagged document needs two: tagpdf numbers each marked content and finds its
+        // page from the first pass's records (in the aux file, kept in memory between passes);
+        // in one pass the structure tree points at the wrong content.
+        .reruns(if tagged(tex) { 1 } else { 0 })
         .build_date(SystemTime::UNIX_EPOCH + Duration::from_secs(epoch));
     let mut session = match sb.create(status) {
         Ok(s) => s,
@@ -233,6 +236,12 @@ pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8]
         },
         Err(e) => Reply { error: chain(&e), pdf: Vec::new(), log },
     }
+}
+
+/// Whether a document is tagged (LaTeX's `\DocumentMetadata` starts it).
+fn tagged(tex: &[u8]) -> bool {
+    const MARK: &[u8] = b"\\DocumentMetadata";
+    tex.windows(MARK.len()).take(4096).any(|w| w == MARK)
 }
 
 fn chain(e: &tectonic::Error) -> String {

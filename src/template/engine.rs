@@ -40,9 +40,19 @@ fn env() -> &'static Environment<'static> {
         // Text for a PDF text string (alternative text of a figure) as UTF-16BE hex with its byte
         // order mark: what tagpdf writes into the structure tree. Hex digits only, so nothing in
         // it means anything to TeX.
+        // A line break every 64 characters: TeX reads a line into a 200,000-byte buffer, and a
+        // PDF hex string ignores white space. At most MAX_ALT characters: a figure's
+        // alternative text is for hearing, and the whole description is printed beneath it.
         env.add_filter("utf16hex", |s: String| {
+            let mut text: String = s.chars().take(MAX_ALT).collect();
+            if s.chars().count() > MAX_ALT {
+                text.push('…');
+            }
             let mut out = String::from("FEFF");
-            for u in s.encode_utf16() {
+            for (i, u) in text.encode_utf16().enumerate() {
+                if i % 64 == 63 {
+                    out.push('\n');
+                }
                 out.push_str(&format!("{u:04X}"));
             }
             Value::from_safe_string(out)
@@ -53,6 +63,9 @@ fn env() -> &'static Environment<'static> {
         env
     })
 }
+
+/// The most characters of a figure's alternative text (`utf16hex`).
+pub const MAX_ALT: usize = 1_000;
 
 fn latex_formatter(out: &mut minijinja::Output<'_>, _state: &minijinja::State<'_, '_>, value: &Value) -> Result<(), minijinja::Error> {
     if value.is_safe() {

@@ -378,3 +378,42 @@ async fn a_single_job_can_take_the_interactive_lane_and_a_batch_never_does() {
     assert!(fast.is_empty());
     assert_eq!(e.queue.drain(), batch.job_ids.iter().map(|&id| JobMessage::bulk(id)).collect::<Vec<_>>());
 }
+
+/// A report left to its default standard is tagged (PDF/A-2a and PDF/UA-1) while tagging fits
+/// its time budget, PDF/A-2b beyond; one that asks for a-2a beyond it is refused, naming the field.
+#[test]
+fn the_default_standard_is_tagged_up_to_the_size_tagging_fits() {
+    use reportq::domain::PdfStandard;
+    let example: Value = serde_json::from_slice(&crate::common::example("diagram.json")).unwrap();
+    let with_models = |n: usize, standard: Option<&str>| {
+        let mut req = example.clone();
+        let m = req["params"]["models"][0].clone();
+        req["params"]["models"] = Value::Array(
+            (0..n)
+                .map(|i| {
+                    let mut m = m.clone();
+                    m["model_name"] = json!(format!("Archive {i}"));
+                    m
+                })
+                .collect(),
+        );
+        if let Some(s) = standard {
+            req["pdf"] = json!({ "standard": s });
+        }
+        req
+    };
+    assert_eq!(ReportRequest::from_value(with_models(2, None)).unwrap().pdf.standard, PdfStandard::A2a);
+    assert_eq!(ReportRequest::from_value(with_models(30, None)).unwrap().pdf.standard, PdfStandard::A2a);
+    let big = ReportRequest::from_value(with_models(60, None)).unwrap();
+    assert!(big.params.tagged_contents() > reportq::request::MAX_TAGGED);
+    assert_eq!(big.pdf.standard, PdfStandard::A2b, "too big to tag in time: untagged PDF/A");
+    assert_eq!(ReportRequest::from_value(with_models(60, Some("a-2b"))).unwrap().pdf.standard, PdfStandard::A2b);
+    let e = ReportRequest::from_value(with_models(60, Some("a-2a"))).unwrap_err();
+    assert_eq!(e.field, "pdf.standard");
+    assert!(e.message.contains("a-2b"), "{}", e.message);
+    // The summary template counts its cells.
+    let mut s: Value = serde_json::from_slice(&crate::common::example("summary.json")).unwrap();
+    assert_eq!(ReportRequest::from_value(s.clone()).unwrap().pdf.standard, PdfStandard::A2a);
+    s["params"]["sections"][0]["tables"] = json!([{ "header": ["a", "b", "c", "d"], "rows": vec![json!(["1", "2", "3", "4"]); 1_500] }]);
+    assert_eq!(ReportRequest::from_value(s).unwrap().pdf.standard, PdfStandard::A2b);
+}
