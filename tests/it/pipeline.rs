@@ -16,6 +16,9 @@ use uuid::Uuid;
 
 const EXE: &str = env!("CARGO_BIN_EXE_reportq");
 
+/// The pipeline tests' request: a one-model DiAGRAM report, untagged PDF/A-2b (the fixture
+/// says so) so that a 200-job batch tests the queue, not TeX; tagged output has tests of its
+/// own (archival, render, e2e).
 fn small(org: &str) -> Value {
     let mut v: Value = serde_json::from_slice(&std::fs::read(common::root().join("tests/fixtures/diagram-small.json")).unwrap()).unwrap();
     v["params"]["organisation"] = json!(org);
