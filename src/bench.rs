@@ -76,11 +76,13 @@ pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error
 
         // Cold: a new process, pre-built format, one render.
         let mut cold = Vec::new();
+        let scratch = tempfile::tempdir()?;
+        let out_pdf = scratch.path().join("cold.pdf");
         for i in 0..opts.cold_runs {
             progress(&format!("{name}: cold process"), i, opts.cold_runs);
             let t = Instant::now();
             let out = Command::new(&exe)
-                .args(["render", &path.to_string_lossy(), "-o", "/dev/null", "--epoch", "1790000000"])
+                .args(["render", &path.to_string_lossy(), "-o", &out_pdf.to_string_lossy(), "--epoch", "1790000000"])
                 .env("REPORTQ_TEX_BUNDLE", &renderer.config().bundle)
                 .output()?;
             cold.push(t.elapsed());

@@ -351,13 +351,18 @@ fn read_input(path: &PathBuf) -> std::io::Result<Vec<u8>> {
 
 fn write_output(path: &PathBuf, bytes: &[u8]) -> std::io::Result<()> {
     if path.as_os_str() == "-" {
-        std::io::stdout().write_all(bytes)
-    } else {
-        // Written beside the target and renamed, so a reader never sees half a PDF.
-        let tmp = path.with_extension("partial");
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, path)
+        return std::io::stdout().write_all(bytes);
     }
+    // A device, pipe or socket (`-o /dev/null`, a FIFO) is written to as it is: renaming a file
+    // over it would replace it (run as root, `-o /dev/null` once turned /dev/null into a
+    // regular file).
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return std::fs::OpenOptions::new().write(true).open(path)?.write_all(bytes);
+    }
+    // Written beside the target and renamed, so a reader never sees half a PDF.
+    let tmp = path.with_extension("partial");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// The network named on the command line, if any (a named but broken one is an error).

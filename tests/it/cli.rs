@@ -152,3 +152,25 @@ fn webhook_verify_checks_signatures_as_a_receiver_would() {
     ]);
     assert!(out.status.success());
 }
+
+/// `-o` naming a FIFO (or a device such as /dev/null) writes into it and leaves it what it
+/// was: the write-beside-and-rename that protects a reader of a regular file would replace it
+/// (run as root, `reportq render -o /dev/null` once turned /dev/null into a regular file).
+#[test]
+fn output_to_a_pipe_or_device_is_written_not_replaced() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("out.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let out = reportq(&["render", root().join("examples/summary.json").to_str().unwrap(), "-f", "csv", "-o", fifo.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let got = reader.join().unwrap();
+    assert!(String::from_utf8_lossy(&got).contains("Ingest by format"), "the CSV came through the pipe");
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo(), "the FIFO was replaced by a file");
+    assert!(!dir.path().join("out.partial").exists());
+}
