@@ -218,7 +218,8 @@ pub fn caller_of_claims(claims: &Claims) -> Result<Caller, AccessError> {
     let scopes = match granted {
         None => Scope::ALL.to_vec(),
         Some(s) => {
-            let mut v: Vec<Scope> = s.split([' ', ',']).filter_map(Scope::from_claim).collect();
+            // API Gateway passes an array claim (Okta's `scp`) as "[a b]".
+            let mut v: Vec<Scope> = s.split([' ', ',', '[', ']']).filter_map(Scope::from_claim).collect();
             v.sort();
             v.dedup();
             v

@@ -192,6 +192,11 @@ impl Worker {
             tracing::error!(job_id = %job.id, "the job has a callback but this worker has no delivery queue (REPORTQ_WEBHOOK_QUEUE_URL)");
             return Ok(());
         };
+        // The batch's progress is read from the markers: this job's own is written again
+        // (idempotent) so that a marker lost earlier cannot keep `batch.completed` from going.
+        if let (true, Some(batch)) = (job.notify_batch, job.batch_id) {
+            self.store.mark(batch, job.id, job.status).await?;
+        }
         n.job_finished(job).await.map_err(|e| WorkerError::Notify(e.to_string()))
     }
 
@@ -498,7 +503,12 @@ impl Worker {
                 Ok(())
             }
             Put::Conflict => match self.store.job(done.id).await? {
-                Some((j, _)) if j.status.is_final() => Ok(()),
+                // Final already (our own write retried by the SDK, or a takeover): its marker
+                // and events as for any final record (both idempotent).
+                Some((j, _)) if j.status.is_final() => {
+                    self.mark(&j).await;
+                    self.notify(&j).await
+                }
                 _ => Err(WorkerError::Lost(done.id)),
             },
         }

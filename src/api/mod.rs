@@ -169,9 +169,15 @@ routes! {
     GET "/openapi.json" open => openapi_doc;
 }
 
-/// The scope a route needs (`None`: open, or no such route).
+/// The scope a route needs (`None`: open, or no such route). A method the table does not
+/// list for a path (HEAD, which axum answers for every GET) needs what the path's routes need:
+/// an unlisted method must never be a way around a key.
 pub fn scope_of(method: &Method, path: &str) -> Option<Scope> {
-    routes().into_iter().find(|r| r.method == method && r.path == path).and_then(|r| r.scope)
+    let all = routes();
+    match all.iter().find(|r| r.method == method && r.path == path) {
+        Some(r) => r.scope,
+        None => all.iter().filter(|r| r.path == path).find_map(|r| r.scope),
+    }
 }
 
 /// Who is calling, for the routes that need a scope: an API key, or the JWT claims API

@@ -239,7 +239,7 @@ impl Deliverer {
         if record.state != DeliveryState::Pending {
             return Ok(DeliveryOutcome::Duplicate);
         }
-        if let Some(last) = record.attempts.last()
+        if let Some(last) = record.attempts.iter().max_by_key(|a| a.attempt)
             && last.attempt >= msg.attempt
         {
             // This attempt was made; if its message for the next one was lost, send it now.
@@ -253,6 +253,9 @@ impl Deliverer {
         let started = Instant::now();
         let at_ms = now_ms();
         let result = match ssrf::resolve(&record.url, &self.cfg.allow, self.cfg.timeout).await {
+            // A name that does not resolve now may resolve later: retried, unlike an address
+            // that may not be called.
+            Err(ssrf::Refused(why)) if why.contains("resolve") && !why.contains("resolves to") => Err(Failure::Transport(why)),
             Err(refused) => Err(Failure::Refused(refused.0)),
             Ok(target) => match self.body(&record).await? {
                 None => Err(Failure::Refused("the job or batch no longer exists".into())),
@@ -279,9 +282,16 @@ impl Deliverer {
                 }
             }
         };
-        let _recorded: Result<Delivery, std::convert::Infallible> =
-            records::update(self.store.as_ref(), &key, |cur| Ok(cur.unwrap_or_else(|| record.clone()).with_attempt(attempt.clone(), state))).await?;
-        if let (DeliveryState::Pending, Some(delay)) = (state, self.delay_after(msg.attempt)) {
+        // Recorded over the current record: a duplicate message's attempt that ended meanwhile
+        // (delivered, or given up) stands, and this one is only added to the history.
+        let recorded: Result<Delivery, std::convert::Infallible> = records::update(self.store.as_ref(), &key, |cur| {
+            let cur = cur.unwrap_or_else(|| record.clone());
+            let next = if cur.state == DeliveryState::Pending { state } else { cur.state };
+            Ok(cur.with_attempt(attempt.clone(), next))
+        })
+        .await?;
+        let recorded = recorded.unwrap_or_else(|never| match never {});
+        if let (DeliveryState::Pending, DeliveryState::Pending, Some(delay)) = (state, recorded.state, self.delay_after(msg.attempt)) {
             self.queue_next(msg, at_ms, delay).await?;
         }
         let status = attempt.status;
@@ -358,6 +368,8 @@ impl Deliverer {
     async fn post(&self, target: &ssrf::Target, id: &str, body: &[u8]) -> Result<u16, Failure> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the host itself, past the address check.
+            .no_proxy()
             .timeout(self.cfg.timeout)
             .resolve_to_addrs(&target.host, &target.addrs)
             .user_agent(concat!("reportq-webhooks/", env!("CARGO_PKG_VERSION")))

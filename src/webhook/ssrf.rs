@@ -69,8 +69,9 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return forbidden_v4(v4);
     }
-    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        // NAT64 (64:ff9b::/96): the gateway would connect to the embedded IPv4 address.
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..3] == [0x64, 0xff9b, 1] {
+        // NAT64, well-known (64:ff9b::/96) and local-use (64:ff9b:1::/48) prefixes: the
+        // gateway would connect to the embedded IPv4 address.
         return forbidden_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
     }
     if s[0] == 0x2002 {
@@ -181,6 +182,7 @@ mod tests {
             ("::ffff:169.254.169.254", "metadata"),
             ("::ffff:10.1.2.3", "private"),
             ("64:ff9b::a9fe:a9fe", "metadata"),
+            ("64:ff9b:1::a9fe:a9fe", "metadata"),
             ("2002:7f00:1::", "loopback"),
             ("::127.0.0.1", "IPv4-compatible"),
         ] {

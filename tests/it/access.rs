@@ -101,6 +101,13 @@ async fn every_way_a_key_is_refused_has_its_status_and_body() {
     assert_eq!((st, body["error"]["code"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
     let (st, _, _) = call(s, "GET", &format!("/v1/reports/{id}/pdf"), Some(&reader), None, None).await;
     assert_eq!(st, StatusCode::NOT_FOUND);
+    // HEAD (which axum answers for every GET route) needs what GET needs: no way around a key.
+    for path in [format!("/v1/reports/{id}"), format!("/v1/reports/{id}/pdf"), "/v1/batches/00000000-0000-4000-8000-000000000000".to_string()] {
+        let (st, headers, _) = call(s, "HEAD", &path, None, None, None).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "HEAD {path}");
+        assert!(headers.get("location").is_none());
+        assert_eq!(call(s, "HEAD", &path, Some(&reader), None, None).await.0, StatusCode::NOT_FOUND, "HEAD {path} with another key");
+    }
     // The same for a batch.
     let (st, _, body) = call(s, "POST", "/v1/reports/batch", Some(&alice), Some(json!({"requests": [summary()]})), None).await;
     assert_eq!(st, StatusCode::ACCEPTED, "{body}");
