@@ -59,6 +59,8 @@ pub enum AccessError {
     Forbidden(Scope),
     #[error("this key's quota of {quota} reports a day is used up ({used} today, {adding} more asked for); it resets at midnight UTC")]
     QuotaExceeded { quota: u64, used: u64, adding: u64, retry_after: u64 },
+    #[error("this request holds {adding} reports, more than this key's whole daily quota of {quota}: send it in parts")]
+    OverQuota { quota: u64, adding: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -134,6 +136,10 @@ impl Access {
     /// any number of concurrent submits: each count is a conditional write over the one read.
     pub async fn charge(&self, caller: &Caller, n: u64, now: i64) -> Result<(), AccessError> {
         let Some((id, quota)) = &caller.quota else { return Ok(()) };
+        // Waiting for tomorrow cannot help a request bigger than a whole day's quota.
+        if n > *quota {
+            return Err(AccessError::OverQuota { quota: *quota, adding: n });
+        }
         let day = Date::from_epoch(now).iso();
         let retry_after = (86_400 - now.rem_euclid(86_400)) as u64;
         let r = records::update::<Usage, AccessError>(self.store.as_ref(), &keys::usage(id, &day), |cur| {

@@ -82,6 +82,7 @@ impl ApiError {
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Access(AccessError::Forbidden(_)) => StatusCode::FORBIDDEN,
             ApiError::Access(AccessError::QuotaExceeded { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Access(AccessError::OverQuota { .. }) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Access(AccessError::Store(_)) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Access(_) => StatusCode::UNAUTHORIZED,
         }
@@ -113,6 +114,7 @@ impl ApiError {
                 AccessError::Revoked => "key_revoked",
                 AccessError::Forbidden(_) => "forbidden",
                 AccessError::QuotaExceeded { .. } => "quota_exceeded",
+                AccessError::OverQuota { .. } => "over_quota",
                 AccessError::Store(_) => "store_unavailable",
             },
         }

@@ -121,6 +121,7 @@ pub fn document() -> Value {
                 op["responses"]["403"] = err("The key lacks this route's scope (code forbidden)");
                 if r.path.starts_with("/v1/reports") && r.method == axum::http::Method::POST {
                     op["responses"]["429"] = err("The key's daily quota is used up (code quota_exceeded); Retry-After says when it resets");
+                    op["responses"]["413"] = err("Body over the size limit, or more reports than the key's whole daily quota (code over_quota)");
                 }
             }
         }

@@ -144,6 +144,10 @@ async fn quotas_refuse_with_429_and_retry_after_and_replays_cost_nothing() {
     // A batch that would cross the quota is refused whole.
     let (st, _, _) = call(s, "POST", "/v1/reports/batch", Some(&key), Some(json!({"requests": [summary()]})), None).await;
     assert_eq!(st, StatusCode::TOO_MANY_REQUESTS);
+    // One bigger than a whole day's quota is not told to wait for tomorrow.
+    let (st, headers, body) = call(s, "POST", "/v1/reports/batch", Some(&key), Some(json!({"requests": vec![summary(); 4]})), None).await;
+    assert_eq!((st, body["error"]["code"].as_str()), (StatusCode::PAYLOAD_TOO_LARGE, Some("over_quota")), "{body}");
+    assert!(headers.get("retry-after").is_none());
     assert_eq!(e.keys.used_today(&rec.id, reportq::domain::now_epoch()).await.unwrap(), 3);
 }
 
