@@ -16,7 +16,12 @@ fn main() {
         }
     }
     let t = std::time::Instant::now();
-    let reply = reportq::sandbox::run_tectonic(&cfg.bundle, &cfg.bundle.join("format"), job.path(), &tex, 1_795_000_000, false);
+    let text = String::from_utf8(tex).expect("UTF-8");
+    let plan = reportq::texformat::plan(&cfg.bundle, &text, cfg.preload);
+    eprintln!("format {}, {} pass(es)", plan.format, plan.passes);
+    let tex_job =
+        reportq::sandbox::TexJob { format: plan.format.clone(), passes: plan.passes, epoch: 1_795_000_000, format_source: None, verbose: false };
+    let reply = reportq::sandbox::run_tectonic(&cfg.bundle, &cfg.bundle.join("format"), job.path(), plan.text.as_bytes(), &tex_job);
     eprintln!("{:.0?}; error: {:?}", t.elapsed(), reply.error);
     std::fs::write(std::path::Path::new(&path).with_extension("log"), &reply.log).unwrap();
     if !reply.pdf.is_empty() {

@@ -105,6 +105,19 @@ pub struct RenderConfig {
     /// Refuse to render where the TeX child cannot be confined (`REPORTQ_REQUIRE_SANDBOX`,
     /// default on; `0` opts into unconfined renders, one at a time).
     pub require_sandbox: bool,
+    /// Load a template's preamble from its pre-built format when `reportq setup` made one
+    /// (`REPORTQ_TEX_PRELOAD`, default on; `0` compiles every document whole on LaTeX's own
+    /// format, the same output, slower: for comparing the two).
+    pub preload: bool,
+}
+
+/// An on/off setting that is on unless set to `0`, `false` or `off`.
+fn switch(env: &Env, name: &'static str, reason: &str) -> Result<bool, ConfigError> {
+    match env.var(name).as_deref() {
+        None | Some("1") | Some("true") | Some("on") => Ok(true),
+        Some("0") | Some("false") | Some("off") => Ok(false),
+        Some(v) => Err(ConfigError::Invalid { name, value: v.into(), reason: reason.into() }),
+    }
 }
 
 impl RenderConfig {
@@ -125,17 +138,8 @@ impl RenderConfig {
             concurrency: env.parse("REPORTQ_RENDER_CONCURRENCY", Env::cores())?.max(1),
             child_exe: env.var("REPORTQ_TEX_CHILD").map(PathBuf::from),
             tmp_dir: env.var("TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
-            require_sandbox: match env.var("REPORTQ_REQUIRE_SANDBOX").as_deref() {
-                None | Some("1") | Some("true") | Some("on") => true,
-                Some("0") | Some("false") | Some("off") => false,
-                Some(v) => {
-                    return Err(ConfigError::Invalid {
-                        name: "REPORTQ_REQUIRE_SANDBOX",
-                        value: v.into(),
-                        reason: "use 1 (refuse unconfined renders) or 0".into(),
-                    });
-                }
-            },
+            require_sandbox: switch(env, "REPORTQ_REQUIRE_SANDBOX", "use 1 (refuse unconfined renders) or 0")?,
+            preload: switch(env, "REPORTQ_TEX_PRELOAD", "use 1 (load pre-built preamble formats) or 0")?,
         })
     }
 }

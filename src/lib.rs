@@ -43,6 +43,7 @@ pub mod store;
 pub mod submit;
 pub mod sweep;
 pub mod template;
+pub mod texformat;
 pub mod webhook;
 pub mod wire;
 pub mod worker;

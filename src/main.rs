@@ -419,9 +419,11 @@ fn render(request: PathBuf, output: PathBuf, format: Format, epoch: Option<i64>,
 fn setup() -> Res {
     let cfg = RenderConfig::from_env()?;
     eprintln!("TeX bundle: {}", cfg.bundle.display());
-    match reportq::setup::build_format(&cfg.bundle)? {
-        Some(took) => eprintln!("built the format in {took:.2?}"),
-        None => eprintln!("format already built"),
+    for f in reportq::setup::build_formats(&cfg.bundle)? {
+        match f.took {
+            Some(took) => eprintln!("built the {} format ({}) in {took:.2?}", f.name, f.what),
+            None => eprintln!("the {} format ({}) is already built", f.name, f.what),
+        }
     }
     // One confined render proves the whole path (bundle, format, child, sandbox) works here.
     let renderer = Renderer::new(cfg)?;

@@ -220,12 +220,16 @@ impl Renderer {
     }
 
     fn run_child(&self, job_dir: &Path, tex: &str, ctx: &RenderContext) -> Result<Rendered, RenderError> {
+        // The preamble's own format when setup built it: the child starts after the packages.
+        let plan = crate::texformat::plan(&self.cfg.bundle, tex, self.cfg.preload);
         let mut cmd = Command::new(&self.exe);
         cmd.arg(sandbox::CHILD_ARG)
             .arg(&self.cfg.bundle)
             .arg(&self.format_dir)
             .arg(job_dir)
             .arg(ctx.date.epoch.to_string())
+            .arg(&plan.format)
+            .arg(plan.passes.to_string())
             .env_clear()
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -244,7 +248,7 @@ impl Renderer {
         let mut stdin = child.stdin.take().expect("piped");
         let mut stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
-        let tex = tex.as_bytes().to_vec();
+        let tex = plan.text.as_bytes().to_vec();
         // Feed and drain on threads: a pipe fills up, and the deadline must hold whatever the
         // child does with its end.
         let feeder = std::thread::spawn(move || {

@@ -1,7 +1,7 @@
 //! The TeX child process: one Tectonic run, confined.
 //!
 //! Every reportq binary starts with [`maybe_run_child`]: when called as
-//! `<exe> __tex-child BUNDLE FORMAT_DIR JOB_DIR EPOCH` it reads a document on stdin, confines
+//! `<exe> __tex-child BUNDLE FORMAT_DIR JOB_DIR EPOCH FORMAT PASSES` it reads a document on stdin, confines
 //! itself with Landlock (read-only access to the bundle and the job folder; no writes, no
 //! exec, no TCP), runs Tectonic with outputs in memory, writes a [`Reply`] to stdout and
 //! exits. The parent ([`crate::render`]) has already capped its address space and CPU time
@@ -32,27 +32,28 @@ pub fn maybe_run_child() {
             println!("{}", confine(&[]));
             0
         }
-        [bundle, format_dir, job_dir, epoch] => {
-            let epoch: u64 = epoch.to_str().and_then(|s| s.parse().ok()).unwrap_or(0);
-            child_main(bundle, format_dir, job_dir, epoch)
+        [bundle, format_dir, job_dir, epoch, format, passes] => {
+            let tex = TexJob {
+                format: format.to_string_lossy().into_owned(),
+                passes: passes.to_str().and_then(|s| s.parse().ok()).unwrap_or(1),
+                epoch: epoch.to_str().and_then(|s| s.parse().ok()).unwrap_or(0),
+                format_source: None,
+                verbose: false,
+            };
+            child_main(bundle, format_dir, job_dir, &tex)
         }
         _ => {
-            eprintln!("usage: {CHILD_ARG} BUNDLE FORMAT_DIR JOB_DIR EPOCH (internal)");
+            eprintln!("usage: {CHILD_ARG} BUNDLE FORMAT_DIR JOB_DIR EPOCH FORMAT PASSES (internal)");
             2
         }
     };
     std::process::exit(code);
 }
 
-/// The format file Tectonic looks for: keyed by the bundle's digest and the engine's format
-/// serial, so a changed bundle or engine never loads a stale format.
+/// LaTeX's own format file: keyed by the bundle's digest and the engine's format serial, so a
+/// changed bundle or engine never loads a stale format.
 pub fn format_file(bundle: &Path) -> std::io::Result<PathBuf> {
-    let digest = std::fs::read_to_string(bundle.join("SHA256SUM"))?;
-    let digest = digest.trim();
-    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "SHA256SUM does not hold a SHA-256 digest"));
-    }
-    Ok(bundle.join("format").join(format!("{digest}-latex-{}.fmt", tectonic::FORMAT_SERIAL)))
+    crate::texformat::path(bundle, crate::texformat::LATEX)
 }
 
 /// Limits applied between fork and exec: the child cannot outgrow its memory cap, burn CPU
@@ -167,7 +168,7 @@ pub fn hide_from_children() {
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
 }
 
-fn child_main(bundle: &Path, format_dir: &Path, job_dir: &Path, epoch: u64) -> i32 {
+fn child_main(bundle: &Path, format_dir: &Path, job_dir: &Path, job: &TexJob) -> i32 {
     let mut tex = Vec::new();
     if let Err(e) = std::io::stdin().read_to_end(&mut tex) {
         eprintln!("reading the document: {e}");
@@ -180,7 +181,7 @@ fn child_main(bundle: &Path, format_dir: &Path, job_dir: &Path, epoch: u64) -> i
         // rlimits and the user stand between a document and the host's files.
         Reply { error: format!("{REFUSED} {note}"), ..Default::default() }
     } else {
-        run_tectonic(bundle, format_dir, job_dir, &tex, epoch, false)
+        run_tectonic(bundle, format_dir, job_dir, &tex, job)
     };
     let mut out = std::io::stdout().lock();
     match reply.encode(&mut out) {
@@ -189,14 +190,29 @@ fn child_main(bundle: &Path, format_dir: &Path, job_dir: &Path, epoch: u64) -> i
     }
 }
 
+/// What one Tectonic run does besides reading its document.
+#[derive(Debug, Clone)]
+pub struct TexJob {
+    /// The format to load (`latex`, or a preamble format: [`crate::texformat`]).
+    pub format: String,
+    /// TeX passes before the PDF (2 for tagged documents).
+    pub passes: u8,
+    /// The document's date (seconds since 1970): the engine's clock.
+    pub epoch: u64,
+    /// The INI-mode source of `format`, for the run that builds it (`reportq setup`); renders
+    /// never build formats (their child cannot write).
+    pub format_source: Option<String>,
+    /// Show TeX's messages (setup); renders stay quiet.
+    pub verbose: bool,
+}
+
 /// One Tectonic run with every output kept in memory. Also used (unconfined) by `reportq
-/// setup` to build the format file.
-pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8], epoch: u64, verbose: bool) -> Reply {
+/// setup` to build the format files.
+pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8], job: &TexJob) -> Reply {
     use tectonic::driver::{OutputFormat, ProcessingSessionBuilder};
     use tectonic::status::termcolor::TermcolorStatusBackend;
     use tectonic::status::{ChatterLevel, NoopStatusBackend, StatusBackend};
-    // Setup shows TeX's messages (the format build's log is not kept); renders stay quiet.
-    let mut status: Box<dyn StatusBackend> = if verbose {
+    let mut status: Box<dyn StatusBackend> = if job.verbose {
         let mut s = TermcolorStatusBackend::new(ChatterLevel::Normal);
         s.always_stderr(true);
         Box::new(s)
@@ -204,11 +220,18 @@ pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8]
         Box::new(NoopStatusBackend::default())
     };
     let status = status.as_mut();
+    let dir = tectonic_bundles::dir::DirBundle::new(bundle);
+    let bundle: Box<dyn tectonic_bundles::Bundle> = match &job.format_source {
+        // Tectonic builds a missing format from `tectonic-format-<name>.tex`, read from the
+        // bundle only (never the job folder): served from memory, so the bundle stays as built.
+        Some(source) => Box::new(WithFile { inner: dir, name: format!("tectonic-format-{}.tex", job.format), data: source.clone().into_bytes() }),
+        None => Box::new(dir),
+    };
     let mut sb = ProcessingSessionBuilder::default();
-    sb.bundle(Box::new(tectonic_bundles::dir::DirBundle::new(bundle)))
+    sb.bundle(bundle)
         .primary_input_buffer(tex)
         .tex_input_name("doc.tex")
-        .format_name("latex")
+        .format_name(&job.format)
         .format_cache_path(format_dir)
         .filesystem_root(job_dir)
         .output_format(OutputFormat::Pdf)
@@ -216,12 +239,8 @@ pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8]
         .keep_logs(true)
         .print_stdout(false)
         .do_not_write_output_files()
-        // Templates are written for one pass (no cross-references; bookmarks via `bookmark`),
-        // but a tagged document needs two: tagpdf numbers each marked content and finds its
-        // page from the first pass's records (in the aux file, kept in memory between passes);
-        // in one pass the structure tree points at the wrong content.
-        .reruns(if tagged(tex) { 1 } else { 0 })
-        .build_date(SystemTime::UNIX_EPOCH + Duration::from_secs(epoch));
+        .reruns(usize::from(job.passes.saturating_sub(1)))
+        .build_date(SystemTime::UNIX_EPOCH + Duration::from_secs(job.epoch));
     let mut session = match sb.create(status) {
         Ok(s) => s,
         Err(e) => return Reply { error: format!("starting TeX: {}", chain(&e)), ..Default::default() },
@@ -238,10 +257,35 @@ pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8]
     }
 }
 
-/// Whether a document is tagged (LaTeX's `\DocumentMetadata` starts it).
-fn tagged(tex: &[u8]) -> bool {
-    const MARK: &[u8] = b"\\DocumentMetadata";
-    tex.windows(MARK.len()).take(4096).any(|w| w == MARK)
+/// A bundle with one more file, held in memory.
+struct WithFile {
+    inner: tectonic_bundles::dir::DirBundle,
+    name: String,
+    data: Vec<u8>,
+}
+
+impl tectonic::io::IoProvider for WithFile {
+    fn input_open_name(
+        &mut self,
+        name: &str,
+        status: &mut dyn tectonic::status::StatusBackend,
+    ) -> tectonic::io::OpenResult<tectonic::io::InputHandle> {
+        use tectonic::io::{InputHandle, InputOrigin, OpenResult};
+        if name == self.name {
+            return OpenResult::Ok(InputHandle::new_read_only(name, std::io::Cursor::new(self.data.clone()), InputOrigin::Other));
+        }
+        self.inner.input_open_name(name, status)
+    }
+}
+
+impl tectonic_bundles::Bundle for WithFile {
+    fn get_digest(&mut self) -> tectonic::Result<tectonic::digest::DigestData> {
+        self.inner.get_digest()
+    }
+
+    fn all_files(&self) -> Vec<String> {
+        self.inner.all_files()
+    }
 }
 
 fn chain(e: &tectonic::Error) -> String {

@@ -1,30 +1,104 @@
-//! `reportq setup`: build the format file once, at build or deploy time, never per request.
+//! `reportq setup`: build the format files once, at build or deploy time, never per request:
+//! LaTeX's own, and one per template preamble ([`crate::texformat`]).
 
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::render::RenderError;
-use crate::sandbox;
+use crate::request::{PdfStandard, ReportRequest};
+use crate::sandbox::{self, TexJob};
+use crate::template::{self, Date, RenderContext};
+use crate::texformat;
 
 /// A document that loads what the templates load, so the first real render finds every
 /// package file warm in the page cache and the format proven.
 const PROBE: &str = r"\documentclass{article}\usepackage{fontspec}\begin{document}reportq\end{document}";
 
-/// Builds `<bundle>/format/<digest>-latex-<serial>.fmt` if it is missing. Returns how long it took.
-pub fn build_format(bundle: &Path) -> Result<Option<std::time::Duration>, RenderError> {
+/// One format `setup` made.
+#[derive(Debug)]
+pub struct Built {
+    pub name: String,
+    /// What it is for (`latex`, or `diagram a-2a` ...).
+    pub what: String,
+    /// How long it took; `None` when it was already there.
+    pub took: Option<Duration>,
+}
+
+/// The preambles setup builds formats for: every template's example request in every PDF
+/// standard (the orientation comes from the template). Requests in another language than the
+/// example's compile on LaTeX's own format.
+pub fn heads() -> Result<Vec<(String, String)>, RenderError> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for name in template::names() {
+        let example = template::example(name).expect("every template has an example");
+        let req = ReportRequest::parse(&example, None).map_err(|e| RenderError::Template(format!("the {name} example: {e}")))?;
+        for standard in PdfStandard::ALL {
+            let ctx = RenderContext::new(Date::from_epoch(0), standard);
+            let prepared = template::prepare(&req.params, &ctx)?;
+            let Some((head, _)) = texformat::split(&prepared.tex) else {
+                return Err(RenderError::Template(format!("the {name} template has no format mark")));
+            };
+            match out.iter_mut().find(|(h, _)| h == head) {
+                Some((_, what)) => what.push_str(&format!(", {name} {}", standard.as_str())),
+                None => out.push((head.to_string(), format!("{name} {}", standard.as_str()))),
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Builds every missing format in `<bundle>/format/`.
+pub fn build_formats(bundle: &Path) -> Result<Vec<Built>, RenderError> {
+    let mut built = vec![build(bundle, texformat::LATEX, None, PROBE, "LaTeX")?];
+    let mut metrics = None;
+    for (head, what) in heads()? {
+        let name = texformat::name(&head);
+        if texformat::path(bundle, &name).is_ok_and(|p| p.is_file()) {
+            built.push(Built { name, what, took: None });
+            continue;
+        }
+        if metrics.is_none() {
+            metrics = Some(font_metrics(bundle)?);
+        }
+        let source = texformat::source(&head, metrics.as_deref().unwrap_or_default());
+        // A tiny document after the preamble proves the format loads and compiles.
+        let tail = "\\begin{document}reportq\\end{document}\n";
+        built.push(build(bundle, &name, Some(source), tail, &what)?);
+    }
+    Ok(built)
+}
+
+/// The default font's spacing parameters, as LaTeX's own format sets them
+/// ([`texformat::METRICS_PROBE`]).
+fn font_metrics(bundle: &Path) -> Result<String, RenderError> {
+    let job_dir = tempfile::tempdir()?;
+    let job = TexJob { format: texformat::LATEX.into(), passes: 1, epoch: 0, format_source: None, verbose: false };
+    let reply = sandbox::run_tectonic(bundle, &bundle.join("format"), job_dir.path(), texformat::METRICS_PROBE.as_bytes(), &job);
+    texformat::metrics_from_log(&reply.log).ok_or_else(|| RenderError::Tex {
+        message: format!("measuring the default font: {}", if reply.error.is_empty() { "no metrics in the log" } else { &reply.error }),
+        log_excerpt: crate::render::log_excerpt(&reply.log),
+    })
+}
+
+fn build(bundle: &Path, name: &str, source: Option<String>, doc: &str, what: &str) -> Result<Built, RenderError> {
     let bad = |problem: String| RenderError::Bundle { path: bundle.to_path_buf(), problem };
-    let fmt = sandbox::format_file(bundle).map_err(|e| bad(format!("SHA256SUM: {e}")))?;
+    let fmt = texformat::path(bundle, name).map_err(|e| bad(format!("SHA256SUM: {e}")))?;
+    let done = |took| Built { name: name.to_string(), what: what.to_string(), took };
     if fmt.is_file() {
-        return Ok(None);
+        return Ok(done(None));
     }
     let format_dir = bundle.join("format");
     std::fs::create_dir_all(&format_dir).map_err(|e| bad(format!("cannot create {}: {e}", format_dir.display())))?;
-    let job = tempfile::tempdir()?;
+    let job_dir = tempfile::tempdir()?;
     let t = Instant::now();
+    let job = TexJob { format: name.to_string(), passes: 1, epoch: 0, format_source: source, verbose: true };
     // Unconfined on purpose: this is the one run allowed to write (the format, into the bundle).
-    let reply = sandbox::run_tectonic(bundle, &format_dir, job.path(), PROBE.as_bytes(), 0, true);
+    let reply = sandbox::run_tectonic(bundle, &format_dir, job_dir.path(), doc.as_bytes(), &job);
     if !reply.error.is_empty() {
-        return Err(RenderError::Tex { log_excerpt: crate::render::log_excerpt(&reply.log), message: reply.error });
+        return Err(RenderError::Tex {
+            log_excerpt: crate::render::log_excerpt(&reply.log),
+            message: format!("building the {what} format: {}", reply.error),
+        });
     }
     if !fmt.is_file() {
         return Err(bad(format!("TeX ran but did not write {}", fmt.display())));
@@ -33,5 +107,5 @@ pub fn build_format(bundle: &Path) -> Result<Option<std::time::Duration>, Render
     // that built the image, and it must be able to read it.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&fmt, std::fs::Permissions::from_mode(0o644))?;
-    Ok(Some(t.elapsed()))
+    Ok(done(Some(t.elapsed())))
 }

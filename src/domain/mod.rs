@@ -61,6 +61,19 @@ pub enum PdfStandard {
 }
 
 impl PdfStandard {
+    pub const ALL: [PdfStandard; 5] = [PdfStandard::A2a, PdfStandard::A2b, PdfStandard::A3b, PdfStandard::A1b, PdfStandard::None];
+
+    /// The name requests use (`"pdf": {"standard": ...}`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PdfStandard::A2a => "a-2a",
+            PdfStandard::A2b => "a-2b",
+            PdfStandard::A3b => "a-3b",
+            PdfStandard::A1b => "a-1b",
+            PdfStandard::None => "none",
+        }
+    }
+
     /// The option name pdfx takes, if any.
     pub fn pdfx_option(self) -> Option<&'static str> {
         match self {
