@@ -54,6 +54,32 @@ fn main() {
     times.sort();
     println!("score(&Value) incl. nodes tables, {runs} runs: p50 {}, p99 {}", micros(percentile(&times, 0.5)), micros(percentile(&times, 0.99)));
 
+    let time = |label: &str, f: &dyn Fn()| {
+        let mut times: Vec<Duration> = (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                f();
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        println!("  {label}, {runs} runs: p50 {}, p99 {}", micros(percentile(&times, 0.5)), micros(percentile(&times, 0.99)));
+    };
+    let parsed = reportq::domain::diagram::Model::parse_one(&model).unwrap();
+    println!("where a score's time goes:");
+    time("parse the model (Model::parse_one)", &|| {
+        std::hint::black_box(reportq::domain::diagram::Model::parse_one(std::hint::black_box(&model)).unwrap());
+    });
+    time("the two scores of a parsed model (scores_of)", &|| {
+        std::hint::black_box(diagram.scores_of(std::hint::black_box(&parsed)).unwrap());
+    });
+    time("scores and node tables of a parsed model (score)", &|| {
+        std::hint::black_box(diagram.score(std::hint::black_box(&parsed)).unwrap());
+    });
+    time("the same rounded to 4 decimals, as /api/model/score answers (score_rounded)", &|| {
+        std::hint::black_box(diagram.score_rounded(std::hint::black_box(&parsed), 4).unwrap());
+    });
+
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
             let t = Instant::now();

@@ -141,7 +141,44 @@ pub struct Score {
     /// Every node's table after replacement, in the shape of a model's `advanced`: nodes in
     /// the network's order, each table's parent columns first (in the node's parent order),
     /// then its own states. DiAGRAM's advanced editor lays columns out in key order.
-    pub nodes: Ordered<Ordered<Value>>,
+    pub nodes: Ordered<Table>,
+}
+
+/// One node's table in `advanced` shape, shared: the tables a model leaves as the network has
+/// them are built once per network, not once per score (building them was most of a score's
+/// time).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Table(Arc<Ordered<Value>>);
+
+impl Table {
+    fn new(table: Ordered<Value>) -> Table {
+        Table(Arc::new(table))
+    }
+
+    fn rounded(&self, round: &impl Fn(f64) -> f64) -> Table {
+        Table::new(Ordered(self.0.0.iter().map(|(c, v)| (c.clone(), round_numbers(v, round))).collect()))
+    }
+}
+
+impl std::ops::Deref for Table {
+    type Target = Ordered<Value>;
+    fn deref(&self) -> &Ordered<Value> {
+        &self.0
+    }
+}
+
+impl Serialize for Table {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(ser)
+    }
+}
+
+/// The decimals `/api/model/score` rounds to, as the old backend did.
+pub const API_DECIMALS: i32 = 4;
+
+fn rounder(decimals: i32) -> impl Fn(f64) -> f64 {
+    let scale = 10f64.powi(decimals);
+    move |x: f64| (x * scale).round() / scale
 }
 
 /// A JSON object that keeps its keys in the order they were made: `serde_json::Map` sorts
@@ -188,18 +225,11 @@ impl<T: Serialize> Serialize for Ordered<T> {
 impl Score {
     /// The old backend's output rounded every number (to 4 decimals); scores here are exact.
     pub fn rounded(&self, decimals: i32) -> Score {
-        let scale = 10f64.powi(decimals);
-        let round = |x: f64| (x * scale).round() / scale;
+        let round = rounder(decimals);
         Score {
             intellectual_control: round(self.intellectual_control),
             renderability: round(self.renderability),
-            nodes: Ordered(
-                self.nodes
-                    .0
-                    .iter()
-                    .map(|(k, t)| (k.clone(), Ordered(t.0.iter().map(|(c, v)| (c.clone(), round_numbers(v, &round))).collect())))
-                    .collect(),
-            ),
+            nodes: Ordered(self.nodes.0.iter().map(|(k, t)| (k.clone(), t.rounded(&round))).collect()),
         }
     }
 }
@@ -287,6 +317,8 @@ pub struct Diagram {
     questions: [NodeId; 9],
     intellectual_control: (NodeId, usize),
     renderability: (NodeId, usize),
+    /// Each node's own table as JSON, exact and rounded to [`API_DECIMALS`].
+    own_tables: Vec<(Table, Table)>,
 }
 
 impl Diagram {
@@ -315,7 +347,19 @@ impl Diagram {
         };
         let intellectual_control = score_node(INTELLECTUAL_CONTROL)?;
         let renderability = score_node(RENDERABILITY)?;
-        Ok(Diagram { network, questions, intellectual_control, renderability })
+        let mut diagram = Diagram { network, questions, intellectual_control, renderability, own_tables: Vec::new() };
+        let none = Overrides::new();
+        let round = rounder(API_DECIMALS);
+        diagram.own_tables = diagram
+            .network
+            .node_ids()
+            .map(|id| {
+                let exact = Table::new(diagram.table_json(id, &none));
+                let rounded = exact.rounded(&round);
+                (exact, rounded)
+            })
+            .collect();
+        Ok(diagram)
     }
 
     pub fn network(&self) -> &Arc<Network> {
@@ -334,10 +378,46 @@ impl Diagram {
 
     /// Scores one model.
     pub fn score(&self, model: &Model) -> Result<Score, ScoreError> {
+        self.score_with(model, None)
+    }
+
+    /// Scores one model with every number rounded to `decimals` (the same as
+    /// `score(model)?.rounded(decimals)`, without rounding the tables the model left alone).
+    pub fn score_rounded(&self, model: &Model, decimals: i32) -> Result<Score, ScoreError> {
+        self.score_with(model, Some(decimals))
+    }
+
+    fn score_with(&self, model: &Model, decimals: Option<i32>) -> Result<Score, ScoreError> {
         let (overrides, _) = self.overrides(model)?;
         let (intellectual_control, renderability) = self.scores(&overrides);
-        let nodes = Ordered(self.network.node_ids().map(|id| (self.network.node_name(id).to_owned(), self.table_json(id, &overrides))).collect());
-        Ok(Score { intellectual_control, renderability, nodes })
+        let round = rounder(decimals.unwrap_or(0));
+        let nodes = Ordered(
+            self.network
+                .node_ids()
+                .map(|id| {
+                    let (exact, rounded) = &self.own_tables[id.index()];
+                    let table = match (overrides.get(id), decimals) {
+                        (None, None) => exact.clone(),
+                        (None, Some(API_DECIMALS)) => rounded.clone(),
+                        (None, Some(_)) => exact.rounded(&round),
+                        (Some(_), None) => Table::new(self.table_json(id, &overrides)),
+                        (Some(_), Some(_)) => Table::new(self.table_json(id, &overrides)).rounded(&round),
+                    };
+                    (self.network.node_name(id).to_owned(), table)
+                })
+                .collect(),
+        );
+        let score = Score { intellectual_control, renderability, nodes };
+        Ok(match decimals {
+            Some(_) => Score { intellectual_control: round(score.intellectual_control), renderability: round(score.renderability), ..score },
+            None => score,
+        })
+    }
+
+    /// The two scores alone (intellectual control, renderability), without the node tables.
+    pub fn scores_of(&self, model: &Model) -> Result<(f64, f64), ScoreError> {
+        let (overrides, _) = self.overrides(model)?;
+        Ok(self.scores(&overrides))
     }
 
     /// Parses and scores one model object (or an array holding exactly one), as

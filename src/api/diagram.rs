@@ -12,6 +12,7 @@ use serde_json::json;
 use super::body::{attachment, blocking, png, read_json, see_other};
 use super::{ApiError, ApiState, Shared};
 use crate::domain::ParamError;
+use crate::domain::diagram::Model;
 use crate::domain::job::{JobError, Lane, Status};
 use crate::domain::trace::Trace;
 use crate::submit::Item;
@@ -34,8 +35,10 @@ impl ApiState {
 pub async fn score(State(s): State<Shared>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     let d = s.scorer()?;
     let value = read_json(&headers, body, s.cfg.max_request_bytes).await?;
-    let score = blocking(move || d.score_value(&value)).await?.map_err(|error| ApiError::Score { error, index: None })?;
-    Ok(axum::Json(score.rounded(4)).into_response())
+    let score = blocking(move || d.score_rounded(&Model::parse_one(&value)?, crate::scoring::API_DECIMALS))
+        .await?
+        .map_err(|error| ApiError::Score { error, index: None })?;
+    Ok(axum::Json(score).into_response())
 }
 
 /// `/api/validation/validate_json`: the frontend reads `status` and, when it is false, says

@@ -167,6 +167,22 @@ fn nodes_have_all_tables_in_advanced_shape() {
     let r = score.rounded(4);
     assert_eq!(r.intellectual_control, (score.intellectual_control * 1e4).round() / 1e4);
     assert_eq!(r.nodes["Technical_Skills"]["Good"], json!(0.44));
+    // The API's path (tables the model leaves alone come rounded from a cache) gives the same,
+    // for a model with only answers and for one whose advanced tables replace some nodes.
+    let parsed = reportq::domain::diagram::Model::parse_one(&model()).unwrap();
+    assert_eq!(diagram().score_rounded(&parsed, 4).unwrap(), r);
+    let mut tweaked = score.nodes.clone();
+    let tech = tweaked.0.iter_mut().find(|(k, _)| k == "Tech_Metadata").unwrap();
+    let mut table = serde_json::to_value(&tech.1).unwrap();
+    table["Sufficient"] = json!([0.123456789, 0.5]);
+    table["Insufficient"] = json!([0.876543211, 0.5]);
+    m["advanced"] = json!({"Tech_Metadata": table});
+    let parsed = reportq::domain::diagram::Model::parse_one(&m).unwrap();
+    let (exact, rounded) = (diagram().score(&parsed).unwrap(), diagram().score_rounded(&parsed, 4).unwrap());
+    assert_eq!(rounded, exact.rounded(4));
+    assert_eq!(rounded.nodes["Tech_Metadata"]["Sufficient"], json!([0.1235, 0.5]));
+    assert_eq!(exact.nodes["Tech_Metadata"]["Sufficient"], json!([0.123456789, 0.5]));
+    assert_eq!(diagram().score_rounded(&parsed, 2).unwrap(), exact.rounded(2));
 }
 
 // ---------------------------------------------------------------- validation errors
