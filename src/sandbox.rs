@@ -39,6 +39,7 @@ pub fn maybe_run_child() {
                 epoch: epoch.to_str().and_then(|s| s.parse().ok()).unwrap_or(0),
                 format_source: None,
                 verbose: false,
+                xdv_only: false,
             };
             child_main(bundle, format_dir, job_dir, &tex)
         }
@@ -204,6 +205,9 @@ pub struct TexJob {
     pub format_source: Option<String>,
     /// Show TeX's messages (setup); renders stay quiet.
     pub verbose: bool,
+    /// Stop before xdvipdfmx and return the XDV in `Reply::pdf` (the render profile times the
+    /// two engines apart).
+    pub xdv_only: bool,
 }
 
 /// One Tectonic run with every output kept in memory. Also used (unconfined) by `reportq
@@ -234,7 +238,7 @@ pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8]
         .format_name(&job.format)
         .format_cache_path(format_dir)
         .filesystem_root(job_dir)
-        .output_format(OutputFormat::Pdf)
+        .output_format(if job.xdv_only { OutputFormat::Xdv } else { OutputFormat::Pdf })
         .keep_intermediates(false)
         .keep_logs(true)
         .print_stdout(false)
@@ -249,7 +253,7 @@ pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8]
     let mut files = session.into_file_data();
     let log = files.remove("doc.log").map(|f| String::from_utf8_lossy(&f.data).into_owned()).unwrap_or_default();
     match result {
-        Ok(()) => match files.remove("doc.pdf") {
+        Ok(()) => match files.remove(if job.xdv_only { "doc.xdv" } else { "doc.pdf" }) {
             Some(f) => Reply { error: String::new(), pdf: f.data, log },
             None => Reply { error: "TeX produced no PDF".into(), pdf: Vec::new(), log },
         },

@@ -72,7 +72,7 @@ pub fn build_formats(bundle: &Path) -> Result<Vec<Built>, RenderError> {
 /// ([`texformat::METRICS_PROBE`]).
 fn font_metrics(bundle: &Path) -> Result<String, RenderError> {
     let job_dir = tempfile::tempdir()?;
-    let job = TexJob { format: texformat::LATEX.into(), passes: 1, epoch: 0, format_source: None, verbose: false };
+    let job = TexJob { format: texformat::LATEX.into(), passes: 1, epoch: 0, format_source: None, verbose: false, xdv_only: false };
     let reply = sandbox::run_tectonic(bundle, &bundle.join("format"), job_dir.path(), texformat::METRICS_PROBE.as_bytes(), &job);
     texformat::metrics_from_log(&reply.log).ok_or_else(|| RenderError::Tex {
         message: format!("measuring the default font: {}", if reply.error.is_empty() { "no metrics in the log" } else { &reply.error }),
@@ -91,7 +91,7 @@ fn build(bundle: &Path, name: &str, source: Option<String>, doc: &str, what: &st
     std::fs::create_dir_all(&format_dir).map_err(|e| bad(format!("cannot create {}: {e}", format_dir.display())))?;
     let job_dir = tempfile::tempdir()?;
     let t = Instant::now();
-    let job = TexJob { format: name.to_string(), passes: 1, epoch: 0, format_source: source, verbose: true };
+    let job = TexJob { format: name.to_string(), passes: 1, epoch: 0, format_source: source, verbose: true, xdv_only: false };
     // Unconfined on purpose: this is the one run allowed to write (the format, into the bundle).
     let reply = sandbox::run_tectonic(bundle, &format_dir, job_dir.path(), doc.as_bytes(), &job);
     if !reply.error.is_empty() {
