@@ -90,7 +90,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         runs,
     );
-    println!("render profile: the DiAGRAM example (examples/diagram.json), median of {runs} runs, {} cores\n", std::thread::available_parallelism()?.get());
+    println!(
+        "render profile: the DiAGRAM example (examples/diagram.json), median of {runs} runs, {} cores\n",
+        std::thread::available_parallelism()?.get()
+    );
     println!("| stage | tagged PDF/A-2a (2 passes) | PDF/A-2b | plain PDF |");
     println!("|---|---|---|---|");
     let mut rows: Vec<(String, Vec<String>)> = Vec::new();
@@ -159,10 +162,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         add("TeX, preamble format: xdvipdfmx", diff(pdf_rq, xdv_rq));
         add("**TeX, preamble format: total**", ms(pdf_rq));
         add("**end to end (`Renderer::render`, confined child)**", ms(end_to_end));
-        add(
-            "end to end minus template and TeX (job folder, child, pipes)",
-            diff(end_to_end, prepare + if preloaded { pdf_rq } else { pdf_latex }),
-        );
+        add("end to end minus template and TeX (job folder, child, pipes)", diff(end_to_end, prepare + if preloaded { pdf_rq } else { pdf_latex }));
     }
     for (stage, vs) in rows {
         println!("| {stage} | {} |", vs.join(" | "));

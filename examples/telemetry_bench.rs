@@ -41,6 +41,7 @@ impl Render for Instant0 {
             log: String::new(),
             sandbox: "landlock (stand-in)".into(),
             slot_wait: Duration::ZERO,
+            tex_format: "stand-in".into(),
         })
     }
 }

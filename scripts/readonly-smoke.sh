@@ -25,7 +25,8 @@ mkdir -p "$PWD/target"
 # (CARGO_TARGET_DIR outside the clone) is copied in.
 case "$BIN" in "$PWD"/*) ;; *) mkdir -p "$PWD/target/smoke"; cp "$BIN" "$PWD/target/smoke/reportq"; BIN=$PWD/target/smoke/reportq ;; esac
 
-if [ "$(cat "$IMG/SHA256SUM" 2>/dev/null)" != "$(cat "$SRC/SHA256SUM")" ] || ! ls "$IMG"/format/*.fmt >/dev/null 2>&1; then
+# (Copied again when the bundle or its set of formats changed: setup builds one per preamble.)
+if [ "$(cat "$IMG/SHA256SUM" 2>/dev/null)" != "$(cat "$SRC/SHA256SUM")" ] || [ "$(ls "$IMG/format" 2>/dev/null)" != "$(ls "$SRC/format")" ]; then
   rm -rf "$IMG"; cp -a "$SRC" "$IMG.tmp"; mv "$IMG.tmp" "$IMG"
 fi
 chmod -R a+rX,go-w "$IMG"

@@ -89,6 +89,9 @@ pub struct Rendered {
     pub sandbox: String,
     /// How long the render waited for a free slot before it started.
     pub slot_wait: Duration,
+    /// The TeX format the child loaded: a template preamble's (`rq-…`), or LaTeX's own
+    /// (`latex`) when no format was built for this preamble ([`crate::texformat`]).
+    pub tex_format: String,
 }
 
 /// The CPU priority of bulk renders: at nice 10 the kernel gives an interactive render at
@@ -292,7 +295,7 @@ impl Renderer {
         };
         match reply {
             Some(r) if status.success() && r.error.is_empty() => {
-                Ok(Rendered { pdf: r.pdf, log: r.log, sandbox: sandbox_note, slot_wait: Duration::ZERO })
+                Ok(Rendered { pdf: r.pdf, log: r.log, sandbox: sandbox_note, slot_wait: Duration::ZERO, tex_format: plan.format })
             }
             Some(r) if r.error.starts_with(sandbox::REFUSED) => Err(RenderError::SandboxUnavailable(sandbox_note)),
             Some(r) if !r.error.is_empty() => {

@@ -65,7 +65,24 @@ pub fn build_formats(bundle: &Path) -> Result<Vec<Built>, RenderError> {
         let tail = "\\begin{document}reportq\\end{document}\n";
         built.push(build(bundle, &name, Some(source), tail, &what)?);
     }
+    remove_stale(bundle, &built)?;
     Ok(built)
+}
+
+/// Removes preamble formats no current preamble names (each is ~32 MB): those of an older
+/// template or bundle.
+fn remove_stale(bundle: &Path, current: &[Built]) -> Result<(), RenderError> {
+    let keep: Vec<std::path::PathBuf> = current.iter().filter_map(|b| texformat::path(bundle, &b.name).ok()).collect();
+    let Ok(entries) = std::fs::read_dir(bundle.join("format")) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.contains("-rq-") && name.ends_with(".fmt") && !keep.contains(&path) {
+            std::fs::remove_file(&path)?;
+            tracing::info!(format = name, "removed a preamble format no template uses any more");
+        }
+    }
+    Ok(())
 }
 
 /// The default font's spacing parameters, as LaTeX's own format sets them

@@ -38,6 +38,7 @@ impl Render for FakeRender {
                 log: String::new(),
                 sandbox: "landlock (stand-in renderer)".into(),
                 slot_wait: Duration::ZERO,
+                tex_format: "stand-in".into(),
             }),
         }
     }

@@ -23,3 +23,4 @@ mod render;
 mod scoring;
 mod scoring_cli;
 mod soak;
+mod texformat;
