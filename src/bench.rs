@@ -60,13 +60,16 @@ fn progress_done() {
     }
 }
 
-pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
+/// `renderer` renders as configured; `whole` is the same with preamble formats off
+/// (`REPORTQ_TEX_PRELOAD=0`): every document compiled whole on LaTeX's own format.
+pub fn run(renderer: &Renderer, whole: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error::Error>> {
     let exe = std::env::current_exe()?;
     let date = Date::from_epoch(1_790_000_000);
     println!("reportq bench: {} warm renders, {} cold processes, {} xelatex runs per template", opts.renders, opts.cold_runs, opts.xelatex_runs);
     println!(
-        "machine: {} cores; TeX passes: 1 untagged (tectonic and xelatex alike), 2 tagged\n",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0)
+        "machine: {} cores; TeX passes: 1 untagged (tectonic and xelatex alike), 2 tagged; preamble formats: {}\n",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        if renderer.config().preload { "on" } else { "off (REPORTQ_TEX_PRELOAD=0)" }
     );
     let mut rows = Vec::new();
     for path in &opts.examples {
@@ -107,25 +110,41 @@ pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error
             results.push((standard, times, size));
         }
 
-        // TeX alone, tectonic vs xelatex, on the same generated document and charts: the
-        // untagged PDF/A-2b document, which both compile in one pass (a tagged one takes two).
-        let ctx = RenderContext::new(date, PdfStandard::A2b);
-        let prepared = template::prepare(&req.params, &ctx)?;
-        let mut tectonic_tex = Vec::new();
-        for i in 0..opts.xelatex_runs {
-            progress(&format!("{name}: tectonic TeX-only"), i, opts.xelatex_runs);
-            let t = Instant::now();
-            renderer.render_prepared(&prepared, &ctx)?;
-            tectonic_tex.push(t.elapsed());
+        // TeX alone, tectonic vs xelatex, on the same generated documents and charts: the
+        // default tagged document (two passes for both engines) and the untagged PDF/A-2b one
+        // (one pass). Tectonic's figure is a whole confined render of the prepared document
+        // (child, job folder and pipes included), on the preamble's format and, for
+        // comparison, on LaTeX's own.
+        let mut tex_only = Vec::new();
+        for standard in [PdfStandard::A2a, PdfStandard::A2b] {
+            let ctx = RenderContext::new(date, standard);
+            let prepared = template::prepare(&req.params, &ctx)?;
+            let mut times = [Vec::new(), Vec::new()];
+            for (k, r) in [renderer, whole].into_iter().enumerate() {
+                for i in 0..opts.xelatex_runs {
+                    progress(
+                        &format!("{name}: tectonic TeX-only ({standard:?}{})", if k == 0 { "" } else { ", LaTeX's format" }),
+                        i,
+                        opts.xelatex_runs,
+                    );
+                    let t = Instant::now();
+                    r.render_prepared(&prepared, &ctx)?;
+                    times[k].push(t.elapsed());
+                }
+                times[k].sort();
+            }
+            let [fast, slow] = times;
+            tex_only.push((standard, prepared, ctx, fast, slow));
         }
-        tectonic_tex.sort();
-        rows.push((name, cold, results, tectonic_tex, prepared, ctx));
+        rows.push((name, cold, results, tex_only));
     }
     // Read before xelatex runs, so the child figure is reportq's own (cold CLI or TeX child).
     let (self_rss, child_rss) = peak_rss_mib();
     let mut xelatex = Vec::new();
-    for (name, _, _, _, prepared, ctx) in &rows {
-        xelatex.push(xelatex_times(prepared, ctx, opts.xelatex_runs, name)?);
+    for (name, _, _, tex_only) in &rows {
+        for (_, prepared, ctx, ..) in tex_only {
+            xelatex.push(xelatex_times(prepared, ctx, opts.xelatex_runs, name)?);
+        }
     }
     let (_, xelatex_rss) = peak_rss_mib();
     progress_done();
@@ -149,14 +168,20 @@ pub fn run(renderer: &Renderer, opts: &Options) -> Result<(), Box<dyn std::error
             ms(pct(n, 0.5)),
         );
     }
-    println!("\n| template | TeX only: tectonic p50 | xelatex p50 | xelatex / tectonic |");
-    println!("|---|---|---|---|");
-    for ((name, _, _, tt, ..), xe) in rows.iter().zip(&xelatex) {
-        match xe {
-            Some(xe) => {
-                println!("| {name} | {} | {} | {:.2}x |", ms(pct(tt, 0.5)), ms(pct(xe, 0.5)), pct(xe, 0.5).as_secs_f64() / pct(tt, 0.5).as_secs_f64())
+    println!("\n| template | document (passes) | TeX only: tectonic p50 | on LaTeX's own format | xelatex p50 | xelatex / tectonic |");
+    println!("|---|---|---|---|---|---|");
+    let mut xe = xelatex.iter();
+    for (name, _, _, tex_only) in &rows {
+        for (standard, _, _, fast, slow) in tex_only {
+            let doc = if standard.tagged() { "tagged PDF/A-2a (2)" } else { "PDF/A-2b (1)" };
+            let (f, s) = (pct(fast, 0.5), pct(slow, 0.5));
+            match xe.next().and_then(Option::as_ref) {
+                Some(x) => {
+                    let x = pct(x, 0.5);
+                    println!("| {name} | {doc} | {} | {} | {} | {:.2}x |", ms(f), ms(s), ms(x), x.as_secs_f64() / f.as_secs_f64())
+                }
+                None => println!("| {name} | {doc} | {} | {} | (xelatex not installed) | |", ms(f), ms(s)),
             }
-            None => println!("| {name} | {} | (xelatex not installed) | |", ms(pct(tt, 0.5))),
         }
     }
     println!(
@@ -172,27 +197,31 @@ fn xelatex_times(p: &template::Prepared, ctx: &RenderContext, runs: usize, name:
     if Command::new("xelatex").arg("--version").output().is_err() {
         return Ok(None);
     }
-    let dir = tempfile::tempdir()?;
-    write_job(dir.path(), p, ctx)?;
+    let passes = if ctx.pdf.tagged() { 2 } else { 1 };
     let mut times = Vec::new();
     for i in 0..runs {
-        progress(&format!("{name}: xelatex"), i, runs);
+        progress(&format!("{name}: xelatex ({:?}, {passes} pass(es))", ctx.pdf), i, runs);
+        // A fresh folder each time: the first pass starts without an aux file, as tectonic's does.
+        let dir = tempfile::tempdir()?;
+        write_job(dir.path(), p, ctx)?;
         let t = Instant::now();
-        let out = Command::new("xelatex")
-            .args(["-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"])
-            .current_dir(dir.path())
-            // The same creation date as the tectonic render.
-            .env("SOURCE_DATE_EPOCH", ctx.date.epoch.to_string())
-            .env("FORCE_SOURCE_DATE", "1")
-            .output()?;
-        times.push(t.elapsed());
-        if !out.status.success() {
-            return Err(format!(
-                "xelatex failed on the generated document: {}",
-                String::from_utf8_lossy(&out.stdout).lines().rev().take(10).collect::<Vec<_>>().join("\n")
-            )
-            .into());
+        for _ in 0..passes {
+            let out = Command::new("xelatex")
+                .args(["-interaction=nonstopmode", "-halt-on-error", "-no-shell-escape", "doc.tex"])
+                .current_dir(dir.path())
+                // The same creation date as the tectonic render.
+                .env("SOURCE_DATE_EPOCH", ctx.date.epoch.to_string())
+                .env("FORCE_SOURCE_DATE", "1")
+                .output()?;
+            if !out.status.success() {
+                return Err(format!(
+                    "xelatex failed on the generated document: {}",
+                    String::from_utf8_lossy(&out.stdout).lines().rev().take(10).collect::<Vec<_>>().join("\n")
+                )
+                .into());
+            }
         }
+        times.push(t.elapsed());
     }
     times.sort();
     Ok(Some(times))

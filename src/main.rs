@@ -229,7 +229,9 @@ fn run(cli: Cli) -> Res {
         }
         Cmd::Setup => setup(),
         Cmd::Bench { renders, cold, xelatex, requests } => {
-            let renderer = Renderer::new(RenderConfig::from_env()?)?;
+            let cfg = RenderConfig::from_env()?;
+            let renderer = Renderer::new(cfg.clone())?;
+            let whole = Renderer::new(RenderConfig { preload: false, ..cfg })?;
             let examples = if requests.is_empty() {
                 let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
                 vec![dir.join("diagram.json"), dir.join("summary.json")]
@@ -237,7 +239,7 @@ fn run(cli: Cli) -> Res {
                 requests
             };
             let opts = reportq::bench::Options { renders, cold_runs: cold, xelatex_runs: xelatex, examples };
-            reportq::bench::run(&renderer, &opts)
+            reportq::bench::run(&renderer, &whole, &opts)
         }
         Cmd::Serve { listen } => runtime()?.block_on(serve(listen)),
         Cmd::Worker => runtime()?.block_on(worker()),
