@@ -421,11 +421,15 @@ fn render(request: PathBuf, output: PathBuf, format: Format, epoch: Option<i64>,
 fn setup() -> Res {
     let cfg = RenderConfig::from_env()?;
     eprintln!("TeX bundle: {}", cfg.bundle.display());
-    for f in reportq::setup::build_formats(&cfg.bundle)? {
+    let formats = reportq::setup::build_formats(&cfg.bundle)?;
+    for f in &formats.built {
         match f.took {
             Some(took) => eprintln!("built the {} format ({}) in {took:.2?}", f.name, f.what),
             None => eprintln!("the {} format ({}) is already built", f.name, f.what),
         }
+    }
+    for name in &formats.removed {
+        eprintln!("removed {name}: no template preamble uses it any more");
     }
     // One confined render proves the whole path (bundle, format, child, sandbox) works here.
     let renderer = Renderer::new(cfg)?;

@@ -25,8 +25,8 @@ pub struct Built {
 }
 
 /// The preambles setup builds formats for: every template's example request in every PDF
-/// standard (the orientation comes from the template). Requests in another language than the
-/// example's compile on LaTeX's own format.
+/// standard whose document has a format mark (the orientation comes from the template).
+/// Requests in another language than the example's compile on LaTeX's own format.
 pub fn heads() -> Result<Vec<(String, String)>, RenderError> {
     let mut out: Vec<(String, String)> = Vec::new();
     for name in template::names() {
@@ -35,9 +35,8 @@ pub fn heads() -> Result<Vec<(String, String)>, RenderError> {
         for standard in PdfStandard::ALL {
             let ctx = RenderContext::new(Date::from_epoch(0), standard);
             let prepared = template::prepare(&req.params, &ctx)?;
-            let Some((head, _)) = texformat::split(&prepared.tex) else {
-                return Err(RenderError::Template(format!("the {name} template has no format mark")));
-            };
+            // PDF/A through pdfx has no preamble format (templates/base.tex says why).
+            let Some((head, _)) = texformat::split(&prepared.tex) else { continue };
             match out.iter_mut().find(|(h, _)| h == head) {
                 Some((_, what)) => what.push_str(&format!(", {name} {}", standard.as_str())),
                 None => out.push((head.to_string(), format!("{name} {}", standard.as_str()))),
@@ -48,7 +47,7 @@ pub fn heads() -> Result<Vec<(String, String)>, RenderError> {
 }
 
 /// Builds every missing format in `<bundle>/format/`.
-pub fn build_formats(bundle: &Path) -> Result<Vec<Built>, RenderError> {
+pub fn build_formats(bundle: &Path) -> Result<Formats, RenderError> {
     let mut built = vec![build(bundle, texformat::LATEX, None, PROBE, "LaTeX")?];
     let mut metrics = None;
     for (head, what) in heads()? {
@@ -65,24 +64,33 @@ pub fn build_formats(bundle: &Path) -> Result<Vec<Built>, RenderError> {
         let tail = "\\begin{document}reportq\\end{document}\n";
         built.push(build(bundle, &name, Some(source), tail, &what)?);
     }
-    remove_stale(bundle, &built)?;
-    Ok(built)
+    let removed = remove_stale(bundle, &built)?;
+    Ok(Formats { built, removed })
+}
+
+/// What [`build_formats`] did.
+#[derive(Debug)]
+pub struct Formats {
+    pub built: Vec<Built>,
+    /// Preamble formats no current preamble names, removed (file names).
+    pub removed: Vec<String>,
 }
 
 /// Removes preamble formats no current preamble names (each is ~32 MB): those of an older
 /// template or bundle.
-fn remove_stale(bundle: &Path, current: &[Built]) -> Result<(), RenderError> {
+fn remove_stale(bundle: &Path, current: &[Built]) -> Result<Vec<String>, RenderError> {
     let keep: Vec<std::path::PathBuf> = current.iter().filter_map(|b| texformat::path(bundle, &b.name).ok()).collect();
-    let Ok(entries) = std::fs::read_dir(bundle.join("format")) else { return Ok(()) };
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(bundle.join("format")) else { return Ok(removed) };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.contains("-rq-") && name.ends_with(".fmt") && !keep.contains(&path) {
             std::fs::remove_file(&path)?;
-            tracing::info!(format = name, "removed a preamble format no template uses any more");
+            removed.push(name);
         }
     }
-    Ok(())
+    Ok(removed)
 }
 
 /// The default font's spacing parameters, as LaTeX's own format sets them

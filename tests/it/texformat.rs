@@ -19,16 +19,24 @@ fn preamble_formats_give_the_bytes_of_the_whole_document() {
     let fast = harness();
     let whole = harness_with(|c| c.preload = false);
     for example_file in ["diagram.json", "summary.json"] {
-        // a-3b and a-1b share a-2b's preamble (pdfx comes after the format's end).
-        for standard in ["a-2a", "a-2b", "none"] {
+        // PDF/A-2b (pdfx) documents have no preamble format: they compile whole either way.
+        for standard in ["a-2a", "none"] {
             let req = with_standard(example_file, standard);
             let a = fast.renderer.render(&req, &ctx(&req)).unwrap_or_else(|e| panic!("{e}"));
             let b = whole.renderer.render(&req, &ctx(&req)).unwrap_or_else(|e| panic!("{e}"));
             assert!(a.tex_format.starts_with("rq-"), "{example_file} {standard}: no preamble format was used ({}): run `make setup`", a.tex_format);
             assert_eq!(b.tex_format, "latex");
+            assert!(reportq::texformat::split(&reportq::template::prepare(&req.params, &ctx(&req)).unwrap().tex).is_some());
             assert!(a.pdf == b.pdf, "{example_file} {standard}: the preamble format changed the PDF ({} vs {} bytes)", a.pdf.len(), b.pdf.len());
         }
     }
+}
+
+#[test]
+fn pdfx_documents_compile_whole() {
+    let h = harness();
+    let req = with_standard("diagram.json", "a-2b");
+    assert_eq!(h.renderer.render(&req, &ctx(&req)).unwrap_or_else(|e| panic!("{e}")).tex_format, "latex");
 }
 
 #[test]
@@ -45,4 +53,40 @@ fn a_preamble_without_a_format_compiles_whole() {
     assert!(squash(&pdf_text(&r.pdf)).contains("JahresberichtÜbersicht"));
     // The metadata names the request's language.
     assert!(r.pdf.windows(5).any(|w| w == b"de-DE"), "no de-DE in the PDF");
+}
+
+#[test]
+fn nothing_above_the_format_mark_depends_on_the_request() {
+    use reportq::template::{Date, RenderContext};
+    let head = |json: &serde_json::Value, epoch: i64, standard: &str| {
+        let mut json = json.clone();
+        json["pdf"] = json!({"standard": standard});
+        let req = ReportRequest::from_value(json).unwrap();
+        let tex = reportq::template::prepare(&req.params, &RenderContext::new(Date::from_epoch(epoch), req.pdf.standard)).unwrap().tex;
+        reportq::texformat::split(&tex).map(|(h, _)| h.to_string())
+    };
+    let summary: serde_json::Value = serde_json::from_slice(&example("summary.json")).unwrap();
+    let mut other = summary.clone();
+    other["params"]["title"] = json!("Another title with % and \\input{/etc/passwd}");
+    other["params"]["author"] = json!("Someone else");
+    other["params"]["sections"][0]["heading"] = json!("Changed");
+    let diagram: serde_json::Value = serde_json::from_slice(&example("diagram.json")).unwrap();
+    let mut other_diagram = diagram.clone();
+    other_diagram["params"]["organisation"] = json!("Another archive");
+    for standard in ["a-2a", "none"] {
+        let a = head(&summary, 1_790_000_000, standard).expect("a format mark");
+        assert_eq!(Some(a.clone()), head(&other, 1_700_000_000, standard), "{standard}: the summary's head changed with the request");
+        assert!(!a.contains("Quarterly") && !a.contains("reportq tests"), "user text above the mark");
+        let d = head(&diagram, 1_790_000_000, standard).expect("a format mark");
+        assert_eq!(Some(d.clone()), head(&other_diagram, 1_700_000_000, standard), "{standard}: the diagram's head changed with the request");
+        assert_ne!(a, d, "the orientation is part of the head");
+    }
+    // The tagged document declares its language before the class: another language, another head.
+    let mut german = summary.clone();
+    german["params"]["language"] = json!("de-DE");
+    assert_ne!(head(&german, 0, "a-2a"), head(&summary, 0, "a-2a"));
+    assert_eq!(head(&summary, 0, "a-2b"), None, "pdfx documents have no format mark");
+    // What setup builds: one format per distinct head.
+    let heads = reportq::setup::heads().unwrap();
+    assert_eq!(heads.len(), 4, "{:?}", heads.iter().map(|(_, w)| w).collect::<Vec<_>>());
 }
