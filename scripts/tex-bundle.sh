@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds reportq's offline TeX bundle from Debian's TeX Live packages, then pre-generates the
-# format file so that no render ever downloads anything or pays ~3 s for the format.
+# format files (LaTeX's and one per template preamble: `reportq setup`) so that no render ever
+# downloads anything or pays ~3 s for a format.
 #
 #   scripts/tex-bundle.sh [BUNDLE_DIR]
 #
