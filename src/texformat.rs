@@ -74,12 +74,26 @@ pub fn metrics_from_log(log: &str) -> Option<String> {
 /// Where the format named `name` lives: `<bundle>/format/<bundle digest>-<name>-<serial>.fmt`,
 /// the file name Tectonic's own format cache uses.
 pub fn path(bundle: &Path, name: &str) -> std::io::Result<PathBuf> {
+    Ok(bundle.join("format").join(format!("{}-{name}-{}.fmt", digest(bundle)?, tectonic::FORMAT_SERIAL)))
+}
+
+/// The bundle's digest (`SHA256SUM`), which keys every format file.
+fn digest(bundle: &Path) -> std::io::Result<String> {
     let digest = std::fs::read_to_string(bundle.join("SHA256SUM"))?;
     let digest = digest.trim();
     if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "SHA256SUM does not hold a SHA-256 digest"));
     }
-    Ok(bundle.join("format").join(format!("{digest}-{name}-{}.fmt", tectonic::FORMAT_SERIAL)))
+    Ok(digest.to_string())
+}
+
+/// How many preamble formats for this bundle `reportq setup` left in `<bundle>/format`.
+pub fn preamble_formats(bundle: &Path) -> usize {
+    let Ok(digest) = digest(bundle) else { return 0 };
+    let prefix = format!("{digest}-rq-");
+    std::fs::read_dir(bundle.join("format"))
+        .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with(&prefix)).count())
+        .unwrap_or(0)
 }
 
 /// The INI-mode input that builds the format for `head` (Tectonic reads it as
@@ -178,7 +192,10 @@ mod tests {
         let (head, tail) = split(&doc).unwrap();
         let fmt = path(bundle.path(), &name(head)).unwrap();
         std::fs::create_dir_all(fmt.parent().unwrap()).unwrap();
+        std::fs::write(path(bundle.path(), LATEX).unwrap(), b"").unwrap();
+        assert_eq!(preamble_formats(bundle.path()), 0);
         std::fs::write(&fmt, b"").unwrap();
+        assert_eq!(preamble_formats(bundle.path()), 1);
         let p = plan(bundle.path(), &doc, true);
         assert_eq!((p.format, p.text, p.passes), (name(head), tail, 2));
         assert_eq!(plan(bundle.path(), &doc, false).format, LATEX);
