@@ -4,8 +4,8 @@
 //!
 //!     cargo run --release --example tex_probe -- FILE.tex|REQUEST.json
 //!
-//! A .tex file's charts must sit beside it. `PASSES=n` overrides the number of TeX passes;
-//! `REPORTQ_TEX_PRELOAD=0` compiles on LaTeX's own format.
+//! A .tex file's charts must sit beside it (a request's are written beside the request). `PASSES=n` overrides the number of TeX passes;
+//! `REPORTQ_TEX_PRELOAD=0` compiles on LaTeX's own format; `VERBOSE=1` shows the engines' messages.
 
 use reportq::request::ReportRequest;
 use reportq::template::{self, Date, RenderContext};
@@ -19,8 +19,10 @@ fn main() {
         let req = ReportRequest::from_slice(&std::fs::read(&path).expect("readable request")).expect("a valid request");
         let ctx = RenderContext::new(Date::from_epoch(epoch), req.pdf.standard);
         let p = template::prepare(&req.params, &ctx).expect("a document");
+        // Also beside the request, for compiling an edited .tex with the same charts.
         for (name, bytes) in &p.assets {
             std::fs::write(job.path().join(name), bytes).unwrap();
+            std::fs::write(path.with_file_name(name), bytes).unwrap();
         }
         std::fs::write(job.path().join("doc.xmpdata"), template::xmpdata(&p.meta, &ctx)).unwrap();
         p.tex
@@ -37,8 +39,14 @@ fn main() {
     let plan = reportq::texformat::plan(&cfg.bundle, &text, cfg.preload);
     let passes = std::env::var("PASSES").ok().and_then(|p| p.parse().ok()).unwrap_or(plan.passes);
     eprintln!("format {}, {passes} pass(es)", plan.format);
-    let tex_job =
-        reportq::sandbox::TexJob { format: plan.format.clone(), passes, epoch: epoch as u64, format_source: None, verbose: false, xdv_only: false };
+    let tex_job = reportq::sandbox::TexJob {
+        format: plan.format.clone(),
+        passes,
+        epoch: epoch as u64,
+        format_source: None,
+        verbose: std::env::var_os("VERBOSE").is_some(),
+        xdv_only: false,
+    };
     let t = std::time::Instant::now();
     let reply = reportq::sandbox::run_tectonic(&cfg.bundle, &cfg.bundle.join("format"), job.path(), plan.text.as_bytes(), &tex_job);
     eprintln!("{} ms; error: {:?}", t.elapsed().as_millis(), reply.error);

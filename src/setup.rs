@@ -48,7 +48,7 @@ pub fn heads() -> Result<Vec<(String, String)>, RenderError> {
 
 /// Builds every missing format in `<bundle>/format/`.
 pub fn build_formats(bundle: &Path) -> Result<Formats, RenderError> {
-    let mut built = vec![build(bundle, texformat::LATEX, None, PROBE, "LaTeX")?];
+    let mut built = vec![build(bundle, texformat::LATEX, None, PROBE, 1, "LaTeX")?];
     let mut metrics = None;
     for (head, what) in heads()? {
         let name = texformat::name(&head);
@@ -62,7 +62,9 @@ pub fn build_formats(bundle: &Path) -> Result<Formats, RenderError> {
         let source = texformat::source(&head, metrics.as_deref().unwrap_or_default());
         // A tiny document after the preamble proves the format loads and compiles.
         let tail = "\\begin{document}reportq\\end{document}\n";
-        built.push(build(bundle, &name, Some(source), tail, &what)?);
+        // (Two passes for a tagged preamble, as its renders take.)
+        let passes = if texformat::tagged(&head) { 2 } else { 1 };
+        built.push(build(bundle, &name, Some(source), tail, passes, &what)?);
     }
     let removed = remove_stale(bundle, &built)?;
     Ok(Formats { built, removed })
@@ -105,7 +107,7 @@ fn font_metrics(bundle: &Path) -> Result<String, RenderError> {
     })
 }
 
-fn build(bundle: &Path, name: &str, source: Option<String>, doc: &str, what: &str) -> Result<Built, RenderError> {
+fn build(bundle: &Path, name: &str, source: Option<String>, doc: &str, passes: u8, what: &str) -> Result<Built, RenderError> {
     let bad = |problem: String| RenderError::Bundle { path: bundle.to_path_buf(), problem };
     let fmt = texformat::path(bundle, name).map_err(|e| bad(format!("SHA256SUM: {e}")))?;
     let done = |took| Built { name: name.to_string(), what: what.to_string(), took };
@@ -116,7 +118,7 @@ fn build(bundle: &Path, name: &str, source: Option<String>, doc: &str, what: &st
     std::fs::create_dir_all(&format_dir).map_err(|e| bad(format!("cannot create {}: {e}", format_dir.display())))?;
     let job_dir = tempfile::tempdir()?;
     let t = Instant::now();
-    let job = TexJob { format: name.to_string(), passes: 1, epoch: 0, format_source: source, verbose: true, xdv_only: false };
+    let job = TexJob { format: name.to_string(), passes, epoch: 0, format_source: source, verbose: true, xdv_only: false };
     // Unconfined on purpose: this is the one run allowed to write (the format, into the bundle).
     let reply = sandbox::run_tectonic(bundle, &format_dir, job_dir.path(), doc.as_bytes(), &job);
     if !reply.error.is_empty() {
