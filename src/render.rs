@@ -127,7 +127,7 @@ impl Renderer {
             }
         }
         let format_dir = cfg.bundle.join("format");
-        let fmt = sandbox::format_file(&cfg.bundle).map_err(|e| bad(e.to_string()))?;
+        let fmt = crate::texformat::path(&cfg.bundle, crate::texformat::LATEX).map_err(|e| bad(e.to_string()))?;
         if !fmt.is_file() {
             return Err(bad(format!("the pre-built format {} is missing (run `reportq setup`)", fmt.display())));
         }

@@ -51,12 +51,6 @@ pub fn maybe_run_child() {
     std::process::exit(code);
 }
 
-/// LaTeX's own format file: keyed by the bundle's digest and the engine's format serial, so a
-/// changed bundle or engine never loads a stale format.
-pub fn format_file(bundle: &Path) -> std::io::Result<PathBuf> {
-    crate::texformat::path(bundle, crate::texformat::LATEX)
-}
-
 /// Limits applied between fork and exec: the child cannot outgrow its memory cap, burn CPU
 /// past the deadline, write files, or outlive its parent. `nice` lowers its CPU priority
 /// (bulk renders yield the CPU to the one a person waits for).
