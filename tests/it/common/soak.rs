@@ -745,7 +745,7 @@ async fn audit(
         if *want != Expect::Fail("render_timeout") {
             continue;
         }
-        let Some((log, line, _, _)) = run.logs.outcomes.get(id).and_then(|o| o.iter().find(|(_, _, w, _)| w == "Failed")) else {
+        let Some((log, line, _, failed_line)) = run.logs.outcomes.get(id).and_then(|o| o.iter().find(|(_, _, w, _)| w == "Failed")) else {
             rep.violations.push(format!("looping job {id}: no worker logged its failure"));
             continue;
         };
@@ -754,6 +754,10 @@ async fn audit(
             rep.notes.push(format!("looping job {id}: render_timeout in {}, which rendered later jobs", log.file_name().unwrap().to_string_lossy()));
         } else if run.retired.iter().any(|p| &p.log == log) {
             rep.notes.push(format!("looping job {id}: render_timeout in {}, killed before its next job", log.file_name().unwrap().to_string_lossy()));
+        } else if !rendered_after(&run.logs, failed_line) {
+            // The loop's last attempt ended the run: no worker rendered anything after it, so
+            // there was nothing left for this one to render.
+            rep.notes.push(format!("looping job {id}: render_timeout in {}, the run's last job", log.file_name().unwrap().to_string_lossy()));
         } else {
             rep.violations.push(format!("looping job {id}: the worker that stopped it ({}) rendered nothing afterwards", log.display()));
         }
@@ -766,4 +770,12 @@ async fn audit(
         let n = run.logs.outcomes.get(id).map_or(0, |o| o.iter().filter(|(_, _, w, _)| w == "Rendered").count());
         rep.notes.push(format!("duplicate-delivered job {id}: rendered {n} time(s)"));
     }
+}
+
+/// Whether any worker rendered a job after the moment of `line` (a JSON log line).
+fn rendered_after(logs: &Logs, line: &str) -> bool {
+    let at = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["timestamp"].as_str().map(str::to_owned));
+    // Without a timestamp, assume there was: the audit stays strict.
+    let Some(t) = at(line) else { return true };
+    logs.outcomes.values().flatten().any(|(_, _, w, l)| w == "Rendered" && at(l).is_none_or(|u| u > t))
 }
