@@ -5,8 +5,24 @@ use aws_config::BehaviorVersion;
 
 /// S3 and SQS clients from the environment.
 pub async fn clients() -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
-    let shared = aws_config::defaults(BehaviorVersion::latest()).load().await;
-    clients_from(&shared)
+    clients_from(&sdk_config().await)
+}
+
+/// The SDK's standard configuration; credentials that [`crate::sandbox::credentials`] took out
+/// of the environment at start are given to it directly (the environment no longer has them).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(t) = crate::sandbox::credentials::taken() {
+        let creds = aws_sdk_s3::config::Credentials::new(
+            &t.access_key_id,
+            &t.secret_access_key,
+            t.session_token.clone(),
+            None,
+            "environment (taken at start)",
+        );
+        loader = loader.credentials_provider(creds);
+    }
+    loader.load().await
 }
 
 /// S3 and SQS clients from a loaded SDK config. Path-style S3 addressing whenever a custom

@@ -102,9 +102,11 @@ pub struct RenderConfig {
     pub child_exe: Option<PathBuf>,
     /// Parent of the per-render job folders: `$TMPDIR` or `/tmp`, the one writable place on Lambda.
     pub tmp_dir: PathBuf,
-    /// Refuse to render where the TeX child cannot be confined (`REPORTQ_REQUIRE_SANDBOX`,
-    /// default on; `0` opts into unconfined renders, one at a time).
-    pub require_sandbox: bool,
+    /// The kernel layers a TeX child must have besides the I/O allow-list, which is always on
+    /// (`REPORTQ_REQUIRE_SANDBOX`: `io`, the default, `io+seccomp`, `io+landlock` or
+    /// `io+seccomp+landlock`). A render whose child lacks one is refused and retried; on AWS
+    /// Lambda, which refuses both, only `io` renders.
+    pub require_layers: Vec<&'static str>,
     /// Load a template's preamble from its pre-built format when `reportq setup` made one
     /// (`REPORTQ_TEX_PRELOAD`, default on; `0` compiles every document whole on LaTeX's own
     /// format, the same output, slower: for comparing the two).
@@ -138,10 +140,33 @@ impl RenderConfig {
             concurrency: env.parse("REPORTQ_RENDER_CONCURRENCY", Env::cores())?.max(1),
             child_exe: env.var("REPORTQ_TEX_CHILD").map(PathBuf::from),
             tmp_dir: env.var("TMPDIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir),
-            require_sandbox: switch(env, "REPORTQ_REQUIRE_SANDBOX", "use 1 (refuse unconfined renders) or 0")?,
+            require_layers: required_layers(env)?,
             preload: switch(env, "REPORTQ_TEX_PRELOAD", "use 1 (load pre-built preamble formats) or 0")?,
         })
     }
+}
+
+/// `REPORTQ_REQUIRE_SANDBOX`: `io` plus any of `seccomp` and `landlock`, joined by `+`.
+fn required_layers(env: &Env) -> Result<Vec<&'static str>, ConfigError> {
+    use crate::sandbox::kernel::{IO, LANDLOCK, SECCOMP};
+    const NAME: &str = "REPORTQ_REQUIRE_SANDBOX";
+    let Some(v) = env.var(NAME) else { return Ok(Vec::new()) };
+    let bad = |reason: &str| ConfigError::Invalid { name: NAME, value: v.clone(), reason: reason.into() };
+    let mut layers = Vec::new();
+    for part in v.split(['+', ',']).map(str::trim) {
+        match part {
+            IO => {}
+            SECCOMP => layers.push(SECCOMP),
+            LANDLOCK => layers.push(LANDLOCK),
+            "0" | "1" => {
+                return Err(bad(
+                    "it now names the layers a render needs: io (the default; the I/O allow-list, always on), io+seccomp, io+landlock or io+seccomp+landlock",
+                ));
+            }
+            _ => return Err(bad("use io, io+seccomp, io+landlock or io+seccomp+landlock")),
+        }
+    }
+    Ok(layers)
 }
 
 fn default_bundle(env: &Env) -> PathBuf {

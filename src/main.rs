@@ -66,6 +66,37 @@ enum Cmd {
     },
     /// Check the TeX bundle and build its format file (once, at build or deploy time).
     Setup,
+    /// Run a raw TeX document through the same confined child a render uses.
+    ///
+    /// For template authors (the log shows what the I/O allow-list refused) and for checking
+    /// the confinement itself: the document reaches the engine as written, unescaped. Prints
+    /// the layers that held (`sandbox: io+seccomp+landlock`) on stderr.
+    TexRun {
+        /// The document ("-" reads standard input).
+        input: PathBuf,
+        /// Where to write the PDF ("-" writes standard output).
+        #[arg(short, long, default_value = "out.pdf")]
+        output: PathBuf,
+        /// A file the document may include by its plain name (PATH, or NAME=PATH); sent to the
+        /// child in memory like a render's charts. Repeatable.
+        #[arg(long = "file")]
+        files: Vec<String>,
+        /// The format to load (default: the one a render of this text would load).
+        #[arg(long)]
+        format: Option<String>,
+        /// TeX passes (default: 2 for a tagged document, else 1).
+        #[arg(long)]
+        passes: Option<u8>,
+        /// The engines' clock as seconds since 1970.
+        #[arg(long, default_value_t = 0)]
+        epoch: u64,
+        /// Write TeX's whole log here (also on failure).
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// Tests only: the engines open host files (Tectonic's own driver), the allow-list off.
+        #[arg(long, hide = true)]
+        host_io: bool,
+    },
     /// Measure render times (cold, warm p50/p95, PDF/A vs plain, peak RSS) against xelatex.
     Bench {
         /// Warm renders per template and PDF standard.
@@ -194,6 +225,9 @@ enum Format {
 
 fn main() -> ExitCode {
     reportq::sandbox::maybe_run_child();
+    // Before any thread: the credentials leave the environment a TeX child could read.
+    // SAFETY: no thread has started yet.
+    unsafe { reportq::sandbox::credentials::take_from_environment() };
     reportq::logging::init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -228,6 +262,38 @@ fn run(cli: Cli) -> Res {
             Ok(())
         }
         Cmd::Setup => setup(),
+        Cmd::TexRun { input, output, files, format, passes, epoch, log, host_io } => {
+            let tex = read_input(&input).map_err(|e| format!("reading {}: {e}", input.display()))?;
+            let tex = String::from_utf8(tex).map_err(|_| format!("{}: not UTF-8", input.display()))?;
+            let mut inputs = Vec::new();
+            for f in files {
+                let (name, path) = match f.split_once('=') {
+                    Some((n, p)) => (n.to_string(), PathBuf::from(p)),
+                    None => {
+                        let p = PathBuf::from(&f);
+                        (p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), p)
+                    }
+                };
+                if !reportq::sandbox::io::plain_name(&name) {
+                    return Err(format!("--file {f}: {name:?} is not a plain file name").into());
+                }
+                inputs.push((name, std::fs::read(&path).map_err(|e| format!("reading {}: {e}", path.display()))?));
+            }
+            let renderer = Renderer::new(RenderConfig::from_env()?)?;
+            let opts = reportq::render::TexRunOptions { format, passes, epoch, host_io };
+            let out = renderer.run_tex(&tex, &inputs, opts);
+            eprintln!("sandbox: {}", out.sandbox);
+            eprintln!("sandbox-notes: {}", out.notes);
+            if let Some(path) = log {
+                std::fs::write(&path, &out.log).map_err(|e| format!("writing {}: {e}", path.display()))?;
+            }
+            let r = out.result?;
+            write_output(&output, &r.pdf)?;
+            if output.as_os_str() != "-" {
+                eprintln!("wrote {} ({} bytes)", output.display(), r.pdf.len());
+            }
+            Ok(())
+        }
         Cmd::Bench { renders, cold, xelatex, requests } => {
             let cfg = RenderConfig::from_env()?;
             let renderer = Renderer::new(cfg.clone())?;
@@ -404,11 +470,7 @@ fn render(request: PathBuf, output: PathBuf, format: Format, epoch: Option<i64>,
             let renderer = Renderer::new(RenderConfig::from_env()?)?;
             let date = epoch.map(Date::from_epoch).unwrap_or_else(Date::now);
             let ctx = RenderContext::new(date, req.pdf.standard).with_scorer(scorer);
-            let r = renderer.render(&req, &ctx)?;
-            if r.sandbox.starts_with("WARNING") {
-                eprintln!("{}", r.sandbox);
-            }
-            r.pdf
+            renderer.render(&req, &ctx)?.pdf
         }
     };
     write_output(&output, &out)?;

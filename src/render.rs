@@ -16,7 +16,7 @@ use crate::config::RenderConfig;
 use crate::domain::ParamError;
 use crate::domain::job::Lane;
 use crate::request::ReportRequest;
-use crate::sandbox;
+use crate::sandbox::{self, Layers};
 use crate::template::{self, Prepared, RenderContext};
 
 /// Why a render failed. [`RenderError::is_permanent`] is the retry decision for the queue.
@@ -40,7 +40,7 @@ pub enum RenderError {
     Memory(u64),
     #[error("the render process failed: {0}")]
     Child(String),
-    #[error("refused to render without a sandbox ({0}); set REPORTQ_REQUIRE_SANDBOX=0 to render unconfined, one job at a time")]
+    #[error("refused to render: {0} (REPORTQ_REQUIRE_SANDBOX names the layers a render needs; io, the default, holds everywhere)")]
     SandboxUnavailable(String),
     #[error("I/O error while rendering: {0}")]
     Io(#[from] std::io::Error),
@@ -85,7 +85,8 @@ impl From<crate::template::TemplateError> for RenderError {
 pub struct Rendered {
     pub pdf: Vec<u8>,
     pub log: String,
-    /// What confined the TeX child ("landlock (fully enforced)", or why nothing could).
+    /// The layers that confined the TeX child: `io+seccomp+landlock`, or `io` alone where the
+    /// platform refuses the kernel's ([`crate::sandbox`]).
     pub sandbox: String,
     /// How long the render waited for a free slot before it started.
     pub slot_wait: Duration,
@@ -104,10 +105,10 @@ pub struct Renderer {
     cfg: RenderConfig,
     exe: PathBuf,
     format_dir: PathBuf,
-    /// What confining a child gives on this machine (probed once at start).
-    sandbox: String,
-    /// TeX children at once: the configured number, or 1 when renders run unconfined (the
-    /// operator's opt-in): then no two jobs' files are ever in reach of one document.
+    /// The layers a child gets on this machine (probed once at start), and why each held or not.
+    sandbox: Layers,
+    /// The children's fontconfig configuration: empty, so no system font is looked up.
+    font_config: PathBuf,
     concurrency: usize,
     running: Mutex<usize>,
     freed: Condvar,
@@ -141,26 +142,37 @@ impl Renderer {
             Some(p) => p.clone(),
             None => std::env::current_exe()?,
         };
-        sandbox::hide_from_children();
-        let sandbox = probe_sandbox(&exe);
-        let mut concurrency = cfg.concurrency;
-        if !sandbox::is_confined(&sandbox) {
-            if cfg.require_sandbox {
-                tracing::error!(
-                    sandbox,
-                    "no sandbox on this machine: every render will be refused (REPORTQ_REQUIRE_SANDBOX=0 opts into unconfined renders)"
-                );
-            } else {
-                concurrency = 1;
-                tracing::warn!(sandbox, "rendering WITHOUT a sandbox (REPORTQ_REQUIRE_SANDBOX=0): one render at a time");
-            }
+        if let Err(e) = sandbox::hide_from_children() {
+            // Lambda refuses prctl: recorded, and the credentials are not in the environment to
+            // be read (sandbox::credentials), which is what this flag protected.
+            tracing::warn!(error = %e, "prctl(PR_SET_DUMPABLE, 0) refused: this process stays readable by its children's user");
         }
-        Ok(Self { cfg, exe, format_dir, sandbox, concurrency, running: Mutex::new(0), freed: Condvar::new() })
+        let font_config = sandbox::empty_font_config(&cfg.tmp_dir)?;
+        let sandbox = probe_sandbox(&exe);
+        let missing: Vec<&str> = cfg.require_layers.iter().copied().filter(|l| !sandbox.has(l)).collect();
+        if !missing.is_empty() {
+            tracing::error!(
+                sandbox = sandbox.summary(),
+                notes = sandbox.notes.join("; "),
+                missing = missing.join("+"),
+                "REPORTQ_REQUIRE_SANDBOX names layers this machine does not give: every render will be refused"
+            );
+        } else {
+            tracing::debug!(sandbox = sandbox.summary(), notes = sandbox.notes.join("; "), "TeX children are confined");
+        }
+        let concurrency = cfg.concurrency;
+        Ok(Self { cfg, exe, format_dir, sandbox, font_config, concurrency, running: Mutex::new(0), freed: Condvar::new() })
     }
 
-    /// What confines the TeX children here (`landlock (fully enforced)`, or why nothing does).
-    pub fn sandbox(&self) -> &str {
-        &self.sandbox
+    /// What confines the TeX children here (`io+seccomp+landlock`, or `io` where the kernel
+    /// layers are refused).
+    pub fn sandbox(&self) -> String {
+        self.sandbox.summary()
+    }
+
+    /// Each layer's attempt: what held, and what refused the others.
+    pub fn sandbox_notes(&self) -> &[String] {
+        &self.sandbox.notes
     }
 
     pub fn config(&self) -> &RenderConfig {
@@ -169,54 +181,73 @@ impl Renderer {
 
     /// Renders a validated request to PDF bytes.
     pub fn render(&self, req: &ReportRequest, ctx: &RenderContext) -> Result<Rendered, RenderError> {
-        self.refuse_unconfined()?;
-        // Unconfined (the operator's opt-in), a whole render holds the one slot: one job at a
-        // time in the process, its charts included.
+        self.refuse_without_required_layers()?;
         let asked = Instant::now();
-        let slot = self.unconfined().then(|| self.slot(ctx.lane));
         let prepared = template::prepare(&req.params, ctx)?;
-        self.render_in_slot(&prepared, ctx, slot, asked)
+        self.render_in_slot(&prepared, ctx, asked)
     }
 
     /// Runs TeX on an already prepared document (tests use it to feed documents no user can).
     pub fn render_prepared(&self, p: &Prepared, ctx: &RenderContext) -> Result<Rendered, RenderError> {
-        self.refuse_unconfined()?;
-        self.render_in_slot(p, ctx, None, Instant::now())
+        self.refuse_without_required_layers()?;
+        self.render_in_slot(p, ctx, Instant::now())
     }
 
-    /// Fail closed: with `require_sandbox` and no Landlock here, nothing renders.
-    fn refuse_unconfined(&self) -> Result<(), RenderError> {
-        if self.cfg.require_sandbox && !sandbox::is_confined(&self.sandbox) {
-            return Err(RenderError::SandboxUnavailable(self.sandbox.clone()));
+    /// Fail closed on the operator's word: a layer `REPORTQ_REQUIRE_SANDBOX` names that this
+    /// machine does not give refuses the render (a transient error: the job is retried).
+    fn refuse_without_required_layers(&self) -> Result<(), RenderError> {
+        let missing: Vec<&str> = self.cfg.require_layers.iter().copied().filter(|l| !self.sandbox.has(l)).collect();
+        if !missing.is_empty() {
+            return Err(RenderError::SandboxUnavailable(format!(
+                "{} required, this machine gives {} ({})",
+                missing.join("+"),
+                self.sandbox.summary(),
+                self.sandbox.notes.join("; ")
+            )));
         }
         Ok(())
     }
 
-    fn unconfined(&self) -> bool {
-        !sandbox::is_confined(&self.sandbox)
-    }
-
-    fn render_in_slot(&self, p: &Prepared, ctx: &RenderContext, slot: Option<SlotGuard<'_>>, asked: Instant) -> Result<Rendered, RenderError> {
-        let _slot = slot.unwrap_or_else(|| self.slot(ctx.lane));
+    fn render_in_slot(&self, p: &Prepared, ctx: &RenderContext, asked: Instant) -> Result<Rendered, RenderError> {
+        let _slot = self.slot(ctx.lane);
         let slot_wait = asked.elapsed();
-        // The job folder is the only one the child may read besides the bundle; TempDir removes
-        // it when this function returns, on success, error or panic alike.
-        let dir = tempfile::Builder::new().prefix("reportq-").tempdir_in(&self.cfg.tmp_dir)?;
-        for (name, bytes) in &p.assets {
-            std::fs::write(dir.path().join(name), bytes)?;
-        }
-        std::fs::write(dir.path().join("doc.xmpdata"), template::xmpdata(&p.meta, ctx))?;
-        let mut r = self.run_child(dir.path(), &p.tex, ctx)?;
+        // The job's files go to the child over its pipe, never to disk: no other job's files
+        // are anywhere a document could name, and nothing is left behind.
+        let mut inputs = p.assets.clone();
+        inputs.push(("doc.xmpdata".into(), template::xmpdata(&p.meta, ctx).into_bytes()));
+        let plan = crate::texformat::plan(&self.cfg.bundle, &p.tex, self.cfg.preload);
+        let run = TexRun { format: plan.format, passes: plan.passes, epoch: ctx.date.epoch as u64, lane: ctx.lane, host_io: false };
+        let out = self.run_child(&inputs, plan.text, &run);
+        let mut r = out.result?;
         r.slot_wait = slot_wait;
         Ok(r)
+    }
+
+    /// Runs a raw TeX document through the same confined child a render uses (`reportq tex-run`:
+    /// template authors, and the hostile-TeX tests, which must reach the engine unescaped).
+    /// The plan (format, passes) is the one a render of this text would get, unless `format`
+    /// or `passes` say otherwise.
+    pub fn run_tex(&self, tex: &str, inputs: &[(String, Vec<u8>)], opts: TexRunOptions) -> TexOutcome {
+        if let Err(e) = self.refuse_without_required_layers() {
+            return TexOutcome { result: Err(e), log: String::new(), sandbox: self.sandbox(), notes: self.sandbox.notes.join("; ") };
+        }
+        let _slot = self.slot(Lane::Interactive);
+        let plan = crate::texformat::plan(&self.cfg.bundle, tex, self.cfg.preload);
+        let text = if opts.format.is_some() { tex } else { plan.text };
+        let run = TexRun {
+            format: opts.format.unwrap_or(plan.format),
+            passes: opts.passes.unwrap_or(plan.passes),
+            epoch: opts.epoch,
+            lane: Lane::Interactive,
+            host_io: opts.host_io,
+        };
+        self.run_child(inputs, text, &run)
     }
 
     /// Waits for a render slot. Interactive renders may use one slot beyond the limit, so a
     /// person's report starts at once even while bulk renders fill the rest.
     fn slot(&self, lane: Lane) -> SlotGuard<'_> {
         let limit = match lane {
-            // Unconfined renders run alone, whoever waits.
-            _ if self.unconfined() => 1,
             Lane::Interactive => self.concurrency + 1,
             Lane::Bulk => self.concurrency,
         };
@@ -228,36 +259,55 @@ impl Renderer {
         SlotGuard(self)
     }
 
-    fn run_child(&self, job_dir: &Path, tex: &str, ctx: &RenderContext) -> Result<Rendered, RenderError> {
-        // The preamble's own format when setup built it: the child starts after the packages.
-        let plan = crate::texformat::plan(&self.cfg.bundle, tex, self.cfg.preload);
+    fn run_child(&self, inputs: &[(String, Vec<u8>)], tex: &str, run: &TexRun) -> TexOutcome {
+        let mut out =
+            TexOutcome { result: Err(RenderError::Child("not started".into())), log: String::new(), sandbox: String::new(), notes: String::new() };
+        // The configuration is re-made if something removed it: a missing one would make
+        // fontconfig fall back to the system's fonts.
+        let font_config = match self.font_config.is_file() {
+            true => self.font_config.clone(),
+            false => match sandbox::empty_font_config(&self.cfg.tmp_dir) {
+                Ok(p) => p,
+                Err(e) => {
+                    out.result = Err(RenderError::Io(e));
+                    return out;
+                }
+            },
+        };
         let mut cmd = Command::new(&self.exe);
         cmd.arg(sandbox::CHILD_ARG)
             .arg(&self.cfg.bundle)
             .arg(&self.format_dir)
-            .arg(job_dir)
-            .arg(ctx.date.epoch.to_string())
-            .arg(&plan.format)
-            .arg(plan.passes.to_string())
-            .env_clear()
+            .arg(run.epoch.to_string())
+            .arg(&run.format)
+            .arg(run.passes.to_string());
+        if run.host_io {
+            cmd.arg(sandbox::HOST_IO_ARG);
+        }
+        cmd.env_clear()
+            .env("FONTCONFIG_FILE", &font_config)
+            .env(sandbox::REQUIRE_ENV, self.cfg.require_layers.join(","))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .current_dir(job_dir);
-        if self.cfg.require_sandbox {
-            cmd.env(sandbox::REQUIRE_ENV, "1");
-        }
-        let nice = match ctx.lane {
+            .current_dir(&self.cfg.tmp_dir);
+        let nice = match run.lane {
             Lane::Interactive => 0,
             Lane::Bulk => BULK_NICE,
         };
         sandbox::limit_child(&mut cmd, self.cfg.memory_mb, self.cfg.timeout, nice);
-        let mut child = cmd.spawn().map_err(|e| RenderError::Child(format!("cannot start {}: {e}", self.exe.display())))?;
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                out.result = Err(RenderError::Child(format!("cannot start {}: {e}", self.exe.display())));
+                return out;
+            }
+        };
         let pid = child.id();
         let mut stdin = child.stdin.take().expect("piped");
         let mut stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
-        let tex = plan.text.as_bytes().to_vec();
+        let tex = sandbox::encode_input(inputs, tex.as_bytes());
         // Feed and drain on threads: a pipe fills up, and the deadline must hold whatever the
         // child does with its end.
         let feeder = std::thread::spawn(move || {
@@ -279,21 +329,43 @@ impl Renderer {
         });
         let deadline = Instant::now() + self.cfg.timeout;
         let status = match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(s) => s?,
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                out.result = Err(RenderError::Io(e));
+                return out;
+            }
             Err(_) => {
                 // The waiter has not reaped the child, so the pid is still ours to kill.
                 unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
                 let _ = waiter.join();
                 let _ = (feeder.join(), out_reader.join(), err_reader.join());
-                return Err(RenderError::Timeout(self.cfg.timeout));
+                out.result = Err(RenderError::Timeout(self.cfg.timeout));
+                return out;
             }
         };
         let _ = waiter.join();
         let _ = feeder.join();
-        let out = out_reader.join().unwrap_or_default();
+        let stdout = out_reader.join().unwrap_or_default();
         let err = String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned();
-        let reply = sandbox::Reply::decode(&out);
-        let sandbox_note = err.lines().find_map(|l| l.strip_prefix("sandbox: ")).unwrap_or("unknown").to_string();
+        let reply = sandbox::Reply::decode(&stdout);
+        out.sandbox = err.lines().find_map(|l| l.strip_prefix(sandbox::LAYERS_LINE)).unwrap_or("unknown").to_string();
+        out.notes = err.lines().find_map(|l| l.strip_prefix(sandbox::NOTES_LINE)).unwrap_or_default().to_string();
+        if let Some(r) = &reply {
+            out.log = r.log.clone();
+        }
+        out.result = self.judge(reply, status, &err, &out.sandbox, &run.format);
+        out
+    }
+
+    /// The render's result from the child's reply and exit.
+    fn judge(
+        &self,
+        reply: Option<sandbox::Reply>,
+        status: std::process::ExitStatus,
+        err: &str,
+        sandbox_note: &str,
+        format: &str,
+    ) -> Result<Rendered, RenderError> {
         let memory_hint = |s: &str| {
             let s = s.to_ascii_lowercase();
             // Rust's "memory allocation of N bytes failed", XeTeX's "xrealloc() to N bytes failed".
@@ -301,9 +373,9 @@ impl Renderer {
         };
         match reply {
             Some(r) if status.success() && r.error.is_empty() => {
-                Ok(Rendered { pdf: r.pdf, log: r.log, sandbox: sandbox_note, slot_wait: Duration::ZERO, tex_format: plan.format })
+                Ok(Rendered { pdf: r.pdf, log: r.log, sandbox: sandbox_note.to_string(), slot_wait: Duration::ZERO, tex_format: format.to_string() })
             }
-            Some(r) if r.error.starts_with(sandbox::REFUSED) => Err(RenderError::SandboxUnavailable(sandbox_note)),
+            Some(r) if r.error.starts_with(sandbox::REFUSED) => Err(RenderError::SandboxUnavailable(r.error)),
             Some(r) if !r.error.is_empty() => {
                 if memory_hint(&r.error) {
                     return Err(RenderError::Memory(self.cfg.memory_mb));
@@ -312,7 +384,7 @@ impl Renderer {
             }
             _ => {
                 use std::os::unix::process::ExitStatusExt;
-                if memory_hint(&err) || status.signal() == Some(libc::SIGABRT) || status.signal() == Some(libc::SIGSEGV) {
+                if memory_hint(err) || status.signal() == Some(libc::SIGABRT) || status.signal() == Some(libc::SIGSEGV) {
                     return Err(RenderError::Memory(self.cfg.memory_mb));
                 }
                 if status.signal() == Some(libc::SIGXCPU) {
@@ -325,13 +397,57 @@ impl Renderer {
     }
 }
 
-/// Runs `exe __tex-child --probe`: what Landlock gives a child here, before any render.
-fn probe_sandbox(exe: &Path) -> String {
+/// Runs `exe __tex-child --probe`: the layers a child gets here, before any render.
+fn probe_sandbox(exe: &Path) -> Layers {
+    let failed = |why: String| Layers { held: vec![], notes: vec![why] };
     match Command::new(exe).arg(sandbox::CHILD_ARG).arg(sandbox::PROBE_ARG).env_clear().stdin(Stdio::null()).stderr(Stdio::null()).output() {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
-        Ok(out) => format!("WARNING: the sandbox probe failed ({})", out.status),
-        Err(e) => format!("WARNING: the sandbox probe could not start: {e}"),
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines();
+            let held = lines.next().unwrap_or_default();
+            let held = [sandbox::kernel::IO, sandbox::kernel::SECCOMP, sandbox::kernel::LANDLOCK]
+                .into_iter()
+                .filter(|l| held.split('+').any(|h| h == *l))
+                .collect();
+            Layers { held, notes: lines.next().unwrap_or_default().split("; ").map(String::from).collect() }
+        }
+        Ok(out) => failed(format!("the sandbox probe failed ({})", out.status)),
+        Err(e) => failed(format!("the sandbox probe could not start: {e}")),
     }
+}
+
+/// One child run's settings.
+struct TexRun {
+    format: String,
+    passes: u8,
+    epoch: u64,
+    lane: Lane,
+    host_io: bool,
+}
+
+/// What `reportq tex-run` may change about a raw document's run.
+#[derive(Debug, Clone, Default)]
+pub struct TexRunOptions {
+    /// The format to load (default: the one a render of this text would load).
+    pub format: Option<String>,
+    /// TeX passes (default: 2 for tagged documents, else 1).
+    pub passes: Option<u8>,
+    /// The engines' clock, seconds since 1970.
+    pub epoch: u64,
+    /// The engines on the host file system instead of the allow-list: the negative control of
+    /// the hostile-TeX tests, never a render's.
+    pub host_io: bool,
+}
+
+/// A raw run's result, with the whole TeX log and the layers whatever happened.
+#[derive(Debug)]
+pub struct TexOutcome {
+    pub result: Result<Rendered, RenderError>,
+    pub log: String,
+    /// `io+seccomp+landlock`, as the child reported it.
+    pub sandbox: String,
+    /// Each layer's attempt, as the child reported it.
+    pub notes: String,
 }
 
 struct SlotGuard<'a>(&'a Renderer);

@@ -420,9 +420,6 @@ impl Worker {
                     Ok(crate::render::Rendered { pdf, sandbox, slot_wait, .. }) => {
                         // The render itself, not the wait for a free render slot before it.
                         let render_ms = t.elapsed().saturating_sub(slot_wait).as_millis() as u64;
-                        if !crate::sandbox::is_confined(&sandbox) {
-                            tracing::warn!(job_id = %id, sandbox, "rendered WITHOUT a sandbox (REPORTQ_REQUIRE_SANDBOX=0)");
-                        }
                         metrics::observe("RenderMs", &template, render_ms as f64);
                         metrics::observe("PdfBytes", &template, pdf.len() as f64);
                         let mut rendered = Event::new(EventKind::Rendered, now_ms());
@@ -446,7 +443,7 @@ impl Worker {
                     }
                     Err(e) => {
                         if let RenderError::SandboxUnavailable(note) = &e {
-                            tracing::error!(job_id = %id, sandbox = note.as_str(), "render refused: no sandbox; the job goes back to the queue");
+                            tracing::error!(job_id = %id, sandbox = note.as_str(), "render refused: a required sandbox layer is missing (REPORTQ_REQUIRE_SANDBOX); the job goes back to the queue");
                             metrics::count("RendersRefused", &[("Template", job.template.as_str())], 1.0);
                         }
                         return Err(WorkerError::Render(e));

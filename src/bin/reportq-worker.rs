@@ -5,6 +5,9 @@ use std::sync::Arc;
 
 fn main() -> Result<(), lambda_runtime::Error> {
     reportq::sandbox::maybe_run_child();
+    // Before any thread: the credentials leave the environment a TeX child could read.
+    // SAFETY: no thread has started yet.
+    unsafe { reportq::sandbox::credentials::take_from_environment() };
     reportq::logging::init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {

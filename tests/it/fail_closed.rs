@@ -1,58 +1,21 @@
-//! The sandbox never weakens silently. Landlock is taken away the way a kernel without it (or a
-//! container's seccomp profile) would: a seccomp filter, installed in the process under test
-//! before it starts, answers the three Landlock system calls with ENOSYS.
-//!
-//! Without Landlock a render is refused (the worker's job goes back to the queue, retried), and
-//! with the operator's opt-in (`REPORTQ_REQUIRE_SANDBOX=0`) it renders, one job at a time, the
-//! weaker sandbox named in the job's timeline. A TeX child gets no descriptor of its parent's
-//! but its three pipes.
+//! The sandbox never weakens silently. The kernel's layers are taken away the way AWS Lambda
+//! takes them ([`common::on_lambda`]: `prctl` refused, no Landlock): a render still works,
+//! confined by the I/O allow-list, and its timeline says `io`; an operator who requires a
+//! kernel layer (`REPORTQ_REQUIRE_SANDBOX=io+landlock`) gets refusals instead (the worker's
+//! job goes back to the queue, retried), never an unconfined render. A TeX child gets no
+//! descriptor of its parent's but its three pipes.
 
 use crate::common;
 
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::app::{Opts, app};
 use common::aws::{LocalStack, spawn_logged};
+use common::on_lambda::as_on_lambda;
 use serde_json::Value;
 
 const EXE: &str = env!("CARGO_BIN_EXE_reportq");
-
-/// x86_64's numbers of landlock_create_ruleset, landlock_add_rule, landlock_restrict_self.
-const LANDLOCK_SYSCALLS: [u32; 3] = [444, 445, 446];
-
-/// Makes the Landlock system calls fail with ENOSYS in the process `cmd` starts (and its
-/// children: seccomp filters are inherited). Other architectures pass through unfiltered.
-fn without_landlock(cmd: &mut Command) {
-    const AUDIT_ARCH_X86_64: u32 = 0xC000_003E;
-    // SAFETY: between fork and exec only prctl, with a filter that lives on this stack frame
-    // until prctl has copied it into the kernel.
-    unsafe {
-        cmd.pre_exec(|| {
-            let stmt = |code: u16, k: u32| libc::sock_filter { code, jt: 0, jf: 0, k };
-            let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter { code: 0x15, jt, jf, k }; // BPF_JMP|BPF_JEQ|BPF_K
-            let allow = stmt(0x06, 0x7fff_0000); // BPF_RET|BPF_K, SECCOMP_RET_ALLOW
-            let enosys = stmt(0x06, 0x0005_0000 | libc::ENOSYS as u32); // SECCOMP_RET_ERRNO
-            let prog = [
-                stmt(0x20, 4), // BPF_LD|BPF_W|BPF_ABS: seccomp_data.arch
-                jeq(AUDIT_ARCH_X86_64, 1, 0),
-                allow,
-                stmt(0x20, 0), // seccomp_data.nr
-                jeq(LANDLOCK_SYSCALLS[0], 3, 0),
-                jeq(LANDLOCK_SYSCALLS[1], 2, 0),
-                jeq(LANDLOCK_SYSCALLS[2], 1, 0),
-                allow,
-                enosys,
-            ];
-            let fprog = libc::sock_fprog { len: prog.len() as u16, filter: prog.as_ptr() as *mut libc::sock_filter };
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-}
 
 fn render_cmd(out: &std::path::Path) -> Command {
     let mut cmd = Command::new(EXE);
@@ -62,28 +25,31 @@ fn render_cmd(out: &std::path::Path) -> Command {
 }
 
 #[test]
-fn without_landlock_a_render_is_refused_unless_the_operator_opts_in() {
+fn without_the_kernel_layers_a_render_is_confined_by_the_allow_list_unless_the_operator_requires_more() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r.pdf");
-    // The control: with Landlock the render is confined and works.
-    let ok = render_cmd(&out).output().unwrap();
-    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    // As on Lambda, the default: it renders.
+    let mut lambda = render_cmd(&out);
+    as_on_lambda(&mut lambda);
+    let r = lambda.output().unwrap();
+    assert!(r.status.success() && out.exists(), "{}", String::from_utf8_lossy(&r.stderr));
     std::fs::remove_file(&out).unwrap();
 
-    let mut refused = render_cmd(&out);
-    without_landlock(&mut refused);
-    let r = refused.output().unwrap();
+    // An operator who requires Landlock is refused, with the reason.
+    let mut strict = render_cmd(&out);
+    strict.env("REPORTQ_REQUIRE_SANDBOX", "io+landlock");
+    as_on_lambda(&mut strict);
+    let r = strict.output().unwrap();
     let err = String::from_utf8_lossy(&r.stderr);
-    assert!(!r.status.success() && !out.exists(), "rendered without a sandbox: {err}");
-    assert!(err.contains("refused to render without a sandbox") && err.contains("REPORTQ_REQUIRE_SANDBOX=0"), "{err}");
+    assert!(!r.status.success() && !out.exists(), "rendered without a required layer: {err}");
+    assert!(err.contains("refused to render") && err.contains("landlock required") && err.contains("REPORTQ_REQUIRE_SANDBOX"), "{err}");
 
-    let mut opted_in = render_cmd(&out);
-    opted_in.env("REPORTQ_REQUIRE_SANDBOX", "0");
-    without_landlock(&mut opted_in);
-    let r = opted_in.output().unwrap();
+    // The old on/off values are an error that says what the variable means now.
+    let mut old = render_cmd(&out);
+    old.env("REPORTQ_REQUIRE_SANDBOX", "1");
+    let r = old.output().unwrap();
     let err = String::from_utf8_lossy(&r.stderr);
-    assert!(r.status.success() && out.exists(), "{err}");
-    assert!(err.contains("WARNING: landlock unavailable"), "the weaker mode is said out loud: {err}");
+    assert!(!r.status.success() && err.contains("REPORTQ_REQUIRE_SANDBOX") && err.contains("io+seccomp"), "{err}");
 }
 
 /// (start, end) of each render in a job's timeline, in ms.
@@ -101,7 +67,7 @@ fn render_spans(job: &Value) -> Vec<(i64, i64)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_worker_without_landlock_retries_and_with_the_opt_in_renders_one_at_a_time() {
+async fn a_worker_as_on_lambda_renders_with_the_allow_list_and_one_that_requires_landlock_retries() {
     let ls = LocalStack::start();
     let app = app(&ls.endpoint, Opts { visibility_secs: 2, max_receive: 50, ..Opts::new(EXE) }).await;
     let logs = tempfile::tempdir().unwrap();
@@ -120,7 +86,7 @@ async fn a_worker_without_landlock_retries_and_with_the_opt_in_renders_one_at_a_
             ("REPORTQ_LOG_FORMAT", "json"),
             ("REPORTQ_REQUIRE_SANDBOX", require),
         ]);
-        without_landlock(&mut cmd);
+        as_on_lambda(&mut cmd);
         spawn_logged(cmd, &logs.path().join(log))
     };
     let request: Value = serde_json::from_slice(&common::example("summary.json")).unwrap();
@@ -133,8 +99,8 @@ async fn a_worker_without_landlock_retries_and_with_the_opt_in_renders_one_at_a_
         async move { app.get(&format!("/v1/reports/{id}")).await.json::<Value>().await.unwrap() }
     };
 
-    // Required (the default): the job is refused, put back, and tried again; never rendered.
-    let mut w = worker("1", "refusing.log");
+    // Landlock required: the job is refused, put back, and tried again; never rendered.
+    let mut w = worker("io+landlock", "refusing.log");
     let id = submit().await;
     let until = Instant::now() + Duration::from_secs(60);
     loop {
@@ -151,10 +117,10 @@ async fn a_worker_without_landlock_retries_and_with_the_opt_in_renders_one_at_a_
     let _ = w.kill();
     let _ = w.wait();
     let log = std::fs::read_to_string(logs.path().join("refusing.log")).unwrap();
-    assert!(log.contains("render refused: no sandbox"), "a clear log line: {log}");
+    assert!(log.contains("render refused: a required sandbox layer"), "a clear log line: {log}");
 
-    // Opted in: the waiting job and three more render, one at a time, each saying how.
-    let mut w = worker("0", "opted-in.log");
+    // The default (io): the waiting job and three more render, each saying what confined it.
+    let mut w = worker("io", "lambda.log");
     let mut ids = vec![id];
     for _ in 0..3 {
         ids.push(submit().await);
@@ -171,13 +137,10 @@ async fn a_worker_without_landlock_retries_and_with_the_opt_in_renders_one_at_a_
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
         let rendered = j["timeline"].as_array().unwrap().iter().find(|e| e["event"] == "rendered").unwrap().clone();
-        assert!(rendered["sandbox"].as_str().unwrap().starts_with("WARNING"), "{rendered}");
+        assert_eq!(rendered["sandbox"], "io", "{rendered}");
         spans.extend(render_spans(&j));
     }
-    spans.sort();
-    for pair in spans.windows(2) {
-        assert!(pair[0].1 <= pair[1].0 + 5, "two unconfined renders overlapped: {spans:?}");
-    }
+    assert_eq!(spans.len(), ids.len());
     let _ = w.kill();
     let _ = w.wait();
 }

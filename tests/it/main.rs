@@ -10,6 +10,7 @@ mod archival;
 mod bif_reader;
 mod callbacks;
 mod cli;
+mod confinement;
 mod diagram_reference;
 mod domain;
 mod e2e;

@@ -169,9 +169,9 @@ async fn a_job_that_keeps_failing_is_marked_failed_on_its_last_delivery() {
     let id: Uuid = r.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().parse().unwrap();
     // Every render fails for a reason worth retrying: a worker whose TeX child executable is
     // missing.
-    let mut render = common::render_config(std::path::Path::new("/nonexistent/reportq"));
-    // Not the sandbox refusal (the probe cannot start that child either): the render itself.
-    render.require_sandbox = false;
+    // No layer required: the render itself fails, not the sandbox refusal (the probe cannot
+    // start that child either).
+    let render = common::render_config(std::path::Path::new("/nonexistent/reportq"));
     let broken =
         reportq::worker::Worker::new(app.jobs.clone(), std::sync::Arc::new(reportq::Renderer::new(render).unwrap()), app.worker_cfg.clone(), None);
     let end = Instant::now() + Duration::from_secs(45);

@@ -1,24 +1,52 @@
-//! The TeX child process: one Tectonic run, confined.
+//! The TeX child process: one TeX run, confined in layers.
 //!
 //! Every reportq binary starts with [`maybe_run_child`]: when called as
-//! `<exe> __tex-child BUNDLE FORMAT_DIR JOB_DIR EPOCH FORMAT PASSES` it reads a document on stdin, confines
-//! itself with Landlock (read-only access to the bundle and the job folder; no writes, no
-//! exec, no TCP), runs Tectonic with outputs in memory, writes a [`Reply`] to stdout and
-//! exits. The parent ([`crate::render`]) has already capped its address space and CPU time
-//! and kills it at the deadline.
+//! `<exe> __tex-child BUNDLE FORMAT_DIR EPOCH FORMAT PASSES` it reads its input on stdin (the
+//! job's own files and the document, [`encode_input`]), confines itself, runs the engines
+//! with every output in memory, writes a [`Reply`] to stdout and exits. The parent
+//! ([`crate::render`]) has already capped its address space, CPU time and file size, cleared
+//! its environment, and kills it at the deadline.
+//!
+//! The layers, each recorded in the job's timeline (`sandbox`: `io+seccomp+landlock`):
+//! - `io` ([`io`]): the engines reach files only through an allow-list: bundle files and the
+//!   job's inputs by plain name, the formats. It needs nothing from the kernel, so it holds
+//!   on AWS Lambda, which refuses `prctl` and with it the two layers below. Always on.
+//! - `landlock` and `seccomp` ([`kernel`]): attempted in every child, applied where the kernel
+//!   and platform allow them, and recorded either way.
+//!
+//! The credentials the parent holds are kept out of reach by [`credentials`], not by `prctl`.
 
+pub mod credentials;
+pub mod io;
+pub mod kernel;
+
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+pub use kernel::Layers;
+
 pub const CHILD_ARG: &str = "__tex-child";
-/// `<exe> __tex-child --probe`: confine as a render would, print the result, exit.
+/// `<exe> __tex-child --probe`: confine as a render would, print the layers, exit.
 pub const PROBE_ARG: &str = "--probe";
-/// Set (to `1`) in a child's environment when it must not render unconfined.
+/// `<exe> __tex-child --probe --check`: also try, once confined, what the kernel layers forbid
+/// (a socket, a read outside the bundle, a write, a new process, a signal to the parent) and
+/// print what each attempt got: the tests' proof that each layer works, and that without it
+/// each attempt succeeds.
+pub const PROBE_CHECK_ARG: &str = "--check";
+/// `<exe> __tex-child ... --host-io`: the engines on the host file system (Tectonic's own
+/// driver) instead of the allow-list. Only `reportq tex-run --host-io` asks for it: the
+/// hostile-TeX tests' negative control, which shows what the allow-list stops.
+pub const HOST_IO_ARG: &str = "--host-io";
+/// The kernel layers a child must have or refuse to render (`seccomp,landlock`, or empty).
 pub const REQUIRE_ENV: &str = "REPORTQ_CHILD_REQUIRE_SANDBOX";
-/// How a child that refused to render unconfined starts its error.
+/// How a child that refused to render without a required layer starts its error.
 pub const REFUSED: &str = "sandbox unavailable:";
+/// How the child reports its layers on stderr: `sandbox: io+seccomp` and one line of notes.
+pub const LAYERS_LINE: &str = "sandbox: ";
+pub const NOTES_LINE: &str = "sandbox-notes: ";
 
 /// Runs the TeX child and exits if this process was started as one; returns otherwise.
 pub fn maybe_run_child() {
@@ -26,13 +54,22 @@ pub fn maybe_run_child() {
     if args.next().as_deref() != Some(std::ffi::OsStr::new(CHILD_ARG)) {
         return;
     }
-    let rest: Vec<PathBuf> = args.map(PathBuf::from).collect();
+    let mut rest: Vec<PathBuf> = args.map(PathBuf::from).collect();
+    let host_io = rest.last().is_some_and(|a| a.as_os_str() == HOST_IO_ARG);
+    if host_io {
+        rest.pop();
+    }
     let code = match rest.as_slice() {
-        [probe] if probe.as_os_str() == PROBE_ARG => {
-            println!("{}", confine(&[]));
+        [probe, rest @ ..] if probe.as_os_str() == PROBE_ARG => {
+            let l = kernel::confine(&[]);
+            println!("{}", l.summary());
+            println!("{}", l.notes.join("; "));
+            if rest.first().is_some_and(|a| a.as_os_str() == PROBE_CHECK_ARG) {
+                println!("{}", kernel::try_forbidden());
+            }
             0
         }
-        [bundle, format_dir, job_dir, epoch, format, passes] => {
+        [bundle, format_dir, epoch, format, passes] => {
             let tex = TexJob {
                 format: format.to_string_lossy().into_owned(),
                 passes: passes.to_str().and_then(|s| s.parse().ok()).unwrap_or(1),
@@ -41,10 +78,10 @@ pub fn maybe_run_child() {
                 verbose: false,
                 xdv_only: false,
             };
-            child_main(bundle, format_dir, job_dir, &tex)
+            child_main(bundle, format_dir, &tex, host_io)
         }
         _ => {
-            eprintln!("usage: {CHILD_ARG} BUNDLE FORMAT_DIR JOB_DIR EPOCH FORMAT PASSES (internal)");
+            eprintln!("usage: {CHILD_ARG} BUNDLE FORMAT_DIR EPOCH FORMAT PASSES [{HOST_IO_ARG}] (internal)");
             2
         }
     };
@@ -52,7 +89,8 @@ pub fn maybe_run_child() {
 }
 
 /// Limits applied between fork and exec: the child cannot outgrow its memory cap, burn CPU
-/// past the deadline, write files, or outlive its parent. `nice` lowers its CPU priority
+/// past the deadline, write files, or outlive its parent (the child sets its own death signal, where `prctl` is allowed, and
+/// records whether it held). `nice` lowers its CPU priority
 /// (bulk renders yield the CPU to the one a person waits for).
 pub fn limit_child(cmd: &mut Command, memory_mb: u64, timeout: Duration, nice: i32) {
     use std::os::unix::process::CommandExt;
@@ -70,7 +108,6 @@ pub fn limit_child(cmd: &mut Command, memory_mb: u64, timeout: Duration, nice: i
             // No file may grow: outputs go over the pipe, never to disk.
             set(libc::RLIMIT_FSIZE, 0);
             set(libc::RLIMIT_CORE, 0);
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0);
             // Only stdin, stdout and stderr (its pipes) reach the child: every other descriptor
             // the parent inherited or opened without close-on-exec (sockets with credentials'
             // connections, other jobs' files) is marked close-on-exec here, so exec drops it.
@@ -122,61 +159,106 @@ impl Reply {
     }
 }
 
-/// Confines this process to reading `paths`. Returns a note for the parent's records; where
-/// the kernel has no Landlock the render goes on, with a warning, behind the other limits.
-fn confine(paths: &[&Path]) -> String {
-    use landlock::{
-        ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, path_beneath_rules,
-    };
-    let abi = ABI::V5;
-    let attempt = || -> Result<RulesetStatus, landlock::RulesetError> {
-        let status = Ruleset::default()
-            .set_compatibility(CompatLevel::BestEffort)
-            .handle_access(AccessFs::from_all(abi))?
-            .handle_access(AccessNet::from_all(abi))?
-            .create()?
-            .add_rules(path_beneath_rules(paths, AccessFs::from_read(abi)))?
-            .restrict_self()?;
-        Ok(status.ruleset)
-    };
-    match attempt() {
-        Ok(RulesetStatus::FullyEnforced) => "landlock (fully enforced)".into(),
-        Ok(RulesetStatus::PartiallyEnforced) => "landlock (partially enforced: older kernel)".into(),
-        Ok(RulesetStatus::NotEnforced) | Err(_) => {
-            "WARNING: landlock unavailable in this kernel: TeX file reads are not confined (rlimits only)".into()
+/// The child's input on stdin: the job's files (name, bytes), then the document.
+pub fn encode_input(inputs: &[(String, Vec<u8>)], document: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(document.len() + inputs.iter().map(|(n, d)| n.len() + d.len() + 16).sum::<usize>() + 16);
+    out.extend_from_slice(&(inputs.len() as u64).to_le_bytes());
+    for (name, data) in inputs {
+        for part in [name.as_bytes(), data] {
+            out.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            out.extend_from_slice(part);
         }
     }
+    out.extend_from_slice(document);
+    out
 }
 
-/// Whether a [`confine`] note means file reads are confined (fully, or partially on an older
-/// kernel, which still confines reads).
-pub fn is_confined(note: &str) -> bool {
-    note.starts_with("landlock (")
+/// The inverse of [`encode_input`]. Names that are not plain file names are refused: the
+/// parent never sends one.
+pub fn decode_input(buf: &[u8]) -> Result<(HashMap<String, Vec<u8>>, Vec<u8>), String> {
+    fn take<'a>(buf: &'a [u8], at: &mut usize, n: usize) -> Result<&'a [u8], String> {
+        let part = buf.get(*at..at.checked_add(n).ok_or("a length overflows")?).ok_or("the input ends early")?;
+        *at += n;
+        Ok(part)
+    }
+    fn len(buf: &[u8], at: &mut usize) -> Result<usize, String> {
+        Ok(u64::from_le_bytes(take(buf, at, 8)?.try_into().expect("8 bytes")) as usize)
+    }
+    let mut at = 0usize;
+    let count = len(buf, &mut at)?;
+    let mut inputs = HashMap::new();
+    for _ in 0..count {
+        let n = len(buf, &mut at)?;
+        let name = String::from_utf8(take(buf, &mut at, n)?.to_vec()).map_err(|_| "an input name is not UTF-8".to_string())?;
+        if !io::plain_name(&name) {
+            return Err(format!("the input name {name:?} is not a plain file name"));
+        }
+        let n = len(buf, &mut at)?;
+        inputs.insert(name, take(buf, &mut at, n)?.to_vec());
+    }
+    Ok((inputs, buf[at..].to_vec()))
 }
 
-/// Makes this process (the one holding AWS credentials in its environment) non-dumpable, so
-/// that a TeX child of the same user cannot read `/proc/<parent>/environ` or its memory. It
-/// matters where Landlock is missing (Lambda's kernel may lack it): Tectonic itself opens any
-/// absolute or `../` path a document names. Children start dumpable again (execve resets it).
-pub fn hide_from_children() {
+/// Makes this process (the one holding the job's data) non-dumpable, so that a TeX child of
+/// the same user cannot read its memory or `/proc/<parent>/environ`. Lambda refuses `prctl`:
+/// the error is returned for the caller to record, and [`credentials`] keeps the AWS
+/// credentials out of the environment whether or not this holds. Children start dumpable
+/// again (execve resets it).
+pub fn hide_from_children() -> Result<(), std::io::Error> {
     // SAFETY: prctl with these arguments only changes a flag of this process.
-    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) }
 }
 
-fn child_main(bundle: &Path, format_dir: &Path, job_dir: &Path, job: &TexJob) -> i32 {
-    let mut tex = Vec::new();
-    if let Err(e) = std::io::stdin().read_to_end(&mut tex) {
-        eprintln!("reading the document: {e}");
+/// An empty fontconfig configuration, written once per process under `tmp`: the children's
+/// `FONTCONFIG_FILE`, so that a font name in a document finds no system font (fonts come from
+/// the bundle only). A missing or unreadable file would make fontconfig fall back to the
+/// system's fonts, so the renderer checks it is there before every child.
+pub fn empty_font_config(tmp: &Path) -> std::io::Result<PathBuf> {
+    const TEXT: &str = "<?xml version=\"1.0\"?>\n<fontconfig></fontconfig>\n";
+    // Per user: another user's file in a shared /tmp could say anything.
+    let path = tmp.join(format!("reportq-fonts-{}.conf", unsafe { libc::geteuid() }));
+    if std::fs::read_to_string(&path).is_ok_and(|t| t == TEXT) {
+        return Ok(path);
+    }
+    let mut f = tempfile::NamedTempFile::new_in(tmp)?;
+    f.write_all(TEXT.as_bytes())?;
+    f.persist(&path).map_err(|e| e.error)?;
+    Ok(path)
+}
+
+fn child_main(bundle: &Path, format_dir: &Path, job: &TexJob, host_io: bool) -> i32 {
+    let mut raw = Vec::new();
+    if let Err(e) = std::io::stdin().read_to_end(&mut raw) {
+        eprintln!("reading the input: {e}");
         return 3;
     }
-    let note = confine(&[bundle, format_dir, job_dir]);
-    eprintln!("sandbox: {note}");
-    let reply = if !is_confined(&note) && std::env::var_os(REQUIRE_ENV).is_some() {
-        // Fail closed: Tectonic opens any file a document names; without Landlock only the
-        // rlimits and the user stand between a document and the host's files.
-        Reply { error: format!("{REFUSED} {note}"), ..Default::default() }
+    let font_config = std::env::var_os("FONTCONFIG_FILE").map(PathBuf::from);
+    let mut readable: Vec<&Path> = vec![bundle, format_dir];
+    if let Some(f) = &font_config {
+        readable.push(f);
+    }
+    let mut layers = kernel::confine(&readable);
+    if host_io {
+        layers.held.retain(|l| *l != kernel::IO);
+        layers.notes[0] = "io: OFF (--host-io: the engines open host files; a test's negative control)".into();
+    }
+    eprintln!("{LAYERS_LINE}{}", layers.summary());
+    eprintln!("{NOTES_LINE}{}", layers.notes.join("; "));
+    let required = std::env::var(REQUIRE_ENV).unwrap_or_default();
+    let missing: Vec<&str> = required.split(',').map(str::trim).filter(|l| !l.is_empty() && !layers.has(l)).collect();
+    let reply = if !missing.is_empty() {
+        // Fail closed on the operator's word: a layer they require did not hold here.
+        Reply { error: format!("{REFUSED} {} required but not available ({})", missing.join(", "), layers.notes.join("; ")), ..Default::default() }
     } else {
-        run_tectonic(bundle, format_dir, job_dir, &tex, job)
+        match decode_input(&raw) {
+            Err(e) => Reply { error: format!("the render process got a bad input: {e}"), ..Default::default() },
+            Ok((inputs, doc)) if host_io => {
+                let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+                let _ = inputs;
+                run_tectonic(bundle, format_dir, &cwd, &doc, job)
+            }
+            Ok((inputs, doc)) => io::run(bundle, format_dir, inputs, doc, job, &mut tectonic::status::NoopStatusBackend::default()),
+        }
     };
     let mut out = std::io::stdout().lock();
     match reply.encode(&mut out) {
@@ -204,8 +286,9 @@ pub struct TexJob {
     pub xdv_only: bool,
 }
 
-/// One Tectonic run with every output kept in memory. Also used (unconfined) by `reportq
-/// setup` to build the format files.
+/// One run through Tectonic's own driver, on the host file system under `job_dir`, every output
+/// kept in memory: `reportq setup` builds the formats with it (trusted documents, unconfined:
+/// it writes them), and `--host-io` runs it as the negative control. Renders use [`io::run`].
 pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8], job: &TexJob) -> Reply {
     use tectonic::driver::{OutputFormat, ProcessingSessionBuilder};
     use tectonic::status::termcolor::TermcolorStatusBackend;
