@@ -39,7 +39,7 @@ impl Render for Instant0 {
         Ok(reportq::Rendered {
             pdf: b"%PDF-1.7 stand-in %%EOF".to_vec(),
             log: String::new(),
-            sandbox: "landlock (stand-in)".into(),
+            sandbox: "io (stand-in)".into(),
             slot_wait: Duration::ZERO,
             tex_format: "stand-in".into(),
         })

@@ -287,8 +287,8 @@ def check_limits(t):
     if not schedules:
         problems.append("no Schedule event runs the sweep")
     problems += check_access(t)
-    if str(env.get("REPORTQ_REQUIRE_SANDBOX")) != "1":
-        problems.append("Globals: REPORTQ_REQUIRE_SANDBOX is not \"1\" (renders would run unconfined where Landlock is missing)")
+    if str(env.get("REPORTQ_REQUIRE_SANDBOX")) != "io":
+        problems.append("Globals: REPORTQ_REQUIRE_SANDBOX is not \"io\" (Lambda refuses prctl: a required seccomp or Landlock layer refuses every render, and the old 0/1 values are a start-up error)")
     return problems
 
 
@@ -443,7 +443,8 @@ def self_test(t):
         "no access log": lambda tt: http_api(tt).pop("AccessLogSettings"),
         "ListBucket without a prefix condition": lambda tt: list_statement(tt).pop("Condition"),
         "an alarm notifying no one": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")["Properties"].pop("AlarmActions"),
-        "the sandbox not required": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="0"),
+        "a kernel layer required on Lambda": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="io+landlock"),
+        "the old on/off sandbox value": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="1"),
         "worker concurrency below its event sources": lambda tt: tt["Parameters"]["WorkerReservedConcurrency"].update(Default=3),
         "job expiry unlike the queue's retention": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_JOB_EXPIRY_SECS="86400"),
         "authentication off by default": lambda tt: tt["Parameters"]["AuthMode"].update(Default="off"),

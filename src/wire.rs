@@ -100,7 +100,8 @@ pub struct TimelineEntry {
     pub ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
-    /// What confined the render (`rendered` only): `landlock (fully enforced)`, or a warning.
+    /// What confined the render (`rendered` only): the sandbox layers that held, `io+seccomp+landlock`
+    /// where the kernel allows them, `io` alone on AWS Lambda.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<String>,
 }

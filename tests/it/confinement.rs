@@ -447,3 +447,30 @@ fn the_parents_environment_holds_no_credentials_even_when_it_can_be_read() {
     assert!(log.contains(&f.marker), "the control: the parent's environment was read ({})", String::from_utf8_lossy(&o.stderr));
     assert!(!log.contains(&secret) && !log.contains("AKIAREPORTQTEST"), "the credentials were in the parent's environment");
 }
+
+/// The allow-list driver changes what the engines can open and nothing else: a report's
+/// document gives the same bytes through it as through Tectonic's own driver (`--host-io`),
+/// tagged (two passes, a preamble format) and plain.
+#[test]
+fn the_allow_list_driver_gives_the_bytes_tectonics_own_driver_gives() {
+    let f = fixture();
+    for standard in ["a-2a", "none"] {
+        let req = serde_json::json!({
+            "template": "summary",
+            "params": {"title": "Same bytes", "author": "Tests", "sections": [{"heading": "One", "paragraphs": ["Words & more words."],
+                "tables": [{"caption": "T", "header": ["a", "b"], "rows": [["1", "2"]]}]}]},
+            "pdf": {"standard": standard}
+        });
+        let req_path = f.tmp.path().join("req.json");
+        std::fs::write(&req_path, req.to_string()).unwrap();
+        let tex_path = f.tmp.path().join("doc.tex");
+        let o = Command::new(EXE).arg("render").arg(&req_path).args(["-f", "tex", "--epoch", "1790000000", "-o"]).arg(&tex_path).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let tex = std::fs::read_to_string(&tex_path).unwrap();
+        let ours = tex_run(&f, Mode::Full, |_| tex.clone());
+        let tectonics = tex_run(&f, Mode::KernelOnly, |_| tex.clone());
+        assert!(ours.ok && tectonics.ok, "{}\n{}", ours.stderr, tectonics.stderr);
+        assert!(ours.pdf.starts_with(b"%PDF-"));
+        assert!(ours.pdf == tectonics.pdf, "{standard}: {} vs {} bytes", ours.pdf.len(), tectonics.pdf.len());
+    }
+}

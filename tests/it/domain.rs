@@ -36,7 +36,7 @@ impl Render for FakeRender {
             None => Ok(reportq::Rendered {
                 pdf: format!("%PDF-1.7 {} %%EOF", req.template_name()).into_bytes(),
                 log: String::new(),
-                sandbox: "landlock (stand-in renderer)".into(),
+                sandbox: "io (stand-in renderer)".into(),
                 slot_wait: Duration::ZERO,
                 tex_format: "stand-in".into(),
             }),

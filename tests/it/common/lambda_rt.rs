@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -22,6 +22,7 @@ type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Result<Value, Value>>>>
 struct Rt {
     events: AsyncMutex<mpsc::Receiver<(String, Value)>>,
     pending: Pending,
+    first_next: Arc<OnceLock<Instant>>,
 }
 
 pub struct RuntimeApi {
@@ -29,9 +30,11 @@ pub struct RuntimeApi {
     tx: mpsc::Sender<(String, Value)>,
     pending: Pending,
     child: Option<Child>,
+    first_next: Arc<OnceLock<Instant>>,
 }
 
 async fn next(State(rt): State<Arc<Rt>>) -> Response {
+    rt.first_next.get_or_init(Instant::now);
     let Some((id, event)) = rt.events.lock().await.recv().await else {
         return StatusCode::GONE.into_response();
     };
@@ -68,7 +71,8 @@ impl RuntimeApi {
     pub async fn start() -> RuntimeApi {
         let (tx, rx) = mpsc::channel(16);
         let pending: Pending = Arc::default();
-        let rt = Arc::new(Rt { events: AsyncMutex::new(rx), pending: pending.clone() });
+        let first_next: Arc<OnceLock<Instant>> = Arc::default();
+        let rt = Arc::new(Rt { events: AsyncMutex::new(rx), pending: pending.clone(), first_next: first_next.clone() });
         let app = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
             .route("/2018-06-01/runtime/invocation/{id}/response", post(response))
@@ -78,13 +82,19 @@ impl RuntimeApi {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        RuntimeApi { addr, tx, pending, child: None }
+        RuntimeApi { addr, tx, pending, child: None, first_next }
     }
 
     /// Starts a function binary against this Runtime API, with `env` on top of Lambda's own.
     pub fn spawn(&mut self, exe: &str, env: &[(String, String)]) {
+        self.spawn_args(exe, &[], env);
+    }
+
+    /// [`Self::spawn`] with arguments: e.g. `scripts/lambda-container.sh IMAGE`, which runs the
+    /// function's container image instead (tests/it/image.rs).
+    pub fn spawn_args(&mut self, exe: &str, args: &[&str], env: &[(String, String)]) {
         let mut cmd = Command::new(exe);
-        cmd.env("AWS_LAMBDA_RUNTIME_API", &self.addr)
+        cmd.args(args).env("AWS_LAMBDA_RUNTIME_API", &self.addr)
             .env("AWS_LAMBDA_FUNCTION_NAME", "reportq-test")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -100,6 +110,12 @@ impl RuntimeApi {
             });
         }
         self.child = Some(cmd.spawn().unwrap());
+    }
+
+    /// When the function first asked for an event (`GET /runtime/invocation/next`): the end
+    /// of its cold start.
+    pub fn first_next(&self) -> Option<Instant> {
+        self.first_next.get().copied()
     }
 
     /// Invokes the function with `event`: its response, or its error.
