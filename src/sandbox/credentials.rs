@@ -8,8 +8,8 @@
 //! the original environment block (what `/proc/<pid>/environ` shows) are overwritten with
 //! zeros, and the variables are removed. Children are started with an empty environment.
 //!
-//! Lambda sets these credentials once for an execution environment; a process that read them
-//! at start uses them for its whole life, as the SDK's environment provider would.
+//! Reading them once loses nothing: nothing outside a running process can change its
+//! environment, so the SDK's own environment provider could never have seen newer values.
 
 use std::sync::OnceLock;
 

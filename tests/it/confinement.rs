@@ -312,6 +312,7 @@ fn with_every_layer_nothing_is_reached_either() {
 fn negative_control_without_the_allow_list_and_the_kernel_layers_the_same_cases_leak() {
     let f = fixture();
     let (leaks, runs) = sweep(&f, Mode::NothingOn);
+    eprintln!("without any layer, {} of {runs} cases reached their target:\n{}", leaks.len(), leaks.join("\n"));
     let has = |s: &str| leaks.iter().any(|l| l.starts_with(s));
     for case in [
         "\\input on /etc/passwd",

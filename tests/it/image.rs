@@ -37,6 +37,17 @@ fn image(var: &str, default: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| default.to_string())
 }
 
+/// podman with this repository's settings (what `make` exports), also when run by hand.
+fn podman() -> Command {
+    let mut cmd = Command::new("podman");
+    for (var, file) in [("CONTAINERS_CONF", "containers.conf"), ("CONTAINERS_STORAGE_CONF", "storage.conf")] {
+        if std::env::var_os(var).is_none() {
+            cmd.env(var, common::root().join("infra/podman").join(file));
+        }
+    }
+    cmd
+}
+
 fn wrapper() -> String {
     common::root().join("scripts/lambda-container.sh").display().to_string()
 }
@@ -115,7 +126,7 @@ fn worker_env(res: &common::aws::Resources) -> Vec<(String, String)> {
 /// The container's memory cgroup (cgroup v1 under podman's cgroupfs manager, or v2): its peak
 /// use in bytes, page cache included, as Lambda's "Max Memory Used" counts it.
 fn peak_memory(name: &str) -> Option<u64> {
-    let out = Command::new("podman").args(["inspect", "--format", "{{.State.CgroupPath}}", name]).output().ok()?;
+    let out = podman().args(["inspect", "--format", "{{.State.CgroupPath}}", name]).output().ok()?;
     let path = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if path.is_empty() {
         return None;
@@ -214,7 +225,7 @@ async fn api_and_worker_images_as_lambda_runs_them() {
     // The wrapper's watcher removes each container once its podman is gone.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let out = Command::new("podman").args(["ps", "-a", "-q", "--filter", &format!("name=reportq-it-.*-{tag}")]).output().unwrap();
+        let out = podman().args(["ps", "-a", "-q", "--filter", &format!("name=reportq-it-.*-{tag}")]).output().unwrap();
         if String::from_utf8_lossy(&out.stdout).trim().is_empty() {
             break;
         }
