@@ -16,33 +16,7 @@ use crate::domain::Date;
 use crate::domain::access::{self, ApiKey, Caller, Scope};
 use crate::store::{Objects, Put, StoreError, keys, records};
 
-/// How callers authenticate (`REPORTQ_AUTH`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AuthMode {
-    #[default]
-    Off,
-    Keys,
-    Jwt,
-}
-
-impl AuthMode {
-    pub fn parse(s: &str) -> Option<AuthMode> {
-        match s {
-            "off" | "0" | "none" => Some(AuthMode::Off),
-            "keys" | "key" | "api-keys" => Some(AuthMode::Keys),
-            "jwt" => Some(AuthMode::Jwt),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AuthMode::Off => "off",
-            AuthMode::Keys => "keys",
-            AuthMode::Jwt => "jwt",
-        }
-    }
-}
+pub use crate::domain::access::AuthMode;
 
 /// Why a call is not let through.
 #[derive(Debug, thiserror::Error)]

@@ -31,9 +31,9 @@ use crate::access::Access;
 use crate::config::ApiSettings;
 use crate::domain::access::{Caller, Scope};
 use crate::domain::trace::Trace;
-use crate::queue::{JobQueue, SqsQueue};
+use crate::queue::JobQueue;
 use crate::scoring::{Diagram, NetworkError};
-use crate::store::{JobStore, S3Store};
+use crate::store::JobStore;
 use crate::submit::Submitter;
 use crate::wire::Health;
 
@@ -325,28 +325,7 @@ async fn openapi_doc() -> Response {
     axum::Json(openapi::document()).into_response()
 }
 
-/// Why the API cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-}
-
 impl ApiState {
-    /// The API's state from the environment (read once): S3, SQS, the DiAGRAM network.
-    pub async fn from_env() -> Result<ApiState, StartError> {
-        let cfg = ApiSettings::from_env()?;
-        let (s3, sqs) = crate::aws::clients().await;
-        let store = Arc::new(S3Store::new(s3, cfg.bucket.clone()));
-        let queue = Arc::new(SqsQueue::new(sqs.clone(), cfg.queue_url.clone()));
-        let interactive = cfg.interactive_queue_url.clone().map(|u| Arc::new(SqsQueue::new(sqs, u)));
-        let state = Self::new(cfg, store, queue);
-        Ok(match interactive {
-            Some(q) => state.with_interactive(q),
-            None => state,
-        })
-    }
-
     /// Interactive jobs (a single report, DiAGRAM's PDF route) go to this queue of their own.
     pub fn with_interactive(mut self, queue: Arc<dyn JobQueue>) -> ApiState {
         self.submitter = self.submitter.with_interactive(queue);

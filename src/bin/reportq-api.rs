@@ -8,14 +8,14 @@ fn main() -> Result<(), lambda_http::Error> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         if std::env::var("REPORTQ_ROLE").as_deref() == Ok("webhooks") {
-            let deliverer = std::sync::Arc::new(reportq::webhook::Deliverer::from_env().await?);
+            let deliverer = std::sync::Arc::new(reportq::startup::deliverer().await?);
             return lambda_runtime::run(lambda_runtime::service_fn(move |event| {
                 let deliverer = deliverer.clone();
                 async move { deliverer.handle_event(event).await }
             }))
             .await;
         }
-        let state = reportq::api::ApiState::from_env().await?;
+        let state = reportq::startup::api_state().await?;
         lambda_http::run(reportq::api::router(std::sync::Arc::new(state))).await
     })
 }

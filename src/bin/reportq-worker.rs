@@ -11,7 +11,7 @@ fn main() -> Result<(), lambda_runtime::Error> {
     reportq::logging::init();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
-        let (worker, _queue) = reportq::worker::Worker::from_env().await?;
+        let (worker, _queue) = reportq::startup::worker().await?;
         let worker = Arc::new(worker);
         lambda_runtime::run(lambda_runtime::service_fn(move |event| {
             let worker = worker.clone();

@@ -9,6 +9,34 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// How callers authenticate (`REPORTQ_AUTH`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMode {
+    #[default]
+    Off,
+    Keys,
+    Jwt,
+}
+
+impl AuthMode {
+    pub fn parse(s: &str) -> Option<AuthMode> {
+        match s {
+            "off" | "0" | "none" => Some(AuthMode::Off),
+            "keys" | "key" | "api-keys" => Some(AuthMode::Keys),
+            "jwt" => Some(AuthMode::Jwt),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Off => "off",
+            AuthMode::Keys => "keys",
+            AuthMode::Jwt => "jwt",
+        }
+    }
+}
+
 /// What a caller may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]

@@ -11,6 +11,29 @@ use uuid::Uuid;
 
 use super::ParamError;
 
+/// Networks a callback may reach even though they are not public.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AllowList(pub Vec<ipnet::IpNet>);
+
+impl AllowList {
+    /// `127.0.0.1/32, 10.1.0.0/16` (a bare address is a /32 or /128).
+    pub fn parse(s: &str) -> Result<AllowList, String> {
+        let mut nets = Vec::new();
+        for w in s.split([',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
+            let net = match w.parse::<ipnet::IpNet>() {
+                Ok(n) => n,
+                Err(_) => ipnet::IpNet::from(w.parse::<std::net::IpAddr>().map_err(|_| format!("{w:?} is neither a CIDR nor an address"))?),
+            };
+            nets.push(net);
+        }
+        Ok(AllowList(nets))
+    }
+
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        self.0.iter().any(|n| n.contains(&ip))
+    }
+}
+
 /// The longest callback URL taken (what most HTTP servers accept in a request line).
 pub const MAX_URL: usize = 2048;
 

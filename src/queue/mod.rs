@@ -143,3 +143,19 @@ impl JobQueue for MemoryQueue {
         Ok(())
     }
 }
+
+/// Where webhook delivery messages go ([`crate::webhook`]).
+#[async_trait::async_trait]
+pub trait DeliveryQueue: Send + Sync + std::fmt::Debug {
+    async fn send_delivery(&self, msg: &crate::domain::webhook::DeliveryMessage, delay: std::time::Duration) -> Result<(), QueueError>;
+}
+
+/// A queue to long-poll: what `reportq worker` reads instead of an event source mapping.
+#[async_trait::async_trait]
+pub trait Source: Send + Sync {
+    fn url(&self) -> &str;
+    /// Up to `max` messages, waiting up to `wait` for the first.
+    async fn receive(&self, max: i32, wait: std::time::Duration) -> Result<Vec<aws_lambda_events::event::sqs::SqsMessage>, QueueError>;
+    /// Deletes handled messages by their receipt handles.
+    async fn delete(&self, receipts: &[String]) -> Result<(), QueueError>;
+}

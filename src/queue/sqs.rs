@@ -214,6 +214,31 @@ impl SqsQueue {
     }
 }
 
+/// The longest single wait SQS gives a message (DelaySeconds); longer waits are chains.
+const SQS_MAX_DELAY: Duration = Duration::from_secs(900);
+
+#[async_trait::async_trait]
+impl super::DeliveryQueue for SqsQueue {
+    async fn send_delivery(&self, msg: &crate::domain::webhook::DeliveryMessage, delay: Duration) -> Result<(), QueueError> {
+        self.send_body(serde_json::to_string(msg).expect("serialises"), delay.min(SQS_MAX_DELAY)).await
+    }
+}
+
+#[async_trait::async_trait]
+impl super::Source for SqsQueue {
+    fn url(&self) -> &str {
+        &self.url
+    }
+
+    async fn receive(&self, max: i32, wait: Duration) -> Result<Vec<SqsMessage>, QueueError> {
+        SqsQueue::receive(self, max, wait).await
+    }
+
+    async fn delete(&self, receipts: &[String]) -> Result<(), QueueError> {
+        SqsQueue::delete(self, receipts).await
+    }
+}
+
 #[async_trait::async_trait]
 impl JobQueue for SqsQueue {
     async fn send(&self, msg: &JobMessage) -> Result<(), QueueError> {

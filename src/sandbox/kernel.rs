@@ -13,10 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The names of the layers, as the timeline and the README spell them.
-pub const IO: &str = "io";
-pub const SECCOMP: &str = "seccomp";
-pub const LANDLOCK: &str = "landlock";
+pub use crate::domain::confinement::{IO, LANDLOCK, SECCOMP};
 
 /// What confines one child: the layers that hold, and a note for each attempt.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -22,92 +22,14 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::config::{ConfigError, Env};
 use crate::domain::job::{Job, Status, now_ms, rfc3339};
-use crate::domain::webhook::{Attempt, Delivery, DeliveryMessage, DeliveryState, EventType, Secret, Subject, signature_header};
-use crate::queue::{QueueError, SqsQueue};
+use crate::domain::webhook::{Attempt, Delivery, DeliveryMessage, DeliveryState, EventType, Subject, signature_header};
+use crate::queue::QueueError;
 use crate::store::{JobStore, Put, StoreError, keys, records};
 
-/// The longest single wait SQS gives a message (DelaySeconds).
-const SQS_MAX_DELAY: Duration = Duration::from_secs(900);
+pub use crate::config::WebhookSettings;
 
-/// Webhook settings, shared by the API (which checks callback URLs) and the worker (which
-/// sends events).
-#[derive(Debug, Clone)]
-pub struct WebhookSettings {
-    /// The delivery queue (`REPORTQ_WEBHOOK_QUEUE_URL`). Without one, requests with a callback
-    /// are refused (400) and nothing is sent.
-    pub queue_url: Option<String>,
-    /// Signing secrets, `whsec_...`, comma-separated (`REPORTQ_WEBHOOK_SECRETS`): each event is
-    /// signed with every one, so a secret can be rotated with no gap. Needed to deliver.
-    pub secrets: Vec<Secret>,
-    /// Networks callbacks may reach though not public, over http too
-    /// (`REPORTQ_WEBHOOK_ALLOW_NETS`, CIDRs; default none).
-    pub allow: ssrf::AllowList,
-    /// One attempt's limit, connect to answer (`REPORTQ_WEBHOOK_TIMEOUT_SECS`, default 10).
-    pub timeout: Duration,
-    /// Delays between attempts (`REPORTQ_WEBHOOK_BACKOFF_SECS`, default
-    /// `5,300,1800,7200,18000,28800,28800`: 8 attempts over about 23.6 hours).
-    pub backoff: Vec<Duration>,
-    /// How long an event's download URL lives (`REPORTQ_URL_EXPIRY_SECS`, default 900).
-    pub url_expiry: Duration,
-}
-
-impl WebhookSettings {
-    pub fn read(env: &Env) -> Result<WebhookSettings, ConfigError> {
-        let invalid = |name: &'static str, value: &str, reason: String| ConfigError::Invalid { name, value: value.into(), reason };
-        let secrets = match env.get("REPORTQ_WEBHOOK_SECRETS") {
-            None => Vec::new(),
-            Some(v) => v
-                .split([',', ' '])
-                .filter(|s| !s.is_empty())
-                .map(|s| Secret::parse(s).map_err(|e| invalid("REPORTQ_WEBHOOK_SECRETS", "(not shown)", e)))
-                .collect::<Result<_, _>>()?,
-        };
-        let allow = match env.get("REPORTQ_WEBHOOK_ALLOW_NETS") {
-            None => ssrf::AllowList::default(),
-            Some(v) => ssrf::AllowList::parse(&v).map_err(|e| invalid("REPORTQ_WEBHOOK_ALLOW_NETS", &v, e))?,
-        };
-        let backoff_text = env.get("REPORTQ_WEBHOOK_BACKOFF_SECS").unwrap_or_else(|| "5,300,1800,7200,18000,28800,28800".into());
-        let backoff = backoff_text
-            .split(',')
-            .map(|s| s.trim().parse::<f64>().ok().filter(|v| (0.0..=86_400.0).contains(v)).map(Duration::from_secs_f64))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(|| invalid("REPORTQ_WEBHOOK_BACKOFF_SECS", &backoff_text, "comma-separated seconds, each 0 to 86400".into()))?;
-        Ok(WebhookSettings {
-            queue_url: env.get("REPORTQ_WEBHOOK_QUEUE_URL"),
-            secrets,
-            allow,
-            timeout: env.secs("REPORTQ_WEBHOOK_TIMEOUT_SECS", 10.0, 0.1, 60.0)?,
-            backoff,
-            url_expiry: env.secs("REPORTQ_URL_EXPIRY_SECS", 900.0, 1.0, 604_800.0)?,
-        })
-    }
-
-    /// Attempts in all: the first and one per back-off delay.
-    pub fn max_attempts(&self) -> u32 {
-        self.backoff.len() as u32 + 1
-    }
-}
-
-impl Default for WebhookSettings {
-    fn default() -> Self {
-        WebhookSettings::read(&Env::default()).expect("the defaults are valid")
-    }
-}
-
-/// Where delivery messages go.
-#[async_trait::async_trait]
-pub trait DeliveryQueue: Send + Sync + std::fmt::Debug {
-    async fn send_delivery(&self, msg: &DeliveryMessage, delay: Duration) -> Result<(), QueueError>;
-}
-
-#[async_trait::async_trait]
-impl DeliveryQueue for SqsQueue {
-    async fn send_delivery(&self, msg: &DeliveryMessage, delay: Duration) -> Result<(), QueueError> {
-        self.send_body(serde_json::to_string(msg).expect("serialises"), delay.min(SQS_MAX_DELAY)).await
-    }
-}
+pub use crate::queue::DeliveryQueue;
 
 /// Why an event could not be queued or sent this time (worth another try).
 #[derive(Debug, thiserror::Error)]
@@ -204,21 +126,6 @@ pub struct Deliverer {
 impl Deliverer {
     pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn DeliveryQueue>, cfg: WebhookSettings) -> Deliverer {
         Deliverer { store, queue, cfg }
-    }
-
-    /// The webhook function's deliverer: the bucket and the delivery queue from the
-    /// environment (read once).
-    pub async fn from_env() -> Result<Deliverer, ConfigError> {
-        let cfg = crate::config::ApiSettings::from_env()?;
-        let w = cfg.webhooks.clone();
-        let url =
-            w.queue_url.clone().ok_or(ConfigError::Missing { name: "REPORTQ_WEBHOOK_QUEUE_URL", reason: "the webhook function delivers from it" })?;
-        if w.secrets.is_empty() {
-            return Err(ConfigError::Missing { name: "REPORTQ_WEBHOOK_SECRETS", reason: "every event is signed" });
-        }
-        let (s3, sqs) = crate::aws::clients().await;
-        let store = Arc::new(crate::store::S3Store::new(s3, cfg.bucket));
-        Ok(Deliverer::new(store, Arc::new(SqsQueue::new(sqs, url)), w))
     }
 
     /// Handles one delivery message. `Err` only when the store or queue failed: the message
@@ -392,33 +299,13 @@ impl Deliverer {
 
     /// Long-polls the delivery queue until `stop` resolves (`reportq worker`), `concurrency`
     /// deliveries at once: a receiver that hangs holds one of these, never a render slot.
-    pub async fn run(&self, queue: &SqsQueue, concurrency: usize, wait: Duration, stop: impl std::future::Future<Output = ()>) {
-        tokio::pin!(stop);
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            tokio::select! {
-                _ = &mut stop => return,
-                r = queue.receive(10, wait) => match r {
-                    Ok(msgs) => {
-                        backoff = Duration::from_millis(500);
-                        let results = self.process(&msgs, concurrency).await;
-                        let done: Vec<String> = results.into_iter().filter_map(|(handle, ok)| ok.then_some(handle).flatten()).collect();
-                        if let Err(e) = queue.delete(&done).await {
-                            tracing::warn!(error = %e, "delivery messages not deleted; they come back and find their records");
-                        }
-                    }
-                    Err(e) => {
-                        tracing::warn!(queue = queue.url(), error = %e, retry_in = ?backoff, "polling the delivery queue failed");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(20));
-                    }
-                }
-            }
-        }
+    pub async fn run(&self, queue: &dyn crate::consumer::Source, concurrency: usize, wait: Duration, stop: impl std::future::Future<Output = ()>) {
+        crate::consumer::run(&Deliveries { deliverer: self, concurrency }, queue, wait, stop).await
     }
 
-    /// Handles SQS records, each `(receipt handle, handled)`; an unhandled one comes back.
-    pub async fn process(&self, msgs: &[aws_lambda_events::event::sqs::SqsMessage], concurrency: usize) -> Vec<(Option<String>, bool)> {
+    /// Handles SQS records, each handled or not (in the records' order); an unhandled one comes
+    /// back.
+    pub async fn process(&self, msgs: &[aws_lambda_events::event::sqs::SqsMessage], concurrency: usize) -> Vec<bool> {
         let sem = tokio::sync::Semaphore::new(concurrency.max(1));
         let work = msgs.iter().map(|m| async {
             let _permit = sem.acquire().await.expect("never closed");
@@ -437,7 +324,7 @@ impl Deliverer {
                     false
                 }
             };
-            (m.receipt_handle.clone(), ok)
+            ok
         });
         // In the records' order (the Lambda answer names failures by message), all at once.
         futures::future::join_all(work).await
@@ -451,13 +338,22 @@ impl Deliverer {
     ) -> Result<aws_lambda_events::event::sqs::SqsBatchResponse, lambda_runtime::Error> {
         let records = &event.payload.records;
         let results = self.process(records, 10).await;
-        let mut resp = aws_lambda_events::event::sqs::SqsBatchResponse::default();
-        for (m, (_, ok)) in records.iter().zip(results) {
-            if !ok {
-                resp.add_failure(m.message_id.clone().unwrap_or_default());
-            }
-        }
-        Ok(resp)
+        Ok(crate::consumer::batch_response(records, &results))
+    }
+}
+
+/// The deliverer as a [`crate::consumer::Handler`], `concurrency` deliveries at once.
+struct Deliveries<'a> {
+    deliverer: &'a Deliverer,
+    concurrency: usize,
+}
+
+#[async_trait::async_trait]
+impl crate::consumer::Handler for Deliveries<'_> {
+    type Result = bool;
+
+    async fn handle_batch(&self, records: &[aws_lambda_events::event::sqs::SqsMessage]) -> Vec<bool> {
+        self.deliverer.process(records, self.concurrency).await
     }
 }
 

@@ -11,30 +11,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-use ipnet::IpNet;
-
-/// Networks a callback may reach even though they are not public.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AllowList(pub Vec<IpNet>);
-
-impl AllowList {
-    /// `127.0.0.1/32, 10.1.0.0/16` (a bare address is a /32 or /128).
-    pub fn parse(s: &str) -> Result<AllowList, String> {
-        let mut nets = Vec::new();
-        for w in s.split([',', ' ']).map(str::trim).filter(|w| !w.is_empty()) {
-            let net = match w.parse::<IpNet>() {
-                Ok(n) => n,
-                Err(_) => IpNet::from(w.parse::<IpAddr>().map_err(|_| format!("{w:?} is neither a CIDR nor an address"))?),
-            };
-            nets.push(net);
-        }
-        Ok(AllowList(nets))
-    }
-
-    pub fn allows(&self, ip: IpAddr) -> bool {
-        self.0.iter().any(|n| n.contains(&ip))
-    }
-}
+pub use crate::domain::webhook::AllowList;
 
 /// Why an address may not be called, or `None` if it is a public unicast address.
 pub fn forbidden(ip: IpAddr) -> Option<&'static str> {

@@ -1,6 +1,6 @@
 //! Submission and the worker's claim/lease/finish rules on the in-memory store and queue: no
 //! emulator, no TeX (a stand-in renderer), milliseconds. The same code runs on S3 and SQS in
-//! tests/pipeline.rs, for what only the real services show.
+//! tests/it/pipeline.rs, for what only the real services show.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -6,13 +6,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reportq::api::{ApiState, router};
+use reportq::api::router;
 use reportq::config::{ApiSettings, WorkerSettings};
 use reportq::queue::SqsQueue;
-use reportq::store::{JobStore, S3Store};
+use reportq::startup::Services;
+use reportq::store::JobStore;
 use reportq::worker::Worker;
 
-use super::aws::{Resources, clients, resources};
+use super::aws::{Resources, clients, resources, sdk_config};
 
 /// Changes a test makes to the settings before the app starts.
 pub type Tweak = Box<dyn FnOnce(&mut ApiSettings, &mut WorkerSettings)>;
@@ -102,14 +103,11 @@ pub async fn app(endpoint: &str, opts: Opts) -> App {
         worker_cfg.webhooks.queue_url = Some(res.webhook_url.clone());
     }
     (opts.tweak)(&mut cfg, &mut worker_cfg);
+    // Wired as production is (reportq::startup), on this test's bucket and endpoint.
     let (s3, sqs) = clients(endpoint).await;
-    let jobs: Arc<dyn JobStore> = Arc::new(S3Store::new(s3.clone(), res.bucket.clone()));
-    let queue = SqsQueue::new(sqs.clone(), res.queue_url.clone());
-    let interactive = cfg.interactive_queue_url.as_ref().map(|u| SqsQueue::new(sqs.clone(), u.clone()));
-    let mut state = ApiState::new(cfg.clone(), jobs.clone(), Arc::new(queue.clone()));
-    if let Some(q) = &interactive {
-        state = state.with_interactive(Arc::new(q.clone()));
-    }
+    let services = Services::build(&res.bucket, &sdk_config(endpoint).await);
+    let jobs: Arc<dyn JobStore> = services.store.clone();
+    let state = services.api_state(cfg.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -123,16 +121,15 @@ pub async fn app(endpoint: &str, opts: Opts) -> App {
     });
 
     let renderer = Arc::new(reportq::Renderer::new(worker_cfg.cap_render(render_config(&opts.child_exe))).unwrap());
-    let worker_s3 = match &opts.worker_s3_endpoint {
-        Some(e) => clients(e).await.0,
-        None => s3.clone(),
+    // The worker's store may go through a fault proxy; its queues never do.
+    let worker_services = match &opts.worker_s3_endpoint {
+        Some(e) => services.clone().with_store_from(&res.bucket, &sdk_config(e).await),
+        None => services.clone(),
     };
-    let scorer = reportq::scoring::load(worker_cfg.diagram_model.as_deref()).ok();
-    let webhooks = worker_cfg.webhooks.queue_url.as_ref().map(|u| SqsQueue::new(sqs.clone(), u.clone()));
-    let mut worker = Worker::new(Arc::new(S3Store::new(worker_s3, res.bucket.clone())), renderer, worker_cfg.clone(), scorer);
-    if let Some(q) = &webhooks {
-        worker = worker.with_webhooks(Arc::new(q.clone()));
-    }
+    let (worker, queues) = worker_services.worker(worker_cfg.clone(), renderer).unwrap();
+    let queue = (*queues.bulk).clone();
+    let interactive = queues.interactive.as_deref().cloned();
+    let webhooks = queues.webhooks.as_deref().cloned();
     let worker = Arc::new(worker);
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(Duration::from_secs(60)).build().unwrap();
     App { res, s3, sqs, cfg, worker_cfg, jobs, queue, interactive, webhooks, worker, base, http, stop: Some(tx) }
@@ -147,10 +144,11 @@ impl App {
     pub fn spawn_worker(&self) -> tokio::sync::oneshot::Sender<()> {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let worker = self.worker.clone();
-        let queues = reportq::worker::Queues { bulk: self.queue.clone(), interactive: self.interactive.clone(), webhooks: None };
+        let (bulk, interactive) = (self.queue.clone(), self.interactive.clone());
         tokio::spawn(async move {
+            let interactive = interactive.as_ref().map(|q| q as &dyn reportq::consumer::Source);
             worker
-                .run(&queues, async {
+                .run(&bulk, interactive, async {
                     let _ = rx.await;
                 })
                 .await;

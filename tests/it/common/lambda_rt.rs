@@ -94,7 +94,8 @@ impl RuntimeApi {
     /// function's container image instead (tests/it/image.rs).
     pub fn spawn_args(&mut self, exe: &str, args: &[&str], env: &[(String, String)]) {
         let mut cmd = Command::new(exe);
-        cmd.args(args).env("AWS_LAMBDA_RUNTIME_API", &self.addr)
+        cmd.args(args)
+            .env("AWS_LAMBDA_RUNTIME_API", &self.addr)
             .env("AWS_LAMBDA_FUNCTION_NAME", "reportq-test")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")

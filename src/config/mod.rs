@@ -3,6 +3,10 @@
 //! from the environment by the binaries ([`Env::process`]) and built explicitly by tests
 //! ([`Env::from_pairs`], or the structs' own fields), never from a developer's shell by accident.
 
+mod webhooks;
+
+pub use webhooks::WebhookSettings;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -148,7 +152,7 @@ impl RenderConfig {
 
 /// `REPORTQ_REQUIRE_SANDBOX`: `io` plus any of `seccomp` and `landlock`, joined by `+`.
 fn required_layers(env: &Env) -> Result<Vec<&'static str>, ConfigError> {
-    use crate::sandbox::kernel::{IO, LANDLOCK, SECCOMP};
+    use crate::domain::confinement::{IO, LANDLOCK, SECCOMP};
     const NAME: &str = "REPORTQ_REQUIRE_SANDBOX";
     let Some(v) = env.var(NAME) else { return Ok(Vec::new()) };
     let bad = |reason: &str| ConfigError::Invalid { name: NAME, value: v.clone(), reason: reason.into() };
@@ -222,9 +226,9 @@ pub struct ApiSettings {
     /// Where `reportq serve` listens (`REPORTQ_LISTEN`, default `127.0.0.1:8080`).
     pub listen: String,
     /// How `/v1` callers authenticate (`REPORTQ_AUTH`: `off`, the default; `keys`; `jwt`).
-    pub auth: crate::access::AuthMode,
+    pub auth: crate::domain::access::AuthMode,
     /// Callback checks: which addresses may be called, and whether webhooks are on at all.
-    pub webhooks: crate::webhook::WebhookSettings,
+    pub webhooks: WebhookSettings,
 }
 
 /// Reading and making the two functions' settings: from the environment, or the defaults for a
@@ -274,14 +278,14 @@ impl ApiSettings {
             diagram_model: env.var("REPORTQ_DIAGRAM_MODEL").map(PathBuf::from),
             listen: env.var("REPORTQ_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
             auth: match env.var("REPORTQ_AUTH") {
-                None => crate::access::AuthMode::Off,
-                Some(v) => crate::access::AuthMode::parse(&v).ok_or_else(|| ConfigError::Invalid {
+                None => crate::domain::access::AuthMode::Off,
+                Some(v) => crate::domain::access::AuthMode::parse(&v).ok_or_else(|| ConfigError::Invalid {
                     name: "REPORTQ_AUTH",
                     value: v.clone(),
                     reason: "use off, keys or jwt".into(),
                 })?,
             },
-            webhooks: crate::webhook::WebhookSettings::read(env)?,
+            webhooks: WebhookSettings::read(env)?,
         })
     }
 }
@@ -316,7 +320,7 @@ pub struct WorkerSettings {
     /// default 345,600 = 4 days: the queues' message retention, which it must equal).
     pub job_expiry: Duration,
     /// Where final events go, how they are signed and retried.
-    pub webhooks: crate::webhook::WebhookSettings,
+    pub webhooks: WebhookSettings,
 }
 
 impl WorkerSettings {
@@ -332,7 +336,7 @@ impl WorkerSettings {
             concurrency: env.parse("REPORTQ_WORKER_CONCURRENCY", Env::cores())?.max(1),
             poll_wait: env.secs("REPORTQ_POLL_WAIT_SECS", 20.0, 0.0, 20.0)?,
             job_expiry: env.secs("REPORTQ_JOB_EXPIRY_SECS", 345_600.0, 60.0, 1_209_600.0)?,
-            webhooks: crate::webhook::WebhookSettings::read(env)?,
+            webhooks: WebhookSettings::read(env)?,
             metrics_listen: match env.var("REPORTQ_METRICS_LISTEN") {
                 Some(v) if v == "off" => None,
                 Some(v) => Some(v),

@@ -2,7 +2,8 @@
 //! polling the queue), renders each job once, uploads the PDF and records the outcome.
 //!
 //! The claim/lease/finish rules run over the [`JobStore`] interface and a [`Render`]
-//! implementation, so they are tested in memory; the SQS and Lambda adapters are at the end.
+//! implementation, so they are tested in memory; the Lambda entry points and the poll loops
+//! are in [`entry`], through [`crate::consumer`].
 //!
 //! The retry decision is made once, in [`Worker::run_claimed`]: a permanent fault (bad
 //! parameters, a TeX error, a render limit) marks the job `failed` and is an `Ok` outcome, so
@@ -13,18 +14,21 @@
 //! job message, or names no job, is retried too, so that it ends in the DLQ where a person
 //! can look at it, instead of vanishing.
 
+mod entry;
+
+pub use entry::batch_response;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsMessage;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::WorkerSettings;
 use crate::domain::job::{Claim, Event, EventKind, Job, JobError, Lane, Output, Status, now_epoch, now_ms};
-use crate::domain::trace::Trace;
 use crate::metrics;
-use crate::queue::{JobMessage, QueueError, SqsQueue};
+use crate::queue::JobMessage;
 use crate::render::{RenderError, Renderer};
 use crate::request::ReportRequest;
 use crate::scoring::Diagram;
@@ -208,77 +212,9 @@ impl Worker {
         &self.cfg
     }
 
-    /// The Lambda handler: every record of the event, at once (the renderer bounds how many
-    /// TeX processes run), answered as partial batch failures.
-    pub async fn handle(&self, event: lambda_runtime::LambdaEvent<SqsEvent>) -> Result<SqsBatchResponse, lambda_runtime::Error> {
-        // Lambda stops the function at its deadline: finish (or give up on) each job before.
-        let lambda_left = event.context.deadline().duration_since(std::time::SystemTime::now()).ok();
-        let deadline = match lambda_left {
-            Some(left) => self.cfg.job_deadline.min(left.saturating_sub(Duration::from_secs(2))),
-            None => self.cfg.job_deadline,
-        };
-        let results = self.process(&event.payload.records, deadline).await;
-        Ok(batch_response(&results))
-    }
-
     /// Expires jobs whose message can no longer arrive ([`crate::sweep`]).
     pub async fn sweep(&self) -> Result<crate::sweep::SweepReport, StoreError> {
         crate::sweep::sweep(self.store.as_ref(), now_epoch(), self.cfg.job_expiry.as_secs() as i64, self.notifier.as_ref()).await
-    }
-
-    /// The worker Lambda's one entry point: an SQS batch (the two queues' event sources), or
-    /// the hourly schedule, which sweeps.
-    pub async fn handle_any(&self, event: lambda_runtime::LambdaEvent<serde_json::Value>) -> Result<serde_json::Value, lambda_runtime::Error> {
-        let (payload, context) = event.into_parts();
-        if payload.get("Records").is_some() {
-            let sqs: SqsEvent = serde_json::from_value(payload)?;
-            let resp = self.handle(lambda_runtime::LambdaEvent::new(sqs, context)).await?;
-            return Ok(serde_json::to_value(resp)?);
-        }
-        Ok(serde_json::to_value(self.sweep().await?)?)
-    }
-
-    /// Handles messages concurrently, each within `deadline`.
-    pub async fn process(&self, records: &[SqsMessage], deadline: Duration) -> Vec<RecordResult> {
-        let sem = tokio::sync::Semaphore::new(self.cfg.concurrency);
-        let work = records.iter().map(|m| async {
-            let _permit = sem.acquire().await.expect("never closed");
-            // One span per delivery: every event of this job's attempt carries its ids.
-            let parsed = parse_message(m).ok();
-            let trace = m.attributes.get("AWSTraceHeader").and_then(|h| Trace::from_xray(h)).map(|t| t.trace_id_hex());
-            let span = tracing::info_span!(
-                "job",
-                message_id = m.message_id.as_deref().unwrap_or("?"),
-                job_id = parsed.map(|j| j.job_id.to_string()).unwrap_or_default(),
-                lane = parsed.map(|j| j.lane.as_str()).unwrap_or("?"),
-                receive_count = m.attributes.get("ApproximateReceiveCount").map(String::as_str).unwrap_or("1"),
-                // The trace the API started (SQS's AWSTraceHeader; else the job record's).
-                trace_id = trace.as_deref(),
-                // Known once the job is read and claimed.
-                batch_id = tracing::field::Empty,
-                template = tracing::field::Empty,
-                attempt = tracing::field::Empty,
-            );
-            let work = tokio::time::timeout(deadline, self.process_one(m, deadline, self.last_delivery(m)));
-            let result = match tracing::Instrument::instrument(work, span.clone()).await {
-                Ok(r) => r,
-                Err(_) => Err(WorkerError::Deadline(deadline)),
-            };
-            let result = match result {
-                Err(e) if self.last_delivery(m) => tracing::Instrument::instrument(self.give_up(m, e), span.clone()).await,
-                r => r,
-            };
-            let message_id = m.message_id.as_deref().unwrap_or("?");
-            span.in_scope(|| match &result {
-                Ok(o) => tracing::info!(message_id, job_id = %o.job_id(), outcome = o.kind(), "message handled"),
-                Err(e) => {
-                    metrics::count("Retries", &[("Code", e.code())], 1.0);
-                    tracing::warn!(message_id, error = %e, code = e.code(), "message will be retried")
-                }
-            });
-            RecordResult { message_id: m.message_id.clone().unwrap_or_default(), receipt_handle: m.receipt_handle.clone(), result }
-        });
-        futures::future::join_all(work).await
     }
 
     fn last_delivery(&self, m: &SqsMessage) -> bool {
@@ -510,135 +446,9 @@ impl Worker {
             },
         }
     }
-
-    /// One long poll of the queue, handled like a Lambda invocation; handled messages are
-    /// deleted, failed ones come back after their visibility timeout.
-    pub async fn poll_once(&self, queue: &SqsQueue, wait: Duration) -> Result<Vec<RecordResult>, QueueError> {
-        // A long poll answers within `wait`; one that does not has lost its connection (the
-        // SDK's own attempt limit is longer): give up on it and poll again.
-        let limit = wait + Duration::from_secs(10);
-        let msgs = match tokio::time::timeout(limit, queue.receive(10, wait)).await {
-            Ok(r) => r?,
-            Err(_) => return Err(QueueError { op: "ReceiveMessage", message: format!("no answer within {limit:?}") }),
-        };
-        if msgs.is_empty() {
-            return Ok(Vec::new());
-        }
-        let results = self.process(&msgs, self.cfg.job_deadline).await;
-        let done: Vec<String> = results.iter().filter(|r| r.result.is_ok()).filter_map(|r| r.receipt_handle.clone()).collect();
-        // Not deleted in time: the messages come back and find their jobs done.
-        match tokio::time::timeout(Duration::from_secs(30), queue.delete(&done)).await {
-            Ok(r) => r?,
-            Err(_) => return Err(QueueError { op: "DeleteMessageBatch", message: "no answer within 30 s".into() }),
-        }
-        Ok(results)
-    }
-
-    /// `reportq worker`: polls until `stop` resolves. With an interactive queue, both queues
-    /// are polled at once, each by its own loop: an interactive message is taken as soon as it
-    /// arrives, not after the bulk messages in hand.
-    pub async fn run(&self, queues: &Queues, stop: impl std::future::Future<Output = ()>) {
-        use futures::FutureExt;
-        let stop = stop.shared();
-        let interactive = async {
-            if let Some(q) = &queues.interactive {
-                self.poll_loop(q, stop.clone()).await;
-            }
-        };
-        futures::join!(self.poll_loop(&queues.bulk, stop.clone()), interactive);
-    }
-
-    async fn poll_loop(&self, queue: &SqsQueue, stop: impl std::future::Future<Output = ()>) {
-        tokio::pin!(stop);
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            let t = Instant::now();
-            tokio::select! {
-                _ = &mut stop => return,
-                r = self.poll_once(queue, self.cfg.poll_wait) => match r {
-                    Ok(_) => backoff = Duration::from_millis(500),
-                    Err(e) => {
-                        tracing::warn!(queue = queue.url(), error = %e, retry_in = ?backoff, "polling the queue failed");
-                        tokio::time::sleep(backoff.saturating_sub(t.elapsed())).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(20));
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The queues `reportq worker` polls: the bulk lane, and the interactive lane when it has a
-/// queue of its own.
-#[derive(Debug, Clone)]
-pub struct Queues {
-    pub bulk: SqsQueue,
-    pub interactive: Option<SqsQueue>,
-    /// The webhook delivery queue (`REPORTQ_WEBHOOK_QUEUE_URL`).
-    pub webhooks: Option<SqsQueue>,
 }
 
 fn parse_message(m: &SqsMessage) -> Result<JobMessage, WorkerError> {
     let body = m.body.as_deref().unwrap_or_default();
     serde_json::from_str(body).map_err(|e| WorkerError::BadMessage(e.to_string()))
-}
-
-/// Partial batch failures: the records to deliver again.
-pub fn batch_response(results: &[RecordResult]) -> SqsBatchResponse {
-    let mut resp = SqsBatchResponse::default();
-    for r in results {
-        if r.result.is_err() {
-            resp.add_failure(r.message_id.clone());
-        }
-    }
-    resp
-}
-
-/// Why a worker cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum StartError {
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error(transparent)]
-    Render(#[from] RenderError),
-}
-
-impl Worker {
-    /// A worker on S3 and its SQS queue, from the environment (read once).
-    pub async fn from_env() -> Result<(Worker, Queues), StartError> {
-        let cfg = WorkerSettings::from_env()?;
-        let render = cfg.cap_render(crate::config::RenderConfig::from_env()?);
-        // Once, at start: what an operator checks first when jobs behave oddly.
-        tracing::info!(settings = ?cfg, render = ?render, metrics = ?crate::metrics::mode(), commit = env!("REPORTQ_GIT_COMMIT"), "worker settings");
-        let renderer = Arc::new(Renderer::new(render)?);
-        let (s3, sqs) = crate::aws::clients().await;
-        let queues = Queues {
-            bulk: SqsQueue::new(sqs.clone(), cfg.queue_url.clone()),
-            interactive: cfg.interactive_queue_url.as_ref().map(|u| SqsQueue::new(sqs.clone(), u.clone())),
-            webhooks: cfg.webhooks.queue_url.as_ref().map(|u| SqsQueue::new(sqs, u.clone())),
-        };
-        if queues.webhooks.is_some() && cfg.webhooks.secrets.is_empty() {
-            return Err(StartError::Config(crate::config::ConfigError::Missing {
-                name: "REPORTQ_WEBHOOK_SECRETS",
-                reason: "webhooks are on (REPORTQ_WEBHOOK_QUEUE_URL) and every event is signed: make one with `reportq webhook secret`",
-            }));
-        }
-        let store = Arc::new(crate::store::S3Store::new(s3, cfg.bucket.clone()));
-        // A broken network file costs the reports their "Where to improve first" section, not
-        // the reports themselves; the API's scoring routes say what is wrong.
-        let scorer = match crate::scoring::load(cfg.diagram_model.as_deref()) {
-            Ok(d) => Some(d),
-            Err(crate::scoring::NetworkError::NotConfigured) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "reports go without improvements");
-                None
-            }
-        };
-        let webhooks = queues.webhooks.clone();
-        let mut worker = Worker::new(store, renderer, cfg, scorer);
-        if let Some(q) = webhooks {
-            worker = worker.with_webhooks(Arc::new(q));
-        }
-        Ok((worker, queues))
-    }
 }

@@ -1,0 +1,74 @@
+//! `reportq render`, `score` and `setup`: local work on one request, no AWS.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use reportq::config::RenderConfig;
+use reportq::template::{self, Date, RenderContext};
+use reportq::{Renderer, ReportRequest};
+
+use super::*;
+
+pub(crate) fn score(input: PathBuf, model: Option<PathBuf>, improvements: bool) -> Res {
+    let scorer = load_scorer(model)?.ok_or(reportq::scoring::NetworkError::NotConfigured)?;
+    let bytes = read_input(&input).map_err(|e| format!("reading {}: {e}", input.display()))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
+    let one = |m: &serde_json::Value| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        Ok(if improvements { serde_json::to_value(scorer.improvements_value(m)?)? } else { serde_json::to_value(scorer.score_value(m)?)? })
+    };
+    let out = match &value {
+        serde_json::Value::Array(models) => serde_json::Value::Array(models.iter().map(one).collect::<Result<_, _>>()?),
+        m => one(m)?,
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+pub(crate) fn render(request: PathBuf, output: PathBuf, format: Format, epoch: Option<i64>, model: Option<PathBuf>) -> Res {
+    let bytes = read_input(&request).map_err(|e| format!("reading {}: {e}", request.display()))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: not JSON: {e}", request.display()))?;
+    let scorer = load_scorer(model)?;
+    let req = ReportRequest::parse(&value, scorer.as_deref()).map_err(|e| format!("{}: {e}", request.display()))?;
+    let t = Instant::now();
+    let out = match format {
+        Format::Csv => template::csv(&req.params).into_bytes(),
+        Format::Png => template::chart_png(&req.params)?,
+        Format::Tex => {
+            let ctx = RenderContext::new(epoch.map(Date::from_epoch).unwrap_or_else(Date::now), req.pdf.standard);
+            template::prepare(&req.params, &ctx)?.tex.into_bytes()
+        }
+        Format::Pdf => {
+            let renderer = Renderer::new(RenderConfig::from_env()?)?;
+            let date = epoch.map(Date::from_epoch).unwrap_or_else(Date::now);
+            let ctx = RenderContext::new(date, req.pdf.standard).with_scorer(scorer);
+            renderer.render(&req, &ctx)?.pdf
+        }
+    };
+    write_output(&output, &out)?;
+    if output.as_os_str() != "-" {
+        eprintln!("wrote {} ({} bytes, {} template) in {:.2?}", output.display(), out.len(), req.template_name(), t.elapsed());
+    }
+    Ok(())
+}
+
+pub(crate) fn setup() -> Res {
+    let cfg = RenderConfig::from_env()?;
+    eprintln!("TeX bundle: {}", cfg.bundle.display());
+    let formats = reportq::setup::build_formats(&cfg.bundle)?;
+    for f in &formats.built {
+        match f.took {
+            Some(took) => eprintln!("built the {} format ({}) in {took:.2?}", f.name, f.what),
+            None => eprintln!("the {} format ({}) is already built", f.name, f.what),
+        }
+    }
+    for name in &formats.removed {
+        eprintln!("removed {name}: no template preamble uses it any more");
+    }
+    // One confined render proves the whole path (bundle, format, child, sandbox) works here.
+    let renderer = Renderer::new(cfg)?;
+    let req = ReportRequest::from_slice(include_bytes!("../../examples/summary.json"))?;
+    let t = Instant::now();
+    let r = renderer.render(&req, &RenderContext::new(Date::now(), req.pdf.standard))?;
+    eprintln!("check render: {} bytes in {:.2?}; sandbox: {}", r.pdf.len(), t.elapsed(), r.sandbox);
+    Ok(())
+}

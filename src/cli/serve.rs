@@ -1,0 +1,66 @@
+//! `reportq serve` and `reportq worker`: the Lambda functions' code as long-running processes.
+
+use super::*;
+
+pub(crate) fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()
+}
+
+/// Ctrl-C or SIGTERM (what process managers and `scripts/dev.sh` send).
+pub(crate) async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! { _ = tokio::signal::ctrl_c() => {}, _ = term => {} }
+}
+
+pub(crate) async fn serve(listen: Option<String>) -> Res {
+    let state = reportq::startup::api_state().await?;
+    let addr = listen.unwrap_or_else(|| state.cfg.listen.clone());
+    let listener = tokio::net::TcpListener::bind(&addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    tracing::info!(addr = %listener.local_addr()?, bucket = state.cfg.bucket, queue = state.cfg.queue_url, "reportq API listening");
+    reportq::api::serve(state, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+pub(crate) async fn worker() -> Res {
+    let (worker, queues) = reportq::startup::worker().await?;
+    let interactive = queues.interactive.as_ref().map(|q| q.url().to_string()).unwrap_or_else(|| "none (shares the bulk queue)".into());
+    tracing::info!(queue = queues.bulk.url(), interactive_queue = interactive, "reportq worker polling");
+    // A job that can outlive its message's invisibility is handed to a second worker while
+    // the first still runs it: say so at start rather than in a confusing log later.
+    for queue in std::iter::once(&queues.bulk).chain(queues.interactive.as_ref()) {
+        if let Ok(Some(v)) = queue.visibility_timeout().await {
+            let deadline = worker.settings().job_deadline;
+            if v <= deadline {
+                tracing::warn!(queue = queue.url(), visibility = ?v, deadline = ?deadline, "the queue's visibility timeout is not above REPORTQ_JOB_DEADLINE_SECS");
+            }
+        }
+    }
+    if let Some(addr) = worker.settings().metrics_listen.clone() {
+        // A second worker on the same machine finds the port taken: it works on, unscraped.
+        match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => {
+                tracing::info!(addr = %l.local_addr()?, "worker metrics on /metrics");
+                tokio::spawn(reportq::api::serve_metrics(l));
+            }
+            Err(e) => tracing::warn!(addr, error = %e, "worker metrics not served"),
+        }
+    }
+    // Webhook deliveries in a loop of their own: a receiver that hangs holds a delivery
+    // slot, never a render slot.
+    let deliveries = async {
+        if let (Some(q), Some(d)) = (&queues.webhooks, worker.deliverer()) {
+            tracing::info!(queue = q.url(), "delivering webhooks");
+            d.run(q.as_ref(), 16, worker.settings().poll_wait, shutdown_signal()).await;
+        }
+    };
+    let interactive = queues.interactive.as_deref().map(|q| q as &dyn reportq::consumer::Source);
+    futures::join!(worker.run(queues.bulk.as_ref(), interactive, shutdown_signal()), deliveries);
+    Ok(())
+}
