@@ -168,10 +168,14 @@ pub fn run(renderer: &Renderer, whole: &Renderer, opts: &Options) -> Result<(), 
             ms(pct(n, 0.5)),
         );
     }
-    println!("\n| template | document (passes) | TeX only: tectonic p50 | on LaTeX's own format | xelatex p50 | xelatex / tectonic |");
-    println!("|---|---|---|---|---|---|");
+    if opts.xelatex_runs == 0 {
+        println!("\nTeX only, tectonic vs xelatex: not run (--xelatex 0)");
+    } else {
+        println!("\n| template | document (passes) | TeX only: tectonic p50 | on LaTeX's own format | xelatex p50 | xelatex / tectonic |");
+        println!("|---|---|---|---|---|---|");
+    }
     let mut xe = xelatex.iter();
-    for (name, _, _, tex_only) in &rows {
+    for (name, _, _, tex_only) in rows.iter().filter(|_| opts.xelatex_runs > 0) {
         for (standard, _, _, fast, slow) in tex_only {
             let doc = if standard.tagged() { "tagged PDF/A-2a (2)" } else { "PDF/A-2b (1)" };
             let (f, s) = (pct(fast, 0.5), pct(slow, 0.5));

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::domain::access::Caller;
-use crate::domain::job::{Batch, Callback, Job, JobError, Status};
+use crate::domain::job::{Batch, Callback, FailureCode, Job, JobError, Status};
 use crate::domain::now_epoch;
 use crate::domain::trace::Trace;
 use crate::metrics;
@@ -142,10 +142,8 @@ impl Submitter {
                 // Nobody can retry this job into the queue: say so rather than leave it queued.
                 tracing::warn!(job_id = %id, error = %e, "enqueue failed; marking the job failed");
                 if let Some((cur, version)) = self.store.job(id).await? {
-                    let failed = cur.failed(
-                        now_epoch(),
-                        JobError { code: "enqueue_failed".into(), message: "the job could not be queued; submit it again".into() },
-                    );
+                    let failed =
+                        cur.failed(now_epoch(), JobError::pipeline(FailureCode::EnqueueFailed, "the job could not be queued; submit it again"));
                     let _ = self.store.replace_job(&failed, &version).await;
                 }
             }

@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 
-use crate::domain::job::{JobError, Status};
+use crate::domain::job::{FailureCode, JobError, Status};
 use crate::store::{JobStore, Put, StoreError};
 
 /// What one sweep did.
@@ -38,10 +38,8 @@ pub async fn sweep(store: &dyn JobStore, now: i64, expiry_secs: i64, notifier: O
         if !stuck {
             continue;
         }
-        let failed = job.failed(
-            now,
-            JobError { code: "expired".into(), message: "the job was not rendered before its queue message expired; submit it again".into() },
-        );
+        let failed =
+            job.failed(now, JobError::pipeline(FailureCode::Expired, "the job was not rendered before its queue message expired; submit it again"));
         // A conditional write: a worker that finishes the job meanwhile wins.
         if let Put::Written(_) = store.replace_job(&failed, &version).await? {
             if let Some(batch) = failed.batch_id {
@@ -55,7 +53,7 @@ pub async fn sweep(store: &dyn JobStore, now: i64, expiry_secs: i64, notifier: O
                 // The next sweep does not see this job again (it is final): say so loudly.
                 tracing::error!(job_id = %id, error = %e, "the expired job's webhook was not queued");
             }
-            crate::metrics::count("JobsFailed", &[("Template", failed.template.as_str()), ("Code", "expired")], 1.0);
+            crate::metrics::count("JobsFailed", &[("Template", failed.template.as_str()), ("Code", FailureCode::Expired.as_str())], 1.0);
             report.expired += 1;
         }
     }

@@ -49,10 +49,41 @@ pub struct JobError {
 }
 
 impl JobError {
+    /// A failure the pipeline itself records, with its own message.
+    pub fn pipeline(code: FailureCode, message: impl Into<String>) -> JobError {
+        JobError { code: code.as_str().into(), message: message.into() }
+    }
+
     /// Failures that say nothing about the request (it never reached the queue, or every
     /// delivery hit an outage): submitting the same request again may well succeed.
     pub fn is_transient(&self) -> bool {
-        matches!(self.code.as_str(), "enqueue_failed" | "retries_exhausted")
+        matches!(FailureCode::parse(&self.code), Some(FailureCode::EnqueueFailed | FailureCode::RetriesExhausted))
+    }
+}
+
+/// The failures the pipeline records itself; a render's own failures carry the renderer's
+/// code (`RenderError::code`). One spelling each, for records, metrics and the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCode {
+    /// The job was stored but its message could not be sent.
+    EnqueueFailed,
+    /// Every delivery failed for a reason worth retrying; the message went to the DLQ.
+    RetriesExhausted,
+    /// The job was not rendered before its queue message expired (the sweep).
+    Expired,
+}
+
+impl FailureCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureCode::EnqueueFailed => "enqueue_failed",
+            FailureCode::RetriesExhausted => "retries_exhausted",
+            FailureCode::Expired => "expired",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<FailureCode> {
+        [FailureCode::EnqueueFailed, FailureCode::RetriesExhausted, FailureCode::Expired].into_iter().find(|c| c.as_str() == code)
     }
 }
 

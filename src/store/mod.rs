@@ -23,7 +23,7 @@ pub use s3::S3Store;
 
 /// The store could not be reached or answered with an error: worth another try.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("S3 {op} of {key} failed: {message}")]
+#[error("the store's {op} of {key} failed: {message}")]
 pub struct StoreError {
     pub op: &'static str,
     pub key: String,

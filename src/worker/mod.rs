@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::config::WorkerSettings;
-use crate::domain::job::{Claim, Event, EventKind, Job, JobError, Lane, Output, Status, now_epoch, now_ms};
+use crate::domain::job::{Claim, Event, EventKind, FailureCode, Job, JobError, Lane, Output, Status, now_epoch, now_ms};
 use crate::metrics;
 use crate::queue::JobMessage;
 use crate::render::{RenderError, Renderer};
@@ -232,18 +232,18 @@ impl Worker {
         {
             let failed = job.failed(
                 now_epoch(),
-                JobError {
-                    code: "retries_exhausted".into(),
-                    message: format!(
+                JobError::pipeline(
+                    FailureCode::RetriesExhausted,
+                    format!(
                         "the job failed {} times for reasons worth retrying (last: {}); it was moved to the dead-letter queue",
                         self.cfg.max_receive_count,
                         e.code()
                     ),
-                },
+                ),
             );
             if let Ok(Put::Written(_)) = self.store.replace_job(&failed, &etag).await {
                 tracing::warn!(job_id = %job.id, "job marked failed (retries_exhausted)");
-                metrics::count("JobsFailed", &[("Template", failed.template.as_str()), ("Code", "retries_exhausted")], 1.0);
+                metrics::count("JobsFailed", &[("Template", failed.template.as_str()), ("Code", FailureCode::RetriesExhausted.as_str())], 1.0);
                 self.mark(&failed).await;
                 if let Err(n) = self.notify(&failed).await {
                     tracing::warn!(job_id = %job.id, error = %n, "webhook of an expired-retries job not queued");
