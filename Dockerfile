@@ -2,68 +2,67 @@
 # reportq on AWS Lambda: two images from one file (README, "Deploy to AWS").
 #   docker build -t reportq-worker .               the worker: the last stage, the default
 #   docker build --target api -t reportq-api .     the API: no TeX, about a fifth of the size
-# Both are custom-runtime images on provided.al2023 with the binary as /var/runtime/bootstrap.
-# They write nothing outside /tmp, so they run with a read-only root:
-#   docker run --read-only --mount type=bind,source=/tmp,target=/tmp -p 9000:8080 reportq-worker
+# Both are Debian 12 images whose entry point is the function binary, /var/runtime/bootstrap:
+# Lambda runs any Linux image whose entry point speaks the Runtime API (lambda_runtime does).
+# The worker image also has the `reportq` CLI on its PATH, for an operator:
+#   docker run --rm -i --entrypoint reportq reportq-worker render - -o - < req.json > out.pdf
+# They write nothing outside /tmp, so they run with a read-only root, as Lambda runs them
+# (`make image-test`: scripts/lambda-container.sh):
+#   podman run --read-only --tmpfs /tmp --user 65534:65534 --cap-drop all reportq-worker
+# Without a registry (`make image`): scripts/base-images.sh builds local stand-ins for both
+# bases and the Makefile passes them as DEBIAN_BASE and RUST_BASE.
 
 # Bases pinned by digest (multi-arch index digests, as public repositories pinned them in
-# September-October 2026; this machine has no registry to read them from): a rebuild gets the
-# same bases until someone moves the digests on purpose (Renovate and Dependabot do). The tag
-# beside each digest is only a reminder of what it was.
-ARG LAMBDA_BASE=public.ecr.aws/lambda/provided:al2023@sha256:c6a2e7cb103884b785ebce3ce826c7cfd68e9843d8d5e6773a53e902ced83a19
-ARG RUST_VERSION=1.95.0
-# rustup-init by version and checksum (rust-lang/docker-rust's versions.toml for 1.29.0), not
-# `curl | sh`: a changed installer fails the build instead of running.
-ARG RUSTUP_VERSION=1.29.0
-ARG RUSTUP_SHA256=4acc9acc76d5079515b46346a485974457b5a79893cfb01112423c89aeb5aa10
+# 2026; this machine has no registry to read them from): a rebuild gets the same bases until
+# someone moves the digests on purpose (Renovate and Dependabot do). The tag beside each digest
+# is only a reminder of what it was. RUST_BASE is Rust 1.95.0 (the toolchain the tests use) on
+# the same Debian 12 as DEBIAN_BASE, so the binaries and the runtime share glibc 2.36 and the
+# sonames of ICU 72, fontconfig and friends.
+ARG DEBIAN_BASE=docker.io/library/debian:12-slim@sha256:7c7b2c966bc9ee8cedfeef67e0e279108992c77681fa595db4a9d65c06ccc587
+ARG RUST_BASE=docker.io/library/rust:1.95.0-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082
 
 # ---- TeX files: Debian's TeX Live through the script the tests use -------------------------
-FROM debian:12-slim@sha256:7c7b2c966bc9ee8cedfeef67e0e279108992c77681fa595db4a9d65c06ccc587 AS tex-files
+FROM ${DEBIAN_BASE} AS tex-files
 COPY scripts/tex-bundle.sh scripts/apt-ensure.sh /src/scripts/
 # No REPORTQ_BIN here: the format is built below by the binary the image ships.
 RUN /src/scripts/tex-bundle.sh /opt/reportq/tex-bundle
 
-# ---- binaries, built on the Lambda OS ------------------------------------------------------
-# Not on Debian: Debian 12's glibc (2.36) is newer than AL2023's (2.34), and Tectonic links the
-# system ICU, fontconfig and friends, whose sonames differ between the two.
-FROM public.ecr.aws/amazonlinux/amazonlinux:2023@sha256:12052e9b5d3fd85769abbdd863dd038e1890c9ace31d5fdbe1afa78eda97d061 AS build
-# Versions come from the AL2023 release the pinned digest is.
-# hadolint ignore=DL3041
-RUN dnf install -y gcc gcc-c++ make pkgconf-pkg-config fontconfig-devel freetype-devel \
-      graphite2-devel libicu-devel libpng-devel zlib-devel \
-    && dnf clean all
-ARG RUST_VERSION
-SHELL ["/bin/bash", "-o", "pipefail", "-c"]
-ARG RUSTUP_VERSION
-ARG RUSTUP_SHA256
-RUN curl --proto '=https' --tlsv1.2 -sSfo /tmp/rustup-init \
-      "https://static.rust-lang.org/rustup/archive/${RUSTUP_VERSION}/x86_64-unknown-linux-gnu/rustup-init" \
-    && echo "${RUSTUP_SHA256}  /tmp/rustup-init" | sha256sum -c - \
-    && chmod +x /tmp/rustup-init \
-    && /tmp/rustup-init -y --profile minimal --default-toolchain "${RUST_VERSION}" \
-    && rm /tmp/rustup-init
-ENV PATH=/root/.cargo/bin:$PATH
+# ---- binaries ------------------------------------------------------------------------------
+FROM ${RUST_BASE} AS build
+# What scripts/install-deps.sh installs to build (Tectonic's C/C++ and its system libraries).
+# Versions come from the Debian 12 release the pinned base is.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends g++ make pkg-config \
+      libfontconfig1-dev libfreetype-dev libgraphite2-dev libharfbuzz-dev libicu-dev libpng-dev zlib1g-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# The commit `/healthz` reports (.git is not in the build context): CI passes github.sha.
+# The commit `/healthz` reports (.git is not in the build context): CI passes github.sha,
+# `make image` the checkout's.
 ARG REPORTQ_GIT_COMMIT=unknown
 # Stripped: symbols are a quarter of each binary (measured: worker 40 -> 31 MB); panic
 # messages keep their file and line, only backtraces lose function names.
-# The cache mounts keep crates and the target dir between builds on one machine; the copies in
-# /out are what later stages take.
-RUN --mount=type=cache,target=/root/.cargo/registry \
-    --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bins \
+# The cache mounts keep crates and the target dir between builds on one machine (a source
+# change recompiles reportq only); the copies in /out are what later stages take.
+RUN --mount=type=cache,id=reportq-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,id=reportq-target,target=/src/target,sharing=locked \
+    REPORTQ_GIT_COMMIT="${REPORTQ_GIT_COMMIT}" cargo build --release --locked --bins \
     && mkdir -p /out \
     && cp target/release/reportq target/release/reportq-api target/release/reportq-worker /out/ \
     && strip /out/*
 
 # ---- what both functions run on ------------------------------------------------------------
-FROM ${LAMBDA_BASE} AS runtime
-# Tectonic's shared libraries; no TeX Live (the bundle holds every TeX file).
-# hadolint ignore=DL3041
-RUN dnf install -y fontconfig freetype graphite2 libicu libpng zlib expat libstdc++ \
-    && dnf clean all
+FROM ${DEBIAN_BASE} AS runtime
+# What `ldd` says the binaries link beyond the base (libstdc++, libgcc, zlib are in it): ICU,
+# fontconfig (and expat), freetype (and brotli, libpng), graphite2. HarfBuzz is compiled into
+# the binary. No TeX Live (the bundle holds every TeX file). ca-certificates: the AWS SDK and
+# reqwest verify TLS against the system's roots.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ca-certificates \
+      libicu72 libfontconfig1 libfreetype6 libgraphite2-3 libpng16-16 zlib1g \
+    && rm -rf /var/lib/apt/lists/* /var/cache/ldconfig/aux-cache /var/log/apt /var/log/dpkg.log
 
 # ---- the bundle with its formats, generated by the engine that will read them --------------
 FROM runtime AS tex-bundle
@@ -71,28 +70,32 @@ COPY --from=tex-files /opt/reportq/tex-bundle /opt/reportq/tex-bundle
 COPY --from=build /out/reportq /usr/local/bin/reportq
 # What scripts/tex-bundle.sh runs last when given REPORTQ_BIN: builds the formats into the
 # bundle (LaTeX's own and one per template preamble, src/texformat.rs) and renders one report
-# in the confined child, so a broken image fails here.
+# in the confined child, so a broken image fails here. First: every shared library resolves.
 # The format is written 0600 (a temp file renamed) and Lambda runs the function as a non-root
 # user: without the chmod the worker cannot read it and tries to rebuild it on a read-only /opt.
-RUN REPORTQ_TEX_BUNDLE=/opt/reportq/tex-bundle reportq setup \
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+RUN if ldd /usr/local/bin/reportq | grep 'not found'; then exit 1; fi \
+    && REPORTQ_TEX_BUNDLE=/opt/reportq/tex-bundle reportq setup \
     && chmod -R a+rX,go-w /opt/reportq/tex-bundle \
     && ls -l /opt/reportq/tex-bundle/format/*.fmt
 
 # ---- API function ----------------------------------------------------------------------------
 FROM runtime AS api
 COPY --from=build /out/reportq-api /var/runtime/bootstrap
-# The handler name is unused by a custom runtime; Lambda still wants one.
-CMD ["reportq-api"]
+ENTRYPOINT ["/var/runtime/bootstrap"]
 # Not root: Lambda runs functions as its own unprivileged user anyway; this makes a local
-# `docker run` do the same (everything the process reads is world-readable, it writes /tmp only).
+# `podman run` do the same (everything the process reads is world-readable, it writes /tmp only).
 USER 65534:65534
 
 # ---- worker function (default target) --------------------------------------------------------
 FROM runtime AS worker
 ENV REPORTQ_TEX_BUNDLE=/opt/reportq/tex-bundle
-# The bundle (large, rarely changing) before the binary (small, changing every release), so a
-# code change pushes one small layer.
+# The bundle (large, rarely changing) before the binaries (small, changing every release), so a
+# code change pushes small layers only.
 COPY --from=tex-bundle /opt/reportq/tex-bundle /opt/reportq/tex-bundle
+# The CLI for an operator (`reportq render REQ.json -o -` in the very image the worker runs),
+# the same binary that built the formats above.
+COPY --from=build /out/reportq /usr/local/bin/reportq
 COPY --from=build /out/reportq-worker /var/runtime/bootstrap
-CMD ["reportq-worker"]
+ENTRYPOINT ["/var/runtime/bootstrap"]
 USER 65534:65534

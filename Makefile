@@ -7,7 +7,7 @@ BIN := $(TARGET_DIR)/release/reportq
 # Each long step says when it starts (seconds since 1970): CI's phases can be timed from its log.
 STAMP = @echo "make: $@ starts at $$(date +%s)" >&2
 
-.PHONY: deps build setup report test test-fast fmt-check lint bench localstack dev bench-pipeline lint-infra smoke-readonly fuzz-api browser-test bench-lanes bench-telemetry
+.PHONY: deps build setup report test test-fast fmt-check lint bench localstack dev bench-pipeline lint-infra smoke-readonly fuzz-api browser-test bench-lanes bench-telemetry podman base-images image image-test
 
 deps:
 	scripts/install-deps.sh
@@ -39,6 +39,7 @@ localstack:
 lint-infra: build
 	$(STAMP)
 	REPORTQ_REQUIRE_LAMBDA_BINS=1 scripts/check-dockerfile.sh
+	scripts/check-layout.py --self-test
 
 # A render as the worker image runs on Lambda: non-root, read-only filesystem, only /tmp
 # writable, the bundle prepared as the Dockerfile does (skips where unshare -m is not allowed).
@@ -62,6 +63,48 @@ browser-test: setup localstack
 	$(STAMP)
 	REPORTQ_BIN=$(abspath $(BIN)) scripts/browser-tests.sh
 
+# The two Lambda images, built with podman (no Docker engine, no registry): the Dockerfile's
+# bases are local stand-ins (scripts/base-images.sh: Debian 12 from Debian's archive, Rust 1.95.0
+# from this machine's toolchain), podman's settings this repository's (infra/podman, never
+# /etc). Cached: a second run with nothing changed takes seconds; a source change recompiles
+# reportq in the Rust stage (its target dir is a cache mount), then the formats. Both builds
+# hold the cargo lock other builds on this machine take (one compile at a time on 2 cores).
+export CONTAINERS_CONF ?= $(CURDIR)/infra/podman/containers.conf
+export CONTAINERS_STORAGE_CONF ?= $(CURDIR)/infra/podman/storage.conf
+IMAGE_WORKER ?= localhost/reportq-worker:dev
+IMAGE_API ?= localhost/reportq-api:dev
+DEBIAN_BASE ?= localhost/reportq-base/debian:12-slim
+RUST_BASE ?= localhost/reportq-base/rust:1.95.0-slim-bookworm
+GIT_COMMIT := $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+IMAGE_BUILD = podman build --network host --build-arg DEBIAN_BASE=$(DEBIAN_BASE) \
+  --build-arg RUST_BASE=$(RUST_BASE) --build-arg REPORTQ_GIT_COMMIT=$(GIT_COMMIT)
+
+podman:
+	scripts/install-podman.sh
+
+base-images: podman
+	$(STAMP)
+	scripts/base-images.sh
+
+image: base-images
+	$(STAMP)
+	flock /tmp/cargo.lock sh -c '$(IMAGE_BUILD) -t $(IMAGE_WORKER) . && $(IMAGE_BUILD) --target api -t $(IMAGE_API) .'
+	@podman image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E '^localhost/reportq-(worker|api):' >&2
+
+# The built images run as Lambda runs them (tests/it/image.rs through
+# scripts/lambda-container.sh: read-only root, uid 65534, no capabilities, prctl refused, no
+# Landlock), against the Runtime API emulator and LocalStack.
+image-test: image localstack
+	$(STAMP)
+	@state=$$(mktemp -d); trap 'scripts/localstack.sh stop "$$state"; rm -rf "$$state"' EXIT; \
+	eval "export $$(scripts/localstack.sh start "$$state")"; \
+	export REPORTQ_TEST_LOCALSTACK=$$AWS_ENDPOINT_URL REPORTQ_IMAGE_TEST=1; unset AWS_ENDPOINT_URL; \
+	if cargo nextest --version >/dev/null 2>&1; then \
+	  flock /tmp/cargo.lock cargo nextest run --release --locked --no-fail-fast --test it -E 'test(/^image(_[a-z]+)?::/)'; \
+	else \
+	  flock /tmp/cargo.lock cargo test --release --locked --no-fail-fast --test it -- image; \
+	fi
+
 # The fast lane: formatting, the library's unit tests and the in-memory tests (submission,
 # claims, leases, races, the one-model property test, the router): no TeX, no LocalStack.
 fmt-check:
@@ -82,11 +125,12 @@ test-fast: build
 # One LocalStack for the whole run (each test makes its own bucket and queues in it), on a
 # free loopback port, stopped afterwards whatever happens. Without REPORTQ_TEST_LOCALSTACK
 # each test process starts its own.
-test: fmt-check test-fast setup localstack lint-infra smoke-readonly browser-test fuzz-api
+# The image tests (image::) run in it, against the images `image` built.
+test: fmt-check test-fast setup localstack lint-infra smoke-readonly browser-test fuzz-api image
 	$(STAMP)
 	@state=$$(mktemp -d); trap 'scripts/localstack.sh stop "$$state"; rm -rf "$$state"' EXIT; \
 	eval "export $$(scripts/localstack.sh start "$$state")"; \
-	export REPORTQ_TEST_LOCALSTACK=$$AWS_ENDPOINT_URL; unset AWS_ENDPOINT_URL; \
+	export REPORTQ_TEST_LOCALSTACK=$$AWS_ENDPOINT_URL REPORTQ_IMAGE_TEST=1; unset AWS_ENDPOINT_URL; \
 	if cargo nextest --version >/dev/null 2>&1; then \
 	  cargo nextest run --release --locked --no-fail-fast -E 'not (kind(lib) | test(/^(domain|model_routes|api|scoring|access)::/))'; \
 	else \

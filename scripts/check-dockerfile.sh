@@ -7,6 +7,10 @@
 #   3. hadolint Dockerfile
 #   4. the Dockerfile builds the bundle with scripts/tex-bundle.sh, the script `make setup`
 #      (and so the tests) use, and copies only binaries that `cargo build --release` makes.
+#   5. its bases are build arguments pinned by digest (DEBIAN_BASE, RUST_BASE; `make image`
+#      passes local stand-ins), and each function image is what Lambda runs: the function
+#      binary as /var/runtime/bootstrap and the entry point, not root; the worker image has the
+#      `reportq` CLI on its PATH. (`make image-test` runs the built images.)
 # The linters live in a venv under ~/.cache/reportq (created once; later runs take seconds).
 # Until the Lambda binaries exist (branch `pipeline`), their check is skipped with a message;
 # REPORTQ_REQUIRE_LAMBDA_BINS=1 makes a missing binary an error.
@@ -84,6 +88,35 @@ for b in $built; do
     step "SKIP: target/release/$b: not in this branch yet (src/bin/$b.rs comes with branch pipeline); REPORTQ_REQUIRE_LAMBDA_BINS=1 makes this an error"
   fi
 done
+
+# The bases: build arguments with a digest, and no stage starts from anything else.
+for a in DEBIAN_BASE RUST_BASE; do
+  grep -Eq "^ARG $a=[^ ]+@sha256:[0-9a-f]{64}\$" Dockerfile \
+    || { step "FAIL: ARG $a is not pinned by digest (ARG $a=IMAGE:TAG@sha256:...)"; fail=1; }
+done
+stages=$(grep -oE '^FROM .* AS [a-z0-9-]+' Dockerfile | awk '{print $NF}')
+while read -r from; do
+  case $from in
+    '${DEBIAN_BASE}'|'${RUST_BASE}') ;;
+    *) grep -qx "$from" <<<"$stages" || { step "FAIL: a stage starts FROM $from, neither a pinned base argument nor an earlier stage"; fail=1; } ;;
+  esac
+done < <(grep -E '^FROM ' Dockerfile | awk '{print $2}')
+# Each function image: its binary is the bootstrap and the entry point, and it is not root.
+stage() { awk -v s="$1" '/^FROM /{on = ($NF == s)} on' Dockerfile; }
+for fn in api:reportq-api worker:reportq-worker; do
+  st=${fn%%:*} bin=${fn#*:}
+  body=$(stage "$st")
+  [ -n "$body" ] || { step "FAIL: no stage named $st"; fail=1; continue; }
+  grep -qx "COPY --from=build /out/$bin /var/runtime/bootstrap" <<<"$body" \
+    || { step "FAIL: stage $st does not make $bin its /var/runtime/bootstrap"; fail=1; }
+  grep -qx 'ENTRYPOINT \["/var/runtime/bootstrap"\]' <<<"$body" \
+    || { step "FAIL: stage $st's entry point is not /var/runtime/bootstrap"; fail=1; }
+  grep -qx 'USER 65534:65534' <<<"$body" || { step "FAIL: stage $st does not run as 65534:65534"; fail=1; }
+done
+grep -qx 'COPY --from=build /out/reportq /usr/local/bin/reportq' <<<"$(stage worker)" \
+  || { step "FAIL: the worker image does not carry the reportq CLI as /usr/local/bin/reportq"; fail=1; }
+[ "$(tail -n +1 Dockerfile | grep -E '^FROM ' | tail -1 | awk '{print $NF}')" = worker ] \
+  || { step "FAIL: the worker is not the last stage (the default target)"; fail=1; }
 
 if [ "$fail" -ne 0 ]; then
   step "FAILED"; exit 1

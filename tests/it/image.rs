@@ -82,15 +82,12 @@ fn aws(res: &common::aws::Resources) -> Vec<(String, String)> {
 /// sets (a setting the binary refuses fails here, not on AWS).
 fn template_literals() -> Vec<(String, String)> {
     let text = std::fs::read_to_string(common::root().join("infra/template.yaml")).unwrap();
-    let section = |start: &str| -> Vec<&str> {
-        text.lines()
-            .skip_while(|l| *l != start)
-            .skip(1)
-            .take_while(|l| l.is_empty() || l.starts_with("   ") || l.trim_start().starts_with('#'))
-            .collect()
-    };
+    let section =
+        |start: &str| -> Vec<&str> { text.lines().skip_while(|l| *l != start).skip(1).take_while(|l| l.is_empty() || l.starts_with(' ')).collect() };
     let mut out = Vec::new();
-    for l in section("Globals:").into_iter().chain(section("  WorkerFunction:")) {
+    // The worker function's block is indented: its end is the next resource (two spaces).
+    let worker: Vec<&str> = section("  WorkerFunction:").into_iter().take_while(|l| l.is_empty() || l.starts_with("   ")).collect();
+    for l in section("Globals:").into_iter().chain(worker) {
         let l = l.trim();
         let Some((k, v)) = l.split_once(": ") else { continue };
         if k.starts_with("REPORTQ_") && !v.starts_with('!') {
@@ -174,6 +171,7 @@ async fn api_and_worker_images_as_lambda_runs_them() {
     eprintln!("image: api container: podman run -> first invocation/next {:?} ms, -> 202 {} ms", api_first.map(ms), ms(started.elapsed()));
 
     // (b) The worker image: the SQS event carrying the message the API sent.
+    // (On the bulk queue: the API here has no interactive lane configured, as in lambda.rs.)
     let msgs = queue.receive(10, Duration::from_secs(5)).await.unwrap();
     let msg = msgs.iter().find(|m| m.body.as_deref().unwrap_or("").contains(&id)).expect("the submit sent a message");
     let mut event = fixture("sqs-event.json");
@@ -243,7 +241,14 @@ fn the_worker_image_renders_with_its_reportq_cli() {
     }
     let worker_image = image("REPORTQ_IMAGE_WORKER", "localhost/reportq-worker:dev");
     let req = common::root().join("examples/diagram.json");
-    let out = Command::new(wrapper())
+    let mut cmd = Command::new(wrapper());
+    // Only what the image sets: nothing of this process's own AWS_* or REPORTQ_* settings.
+    for (k, _) in std::env::vars() {
+        if k.starts_with("AWS_") || k.starts_with("REPORTQ_") {
+            cmd.env_remove(k);
+        }
+    }
+    let out = cmd
         .args([&worker_image, "--entrypoint", "reportq", "-v", &format!("{}:/req.json:ro", req.display())])
         .args(["--", "render", "/req.json", "-o", "-", "--epoch", "1700000000"])
         .env("LAMBDA_CONTAINER_NAME", format!("reportq-it-cli-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]))

@@ -16,6 +16,7 @@ mod domain;
 mod e2e;
 mod fail_closed;
 mod hostile;
+mod image_confinement;
 mod image;
 mod inference_random;
 mod lambda;

@@ -87,13 +87,23 @@ impl RuntimeApi {
 
     /// Starts a function binary against this Runtime API, with `env` on top of Lambda's own.
     pub fn spawn(&mut self, exe: &str, env: &[(String, String)]) {
-        self.spawn_args(exe, &[], env);
+        self.launch(Command::new(exe), &[], env);
     }
 
-    /// [`Self::spawn`] with arguments: e.g. `scripts/lambda-container.sh IMAGE`, which runs the
-    /// function's container image instead (tests/it/image.rs).
+    /// [`Self::spawn`] with arguments, and without this process's own `AWS_*` and `REPORTQ_*`
+    /// settings (only `env` and Lambda's own): e.g. `scripts/lambda-container.sh IMAGE`, which
+    /// runs the function's container image and passes those variables in (tests/it/image.rs).
     pub fn spawn_args(&mut self, exe: &str, args: &[&str], env: &[(String, String)]) {
         let mut cmd = Command::new(exe);
+        for (k, _) in std::env::vars() {
+            if k.starts_with("AWS_") || k.starts_with("REPORTQ_") {
+                cmd.env_remove(k);
+            }
+        }
+        self.launch(cmd, args, env);
+    }
+
+    fn launch(&mut self, mut cmd: Command, args: &[&str], env: &[(String, String)]) {
         cmd.args(args)
             .env("AWS_LAMBDA_RUNTIME_API", &self.addr)
             .env("AWS_LAMBDA_FUNCTION_NAME", "reportq-test")
