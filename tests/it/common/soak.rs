@@ -199,18 +199,26 @@ fn children(pid: u32) -> Vec<u32> {
     out
 }
 
-/// The TeX child wrapper: passes every document to the real child, except one holding the
-/// marker, on which it spins for ever. Reads stdin into a variable (the child may write no
-/// file: its file-size limit is zero) and hands it on through a pipe.
+/// The TeX child wrapper: passes every input to the real child, except one holding the
+/// marker, on which it spins for ever. The child's input is binary (the job's files framed
+/// with their lengths, then the document), so perl holds it, not a shell variable; it cannot go
+/// through a file either (the child's file-size limit is zero): a forked feeder hands it on
+/// through a pipe, and the wrapper becomes the real child, so the renderer's pid is the child's.
 fn write_wrapper(dir: &Path, exe: &Path) -> PathBuf {
-    let path = dir.join("tex-child-wrapper.sh");
+    let path = dir.join("tex-child-wrapper.pl");
     let script = format!(
-        "#!/bin/bash\n\
+        "#!/usr/bin/perl\n\
          # Written by the soak test: a render that never ends exists only here.\n\
-         IFS= read -r -d '' doc\n\
-         case \"$doc\" in *{LOOP_MARKER}*) while :; do :; done ;; esac\n\
-         exec '{}' \"$@\" < <(printf '%s' \"$doc\")\n",
-        exe.display()
+         binmode STDIN;\n\
+         my $input = do {{ local $/; <STDIN> }};\n\
+         if (index($input, '{LOOP_MARKER}') >= 0) {{ 1 while 1; }}\n\
+         pipe(my $r, my $w) or die \"pipe: $!\";\n\
+         my $feeder = fork() // die \"fork: $!\";\n\
+         if ($feeder == 0) {{ close $r; binmode $w; print $w $input; close $w; exit 0; }}\n\
+         close $w;\n\
+         open(STDIN, '<&', $r) or die \"stdin: $!\";\n\
+         exec {{ '{exe}' }} '{exe}', @ARGV or die \"exec: $!\";\n",
+        exe = exe.display()
     );
     std::fs::write(&path, script).unwrap();
     use std::os::unix::fs::PermissionsExt;
