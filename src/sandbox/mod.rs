@@ -159,6 +159,9 @@ impl Reply {
     }
 }
 
+/// A job's own files by their plain names, as the child gets them.
+pub type Inputs = HashMap<String, Vec<u8>>;
+
 /// The child's input on stdin: the job's files (name, bytes), then the document.
 pub fn encode_input(inputs: &[(String, Vec<u8>)], document: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(document.len() + inputs.iter().map(|(n, d)| n.len() + d.len() + 16).sum::<usize>() + 16);
@@ -175,7 +178,7 @@ pub fn encode_input(inputs: &[(String, Vec<u8>)], document: &[u8]) -> Vec<u8> {
 
 /// The inverse of [`encode_input`]. Names that are not plain file names are refused: the
 /// parent never sends one.
-pub fn decode_input(buf: &[u8]) -> Result<(HashMap<String, Vec<u8>>, Vec<u8>), String> {
+pub fn decode_input(buf: &[u8]) -> Result<(Inputs, Vec<u8>), String> {
     fn take<'a>(buf: &'a [u8], at: &mut usize, n: usize) -> Result<&'a [u8], String> {
         let part = buf.get(*at..at.checked_add(n).ok_or("a length overflows")?).ok_or("the input ends early")?;
         *at += n;

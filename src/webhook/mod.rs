@@ -310,7 +310,7 @@ impl Deliverer {
         let work = msgs.iter().map(|m| async {
             let _permit = sem.acquire().await.expect("never closed");
             let parsed: Result<DeliveryMessage, _> = serde_json::from_str(m.body.as_deref().unwrap_or_default());
-            let ok = match parsed {
+            match parsed {
                 Ok(msg) => match self.handle(&msg).await {
                     Ok(_) => true,
                     Err(e) => {
@@ -323,8 +323,7 @@ impl Deliverer {
                     tracing::error!(error = %e, "not a delivery message");
                     false
                 }
-            };
-            ok
+            }
         });
         // In the records' order (the Lambda answer names failures by message), all at once.
         futures::future::join_all(work).await
