@@ -45,9 +45,13 @@ ARG REPORTQ_GIT_COMMIT=unknown
 # messages keep their file and line, only backtraces lose function names.
 # The cache mounts keep crates and the target dir between builds on one machine (a source
 # change recompiles reportq only); the copies in /out are what later stages take.
+# CARGO_INCREMENTAL=0: the release profile's incremental cache, kept in that mount across
+# builds of different commits, once left objects naming symbols no other object defined
+# (`rust-lld: undefined hidden symbol ... .llvm.NNN`) and failed a clean-clone CI run. Without
+# it a source change still rebuilds only the reportq crate, whole (measured below).
 RUN --mount=type=cache,id=reportq-cargo-registry,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,id=reportq-target,target=/src/target,sharing=locked \
-    REPORTQ_GIT_COMMIT="${REPORTQ_GIT_COMMIT}" cargo build --release --locked --bins \
+    CARGO_INCREMENTAL=0 REPORTQ_GIT_COMMIT="${REPORTQ_GIT_COMMIT}" cargo build --release --locked --bins \
     && mkdir -p /out \
     && cp target/release/reportq target/release/reportq-api target/release/reportq-worker /out/ \
     && strip /out/*
