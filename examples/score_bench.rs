@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use reportq::scoring::Diagram;
+use reportq::scoring::Scorer;
 use serde_json::Value;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -33,7 +33,7 @@ fn main() {
         })
         .collect();
     loads.sort();
-    let diagram = Diagram::new(Arc::new(reportq::bayes::bif::parse(&bif).unwrap())).unwrap();
+    let diagram = Scorer::new(Arc::new(reportq::bayes::bif::parse(&bif).unwrap())).unwrap();
     let model: Value = serde_json::from_str(&model_text).unwrap();
     let t = Instant::now();
     let first = diagram.score_value(&model).unwrap();

@@ -28,13 +28,13 @@ use reportq::render::RenderError;
 use reportq::request::ReportRequest;
 use reportq::store::MemoryStore;
 use reportq::template::RenderContext;
-use reportq::worker::{Render, Worker};
+use reportq::worker::{Typesetter, Worker};
 use serde_json::Value;
 use tower::ServiceExt;
 
 struct Instant0;
 
-impl Render for Instant0 {
+impl Typesetter for Instant0 {
     fn render(&self, _req: &ReportRequest, _ctx: &RenderContext) -> Result<reportq::Rendered, RenderError> {
         Ok(reportq::Rendered {
             pdf: b"%PDF-1.7 stand-in %%EOF".to_vec(),

@@ -5,7 +5,9 @@
    directly or through others), so each module has a floor and nothing above it is imported;
 2. no source file over 500 lines;
 3. the AWS implementations of the store and the queue (`S3Store`, `SqsQueue`) named only by the
-   wiring module (src/startup.rs) and by store/ and queue/ themselves.
+   wiring module (src/startup.rs) and by store/ and queue/ themselves;
+4. the store owns its keys: `store::keys` (the bucket's layout) and `store::records` (untyped
+   reads and writes) used only inside store/; everyone else goes through the typed stores.
 
 Exit 1 with each finding on its own line; `--self-test` first proves each rule catches a
 breach in a copy of the tree.
@@ -20,6 +22,7 @@ MAX_LINES = 500
 WIRING_ONLY = ("S3Store", "SqsQueue")
 WIRING_FILES = ("startup.rs",)
 WIRING_DIRS = ("store", "queue")
+STORE_ONLY = re.compile(r"\bstore::(keys|records)\b|\bstore::\{[^}]*\b(keys|records)\b")
 
 
 def module_of(src: Path, f: Path):
@@ -55,6 +58,8 @@ def check(src: Path):
             for name in WIRING_ONLY:
                 if re.search(rf"\b{name}\b", body):
                     problems.append(f"{f.relative_to(src.parent)}: names {name} (only src/startup.rs wires the AWS implementations)")
+        if rel.parts[0] != "store" and STORE_ONLY.search(body):
+            problems.append(f"{f.relative_to(src.parent)}: uses store keys or records (only store/ builds keys; use a typed store)")
     # Loops: a module that can reach itself.
     def reach(start):
         seen, todo = set(), [start]
@@ -79,6 +84,7 @@ def self_test(src: Path):
             ("import loop", lambda t: (t / "domain" / "mod.rs").open("a").write("\nuse crate::worker::Worker;\n")),
             ("lines", lambda t: (t / "domain" / "mod.rs").open("a").write("\n" * (MAX_LINES + 1))),
             ("names S3Store", lambda t: (t / "render.rs").open("a").write("\ntype X = crate::store::S3Store;\n")),
+            ("store keys", lambda t: (t / "access.rs").open("a").write("\nuse crate::store::{Put, keys};\n")),
         ]:
             copy = Path(d) / "src"
             shutil.rmtree(copy, ignore_errors=True)
@@ -98,7 +104,7 @@ def main():
     for p in problems:
         print(f"check-layout: {p}", file=sys.stderr)
     if not problems:
-        print("check-layout: no import loop, no file over 500 lines, S3Store/SqsQueue wired in one place" + (" (self-test ok)" if "--self-test" in sys.argv else ""), file=sys.stderr)
+        print("check-layout: no import loop, no file over 500 lines, S3Store/SqsQueue wired in one place, store keys kept in store/" + (" (self-test ok)" if "--self-test" in sys.argv else ""), file=sys.stderr)
     return 1 if problems else 0
 
 

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::domain::Date;
 use crate::domain::access::{self, ApiKey, Caller, Scope};
-use crate::store::{Objects, Put, StoreError, keys, records};
+use crate::store::{ApiKeys, Objects, StoreError, Usage};
 
 pub use crate::domain::access::AuthMode;
 
@@ -39,12 +39,6 @@ pub enum AccessError {
     Store(#[from] StoreError),
 }
 
-/// A key's count of reports on one day.
-#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
-struct Usage {
-    count: u64,
-}
-
 /// How long a key's record is reused: a revoked key stops working within this.
 pub const KEY_CACHE: Duration = Duration::from_secs(30);
 
@@ -52,7 +46,8 @@ pub const KEY_CACHE: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct Access {
     pub mode: AuthMode,
-    store: Arc<dyn Objects>,
+    keys: ApiKeys,
+    usage: Usage,
     cache: Mutex<HashMap<String, (Instant, ApiKey)>>,
 }
 
@@ -61,7 +56,7 @@ pub type Claims = HashMap<String, String>;
 
 impl Access {
     pub fn new(mode: AuthMode, store: Arc<dyn Objects>) -> Access {
-        Access { mode, store, cache: Mutex::new(HashMap::new()) }
+        Access { mode, keys: ApiKeys::new(store.clone()), usage: Usage::new(store), cache: Mutex::new(HashMap::new()) }
     }
 
     /// Who is calling a route that needs `scope`.
@@ -71,7 +66,7 @@ impl Access {
             AuthMode::Keys => {
                 let token = authorization.and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer "))).map(str::trim);
                 let token = token.ok_or(AccessError::Missing)?;
-                Caller::of_key(&self.key(token).await?)
+                Caller::of_key(&self.api_key(token).await?)
             }
             AuthMode::Jwt => caller_of_claims(claims.ok_or(AccessError::NoClaims)?)?,
         };
@@ -82,13 +77,13 @@ impl Access {
     }
 
     /// The live record of a presented key.
-    async fn key(&self, token: &str) -> Result<ApiKey, AccessError> {
+    async fn api_key(&self, token: &str) -> Result<ApiKey, AccessError> {
         let id = access::key_id(token).ok_or(AccessError::Invalid)?;
         let cached = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(id).filter(|(at, _)| at.elapsed() < KEY_CACHE).map(|(_, k)| k.clone());
         let record = match cached {
             Some(k) => k,
             None => {
-                let (k, _) = records::get::<ApiKey>(self.store.as_ref(), &keys::api_key(id)).await?.ok_or(AccessError::Invalid)?;
+                let k = self.keys.get(id).await?.ok_or(AccessError::Invalid)?;
                 let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
                 if cache.len() > 10_000 {
                     cache.clear();
@@ -114,37 +109,25 @@ impl Access {
         if n > *quota {
             return Err(AccessError::OverQuota { quota: *quota, adding: n });
         }
-        let day = Date::from_epoch(now).iso();
         let retry_after = (86_400 - now.rem_euclid(86_400)) as u64;
-        let r = records::update::<Usage, AccessError>(self.store.as_ref(), &keys::usage(id, &day), |cur| {
-            let used = cur.map_or(0, |u| u.count);
-            if used + n > *quota {
-                return Err(AccessError::QuotaExceeded { quota: *quota, used, adding: n, retry_after });
-            }
-            Ok(Usage { count: used + n })
-        })
-        .await?;
-        r.map(|_| ())
+        match self.usage.add_within(id, Date::from_epoch(now), n, *quota).await? {
+            Ok(_) => Ok(()),
+            Err(used) => Err(AccessError::QuotaExceeded { quota: *quota, used, adding: n, retry_after }),
+        }
     }
 
     /// Gives back `n` reports charged today that made no job (a replayed Idempotency-Key, a
     /// submit that failed).
     pub async fn refund(&self, caller: &Caller, n: u64, now: i64) {
         let Some((id, _)) = &caller.quota else { return };
-        let day = Date::from_epoch(now).iso();
-        let r = records::update::<Usage, std::convert::Infallible>(self.store.as_ref(), &keys::usage(id, &day), |cur| {
-            Ok(Usage { count: cur.map_or(0, |u| u.count).saturating_sub(n) })
-        })
-        .await;
-        if let Err(e) = r {
+        if let Err(e) = self.usage.subtract(id, Date::from_epoch(now), n).await {
             tracing::warn!(key_id = id.as_str(), n, error = %e, "quota refund not written");
         }
     }
 
     /// Reports counted against a key today.
     pub async fn used_today(&self, id: &str, now: i64) -> Result<u64, StoreError> {
-        let day = Date::from_epoch(now).iso();
-        Ok(records::get::<Usage>(self.store.as_ref(), &keys::usage(id, &day)).await?.map_or(0, |(u, _)| u.count))
+        self.usage.count(id, Date::from_epoch(now)).await
     }
 
     /// `reportq keys create`: a new key; the text is returned once and never stored.
@@ -152,7 +135,7 @@ impl Access {
         loop {
             let (token, record) = access::new_key(name, scopes.clone(), quota, now);
             // Create-only: an id collision (1 in 2^48) draws again rather than overwrite.
-            if let Put::Written(_) = records::put(self.store.as_ref(), &keys::api_key(&record.id), &record, None).await? {
+            if self.keys.create(&record).await? {
                 return Ok((token, record));
             }
         }
@@ -160,31 +143,21 @@ impl Access {
 
     /// Every key's record, oldest first.
     pub async fn list_keys(&self) -> Result<Vec<ApiKey>, StoreError> {
-        let mut out = Vec::new();
-        for k in self.store.list_keys(keys::API_KEYS).await? {
-            if let Some((rec, _)) = records::get::<ApiKey>(self.store.as_ref(), &k).await? {
-                out.push(rec);
-            }
-        }
-        out.sort_by(|a, b| (a.created_at_epoch, &a.id).cmp(&(b.created_at_epoch, &b.id)));
-        Ok(out)
+        self.keys.list().await
     }
 
     /// Revokes a key by id (`None` if there is no such key). Kept, not deleted: the record
     /// says when, and the id is never reused.
     pub async fn revoke_key(&self, id: &str, now: i64) -> Result<Option<ApiKey>, StoreError> {
-        let key = keys::api_key(id);
-        if records::get::<ApiKey>(self.store.as_ref(), &key).await?.is_none() {
-            return Ok(None);
-        }
-        let r = records::update::<ApiKey, std::convert::Infallible>(self.store.as_ref(), &key, |cur| {
-            let mut k = cur.expect("checked above; keys are never deleted");
-            k.revoked_at_epoch.get_or_insert(now);
-            Ok(k)
-        })
-        .await?;
+        let revoked = self
+            .keys
+            .update(id, |mut k| {
+                k.revoked_at_epoch.get_or_insert(now);
+                k
+            })
+            .await?;
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
-        Ok(r.ok())
+        Ok(revoked)
     }
 }
 

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::domain::json_error;
 pub use crate::domain::{ParamError, PdfOptions, PdfStandard};
-use crate::scoring::Diagram;
+use crate::scoring::Scorer;
 use crate::template::{self, Params};
 
 #[derive(Deserialize)]
@@ -61,7 +61,7 @@ impl ReportRequest {
 
     /// Validates a request. With a DiAGRAM network, models are also checked against it and
     /// missing scores are computed (what the API and worker do when one is configured).
-    pub fn parse(value: &Value, scorer: Option<&Diagram>) -> Result<Self, ParamError> {
+    pub fn parse(value: &Value, scorer: Option<&Scorer>) -> Result<Self, ParamError> {
         let raw: Raw = serde_path_to_error::deserialize(value).map_err(|e| json_error("", e))?;
         let params = template::parse_params(&raw.template, &raw.params, scorer)?;
         let load = params.tagged_contents();

@@ -24,7 +24,7 @@ use crate::domain::trace::Trace;
 use crate::metrics;
 use crate::queue::{JobMessage, JobQueue, Lane, QueueError};
 use crate::request::ReportRequest;
-use crate::store::{JobStore, KeyRecord, KeyScope, StoreError};
+use crate::store::{IdempotencyKeys, IdempotencyRecord, IdempotencyScope, JobStore, StoreError};
 
 /// Why a submission did not go through.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +51,8 @@ pub struct Item {
 #[derive(Clone, Debug)]
 pub struct Submitter {
     pub store: Arc<dyn JobStore>,
+    /// What each Idempotency-Key created.
+    pub idempotency: IdempotencyKeys,
     /// The bulk lane (batches).
     pub queue: Arc<dyn JobQueue>,
     /// The interactive lane (one report someone waits for); the bulk queue when not configured.
@@ -75,7 +77,7 @@ pub struct NewBatch<'a> {
 impl Submitter {
     /// One queue for both lanes.
     pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn JobQueue>) -> Self {
-        Self { store, interactive: queue.clone(), queue }
+        Self { idempotency: IdempotencyKeys::new(store.clone()), store, interactive: queue.clone(), queue }
     }
 
     /// Interactive jobs go to their own queue.
@@ -92,9 +94,16 @@ impl Submitter {
     }
 
     /// Claims `key` for `new_id`: `None` on first use, the id the key made on a retry.
-    async fn claim(&self, scope: KeyScope, owner: Option<&str>, key: &str, fingerprint: String, new_id: Uuid) -> Result<Option<Uuid>, SubmitError> {
-        let rec = KeyRecord { id: new_id, fingerprint };
-        match self.store.claim_key(scope, owner, key, &rec).await? {
+    async fn claim(
+        &self,
+        scope: IdempotencyScope,
+        owner: Option<&str>,
+        key: &str,
+        fingerprint: String,
+        new_id: Uuid,
+    ) -> Result<Option<Uuid>, SubmitError> {
+        let rec = IdempotencyRecord { id: new_id, fingerprint };
+        match self.idempotency.claim(scope, owner, key, &rec).await? {
             None => Ok(None),
             Some(old) if old.fingerprint == rec.fingerprint => Ok(Some(old.id)),
             Some(_) => Err(SubmitError::KeyReused),
@@ -121,7 +130,7 @@ impl Submitter {
         let message = |job_id| JobMessage::new(job_id, lane).traced(trace);
         let mut id = Uuid::new_v4();
         if let Some(key) = key
-            && let Some(old) = self.claim(KeyScope::Job, caller.owner.as_deref(), key, fingerprint(fingerprint_of), id).await?
+            && let Some(old) = self.claim(IdempotencyScope::Job, caller.owner.as_deref(), key, fingerprint(fingerprint_of), id).await?
         {
             id = old;
             if let Some((job, _)) = self.store.job(id).await? {
@@ -169,7 +178,7 @@ impl Submitter {
         let mut batch_id = Uuid::new_v4();
         let mut replay = false;
         if let Some(key) = key
-            && let Some(old) = self.claim(KeyScope::Batch, caller.owner.as_deref(), key, fingerprint, batch_id).await?
+            && let Some(old) = self.claim(IdempotencyScope::Batch, caller.owner.as_deref(), key, fingerprint, batch_id).await?
         {
             batch_id = old;
             replay = true;

@@ -76,7 +76,7 @@ pub async fn submit_batch(
     s.admit(crate::queue::Lane::Bulk, n).await?;
     let new = NewBatch { fingerprint, key: key.as_deref(), caller: &caller, callback };
     let submit = s.submitter.submit_batch_as(ok, new);
-    let idem = key.as_deref().map(|k| (crate::store::KeyScope::Batch, k));
+    let idem = key.as_deref().map(|k| (crate::store::IdempotencyScope::Batch, k));
     let batch = s.charged(&caller, n, idem, async { submit.await.map(|(b, c)| ((b, c), c)).map_err(ApiError::from) }).await?.0;
     s.sent(crate::queue::Lane::Bulk, n);
     Ok(accepted(format!("/v1/batches/{}", batch.id), BatchSubmitted::of(&batch)))
@@ -102,7 +102,7 @@ pub async fn get_batch(
         return Err(missing());
     }
     let webhook = match batch.callback {
-        Some(_) => crate::webhook::delivery_of(store.as_ref(), Subject::Batch(id)).await?.map(WebhookView::of),
+        Some(_) => s.deliveries.get(&Subject::Batch(id).webhook_id()).await?.map(WebhookView::of),
         None => None,
     };
     // One listing of the markers, not one read per job.

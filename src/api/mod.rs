@@ -9,8 +9,8 @@
 
 mod batches;
 mod body;
-mod diagram;
 mod error;
+mod legacy;
 pub mod openapi;
 mod reports;
 mod scoring;
@@ -32,8 +32,8 @@ use crate::config::ApiSettings;
 use crate::domain::access::{Caller, Scope};
 use crate::domain::trace::Trace;
 use crate::queue::JobQueue;
-use crate::scoring::{Diagram, NetworkError};
-use crate::store::JobStore;
+use crate::scoring::{NetworkError, Scorer};
+use crate::store::{Deliveries, JobStore, ReportLinks};
 use crate::submit::Submitter;
 use crate::wire::Health;
 
@@ -43,13 +43,17 @@ pub struct ApiState {
     pub cfg: ApiSettings,
     /// The DiAGRAM network, or why there is none (the scoring routes answer 503 with it; the
     /// report routes carry on, needing every score given).
-    pub scorer: Result<Arc<Diagram>, NetworkError>,
+    pub scorer: Result<Arc<Scorer>, NetworkError>,
     /// The last answer of S3 and the queues to `/healthz`, and when it was asked.
     health: tokio::sync::Mutex<Option<(std::time::Instant, bool, bool)>>,
     /// Each lane's backlog as last read, when, and what this instance sent since.
     backlog: std::sync::Mutex<[Option<(std::time::Instant, u64)>; 2]>,
     /// Who may call the `/v1` routes, and their quotas.
     pub access: Access,
+    /// Finished reports' download links.
+    pub links: ReportLinks,
+    /// Webhook deliveries (shown with their job).
+    pub deliveries: Deliveries,
 }
 
 /// How long a queue's depth is reused: one GetQueueAttributes per lane per this, whatever the
@@ -155,13 +159,13 @@ routes! {
     GET "/v1/batches/{id}" Read => batches::get_batch;
     POST "/v1/score" Score => scoring::score_many;
     POST "/v1/score/improvements" Score => scoring::improvements;
-    POST "/api/model/score" open => diagram::score;
-    POST "/api/validation/validate_json" open => diagram::validate;
-    POST "/api/report/pdf" open => diagram::pdf;
-    POST "/api/report/csv" open => diagram::csv;
-    POST "/api/chart/plot" open => diagram::chart;
-    GET "/api/test/is_alive" open => diagram::is_alive;
-    POST "/api/test/is_alive" open => diagram::is_alive;
+    POST "/api/model/score" open => legacy::score;
+    POST "/api/validation/validate_json" open => legacy::validate;
+    POST "/api/report/pdf" open => legacy::pdf;
+    POST "/api/report/csv" open => legacy::csv;
+    POST "/api/chart/plot" open => legacy::chart;
+    GET "/api/test/is_alive" open => legacy::is_alive;
+    POST "/api/test/is_alive" open => legacy::is_alive;
     GET "/v1/templates" open => web::list_templates;
     GET "/" open => web::index;
     GET "/reportq.js" open => web::client;
@@ -340,7 +344,18 @@ impl ApiState {
             tracing::warn!(error = %e, "scoring routes disabled");
         }
         let access = Access::new(cfg.auth, store.clone());
-        ApiState { submitter: Submitter::new(store, queue), cfg, scorer, health: Default::default(), backlog: Default::default(), access }
+        let links = ReportLinks::new(store.clone(), cfg.url_expiry);
+        let deliveries = Deliveries::new(store.clone());
+        ApiState {
+            submitter: Submitter::new(store, queue),
+            cfg,
+            scorer,
+            health: Default::default(),
+            backlog: Default::default(),
+            access,
+            links,
+            deliveries,
+        }
     }
 }
 

@@ -12,11 +12,11 @@ use super::body::{accepted, attachment, blocking, idempotency_key, no_store, par
 use super::{ApiError, ApiState, Shared};
 use crate::domain::ParamError;
 use crate::domain::access::Caller;
-use crate::domain::job::{Job, JobError, Lane, Status, rfc3339};
+use crate::domain::job::{Job, JobError, Lane, Status};
 use crate::domain::trace::Trace;
 use crate::domain::webhook::{Callback, Subject};
 use crate::request::ReportRequest;
-use crate::store::{KeyRecord, KeyScope, keys};
+use crate::store::IdempotencyScope;
 use crate::submit::Item;
 use crate::template;
 use crate::wire::{JobResult, JobView, Submitted, WebhookView};
@@ -47,7 +47,7 @@ impl ApiState {
         crate::webhook::ssrf::resolve(&cb.url, &w.allow, Duration::from_secs(3))
             .await
             .map(|_| ())
-            .map_err(|e| ApiError::Invalid(ParamError::new(format!("{field}.url"), e.0)))
+            .map_err(|e| ApiError::Invalid(ParamError::new(format!("{field}.url"), e.reason)))
     }
 
     /// A job the caller may see: another caller's job is as missing as one that never was.
@@ -67,20 +67,15 @@ impl ApiState {
         &self,
         caller: &Caller,
         n: u64,
-        key: Option<(KeyScope, &str)>,
+        key: Option<(IdempotencyScope, &str)>,
         submit: impl std::future::Future<Output = Result<(T, bool), ApiError>>,
     ) -> Result<T, ApiError> {
         let now = crate::domain::now_epoch();
         match self.access.charge(caller, n, now).await {
             Ok(()) => {}
             Err(e @ crate::access::AccessError::QuotaExceeded { .. }) => {
-                let store = self.submitter.store.as_ref();
                 let replay = match key {
-                    Some((scope, k)) => {
-                        crate::store::records::get::<KeyRecord>(store, &keys::idempotency(scope.as_str(), caller.owner.as_deref(), k))
-                            .await?
-                            .is_some()
-                    }
+                    Some((scope, k)) => self.submitter.idempotency.get(scope, caller.owner.as_deref(), k).await?.is_some(),
                     None => false,
                 };
                 if !replay {
@@ -109,18 +104,15 @@ impl ApiState {
     pub async fn view(&self, job: &Job) -> Result<JobView, ApiError> {
         let mut v = JobView::of(job);
         if job.callback.is_some() {
-            v.webhook = crate::webhook::delivery_of(self.submitter.store.as_ref(), Subject::Report(job.id)).await?.map(WebhookView::of);
+            v.webhook = self.deliveries.get(&Subject::Report(job.id).webhook_id()).await?.map(WebhookView::of);
         }
-        if let (Status::Succeeded, Some(out)) = (job.status, &job.output) {
-            let filename = job.filename();
-            let p = self.submitter.store.report_url(job.id, self.cfg.url_expiry, &filename).await?;
-            let expires = p.expires_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        if let Some(link) = self.links.of(job).await? {
             v.result = Some(JobResult {
-                url: p.url,
-                expires_at: rfc3339(expires),
-                filename,
-                size: out.size,
-                sha256: out.sha256.clone(),
+                url: link.url,
+                expires_at: link.expires_at,
+                filename: link.filename,
+                size: link.size,
+                sha256: link.sha256,
                 content_type: "application/pdf".into(),
             });
         }
@@ -144,7 +136,7 @@ pub async fn submit(
     item.trace = Some(trace);
     s.admit(Lane::Interactive, 1).await?;
     let submit = s.submitter.submit_as(item, &value, key.as_deref(), Lane::Interactive, &caller);
-    let idem = key.as_deref().map(|k| (KeyScope::Job, k));
+    let idem = key.as_deref().map(|k| (IdempotencyScope::Job, k));
     let (job, created) = s.charged(&caller, 1, idem, async { submit.await.map(|(j, c)| ((j, c), c)).map_err(ApiError::from) }).await?;
     if created {
         s.sent(Lane::Interactive, 1);
@@ -160,7 +152,7 @@ pub async fn get_job(State(s): State<Shared>, Extension(caller): Extension<Calle
 pub async fn get_pdf(State(s): State<Shared>, Extension(caller): Extension<Caller>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let job = s.job(parse_id(&id, "job")?, &caller).await?;
     match job.status {
-        Status::Succeeded => see_other(&s.submitter.store.report_url(job.id, s.cfg.url_expiry, &job.filename()).await?.url),
+        Status::Succeeded => see_other(&s.links.url(&job).await?),
         Status::Failed => Err(ApiError::JobFailed(job.error.clone().unwrap_or(JobError { code: "failed".into(), message: "the job failed".into() }))),
         st => Err(ApiError::NotReady(st.as_str())),
     }

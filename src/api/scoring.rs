@@ -11,10 +11,10 @@ use super::{ApiError, ApiState, Shared};
 use crate::config::MAX_BATCH;
 use crate::domain::ParamError;
 use crate::domain::diagram::Model;
-use crate::scoring::Diagram;
+use crate::scoring::Scorer;
 
 impl ApiState {
-    pub fn scorer(&self) -> Result<std::sync::Arc<Diagram>, ApiError> {
+    pub fn scorer(&self) -> Result<std::sync::Arc<Scorer>, ApiError> {
         self.scorer.clone().map_err(|e| ApiError::ScoringUnavailable(e.to_string()))
     }
 }

@@ -34,6 +34,6 @@ pub(crate) fn write_output(path: &PathBuf, bytes: &[u8]) -> std::io::Result<()> 
 }
 
 /// The network named on the command line, if any (a named but broken one is an error).
-pub(crate) fn load_scorer(model: Option<PathBuf>) -> Result<Option<Arc<Diagram>>, reportq::scoring::NetworkError> {
+pub(crate) fn load_scorer(model: Option<PathBuf>) -> Result<Option<Arc<Scorer>>, reportq::scoring::NetworkError> {
     model.map(|p| reportq::scoring::load(Some(&p))).transpose()
 }

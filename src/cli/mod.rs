@@ -19,7 +19,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use reportq::Renderer;
 use reportq::config::RenderConfig;
-use reportq::scoring::Diagram;
+use reportq::scoring::Scorer;
 use reportq::template::{self};
 
 #[derive(Parser)]

@@ -2,7 +2,7 @@
 //! its advanced tables replace node tables, and the scores are 100 × P(Intellectual_Control =
 //! Yes) and 100 × P(Renderability = Yes), computed exactly with no evidence.
 //!
-//! Also [`Diagram::improvements`]: for each question, the answer that raises the scores most
+//! Also [`Scorer::improvements`]: for each question, the answer that raises the scores most
 //! when only that answer changes. Models come in parsed ([`crate::domain::diagram::Model`]):
 //! what is checked here is only what needs the network (node and state names, sums).
 
@@ -152,11 +152,11 @@ pub enum NetworkError {
 }
 
 /// The one network loader: the network at `path`, checked for DiAGRAM's shape.
-pub fn load(path: Option<&Path>) -> Result<Arc<Diagram>, NetworkError> {
+pub fn load(path: Option<&Path>) -> Result<Arc<Scorer>, NetworkError> {
     let path = path.ok_or(NetworkError::NotConfigured)?;
     let broken = |message: String| NetworkError::Broken { path: path.to_path_buf(), message };
     let network = Network::load(path).map_err(|e| broken(e.to_string()))?;
-    Diagram::new(Arc::new(network)).map(Arc::new).map_err(|e| broken(e.to_string()))
+    Scorer::new(Arc::new(network)).map(Arc::new).map_err(|e| broken(e.to_string()))
 }
 
 /// The network lacks something DiAGRAM's mapping needs.
@@ -169,7 +169,7 @@ pub struct StructureError {
 
 /// A loaded network checked for DiAGRAM's questions and scores; cheap to clone and share.
 #[derive(Clone, Debug)]
-pub struct Diagram {
+pub struct Scorer {
     network: Arc<Network>,
     questions: [NodeId; 9],
     intellectual_control: (NodeId, usize),
@@ -178,10 +178,10 @@ pub struct Diagram {
     own_tables: Vec<(Table, Table)>,
 }
 
-impl Diagram {
+impl Scorer {
     /// Checks that `network` has the nine questions as roots with DiAGRAM's states (so answers
     /// map onto them) and the two score nodes with a `Yes` state.
-    pub fn new(network: Arc<Network>) -> Result<Diagram, StructureError> {
+    pub fn new(network: Arc<Network>) -> Result<Scorer, StructureError> {
         let fail = |message: String| StructureError { network: network.name().to_owned(), message };
         let mut questions = Vec::with_capacity(9);
         for q in Question::ALL {
@@ -204,7 +204,7 @@ impl Diagram {
         };
         let intellectual_control = score_node(INTELLECTUAL_CONTROL)?;
         let renderability = score_node(RENDERABILITY)?;
-        let mut diagram = Diagram { network, questions, intellectual_control, renderability, own_tables: Vec::new() };
+        let mut diagram = Scorer { network, questions, intellectual_control, renderability, own_tables: Vec::new() };
         let none = Overrides::new();
         let round = rounder(API_DECIMALS);
         diagram.own_tables = diagram

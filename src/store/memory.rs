@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use uuid::Uuid;
 
-use super::{JobStore, KeyRecord, KeyScope, Objects, Presigned, Put, StoreError, Versioned, keys};
+use super::{JobStore, Objects, Presigned, Put, StoreError, Versioned, keys};
 use crate::domain::job::{Batch, Job, Output, Status};
 
 #[derive(Debug, Clone)]
@@ -169,26 +169,22 @@ impl JobStore for MemoryStore {
         Ok(super::furthest(keys.iter().filter_map(|k| keys::parse_marker(&prefix, k))))
     }
 
-    async fn claim_key(&self, scope: KeyScope, owner: Option<&str>, key: &str, record: &KeyRecord) -> Result<Option<KeyRecord>, StoreError> {
-        let obj = keys::idempotency(scope.as_str(), owner, key);
-        match self.put_if(&obj, Self::json(record), None, None)? {
-            Put::Written(_) => Ok(None),
-            Put::Conflict => Ok(self.get_json::<KeyRecord>(&obj)?.map(|(r, _)| r)),
-        }
-    }
-
     async fn report_info(&self, job: Uuid) -> Result<Option<Output>, StoreError> {
         Ok(self.get(&keys::report(job))?.and_then(|o| o.meta))
     }
 
-    async fn create_report(&self, job: Uuid, pdf: Vec<u8>, sha256: &str) -> Result<Put, StoreError> {
+    async fn create_report(&self, job: Uuid, pdf: Vec<u8>, sha256: &str) -> Result<Option<Output>, StoreError> {
         let meta = Output { key: keys::report(job), size: pdf.len() as u64, sha256: sha256.to_string() };
-        self.put_if(&keys::report(job), pdf, Some(meta), None)
+        Ok(match self.put_if(&meta.key.clone(), pdf, Some(meta.clone()), None)? {
+            Put::Written(_) => Some(meta),
+            Put::Conflict => None,
+        })
     }
 
-    async fn overwrite_report(&self, job: Uuid, pdf: Vec<u8>, sha256: &str) -> Result<(), StoreError> {
+    async fn overwrite_report(&self, job: Uuid, pdf: Vec<u8>, sha256: &str) -> Result<Output, StoreError> {
         let meta = Output { key: keys::report(job), size: pdf.len() as u64, sha256: sha256.to_string() };
-        self.put(&keys::report(job), pdf, Some(meta))
+        self.put(&meta.key.clone(), pdf, Some(meta.clone()))?;
+        Ok(meta)
     }
 
     async fn report(&self, job: Uuid) -> Result<Option<Vec<u8>>, StoreError> {

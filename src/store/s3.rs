@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
-use super::{JobStore, KeyRecord, KeyScope, Objects, Presigned, Put, StoreError, Versioned, keys};
+use super::{JobStore, Objects, Presigned, Put, StoreError, Versioned, keys};
 use crate::domain::job::{Batch, Job, Output, Status};
 
 /// An object's bytes and version.
@@ -256,17 +256,6 @@ impl JobStore for S3Store {
         Ok(super::furthest(listed.iter().filter_map(|k| keys::parse_marker(&prefix, k))))
     }
 
-    async fn claim_key(&self, scope: KeyScope, owner: Option<&str>, key: &str, record: &KeyRecord) -> Result<Option<KeyRecord>, StoreError> {
-        let obj = keys::idempotency(scope.as_str(), owner, key);
-        match self.put_json_if(&obj, record, None).await? {
-            Put::Written(_) => Ok(None),
-            Put::Conflict => {
-                let vanished = || StoreError { op: "GetObject", key: obj.clone(), message: "the key's record vanished".into() };
-                Ok(Some(self.get_json::<KeyRecord>(&obj).await?.ok_or_else(vanished)?.0))
-            }
-        }
-    }
-
     async fn report_info(&self, job: Uuid) -> Result<Option<Output>, StoreError> {
         let key = keys::report(job);
         Ok(self.head(&key).await?.and_then(|meta| {
@@ -276,14 +265,20 @@ impl JobStore for S3Store {
         }))
     }
 
-    async fn create_report(&self, job: Uuid, pdf: Vec<u8>, sha256: &str) -> Result<Put, StoreError> {
-        let size = pdf.len().to_string();
-        self.put_if(&keys::report(job), pdf, "application/pdf", None, &[("sha256", sha256), ("size", &size)]).await
+    async fn create_report(&self, job: Uuid, pdf: Vec<u8>, sha256: &str) -> Result<Option<Output>, StoreError> {
+        let out = Output { key: keys::report(job), size: pdf.len() as u64, sha256: sha256.to_string() };
+        let size = out.size.to_string();
+        Ok(match self.put_if(&out.key, pdf, "application/pdf", None, &[("sha256", sha256), ("size", &size)]).await? {
+            Put::Written(_) => Some(out),
+            Put::Conflict => None,
+        })
     }
 
-    async fn overwrite_report(&self, job: Uuid, pdf: Vec<u8>, sha256: &str) -> Result<(), StoreError> {
-        let size = pdf.len().to_string();
-        self.put(&keys::report(job), pdf, "application/pdf", &[("sha256", sha256), ("size", &size)]).await.map(|_| ())
+    async fn overwrite_report(&self, job: Uuid, pdf: Vec<u8>, sha256: &str) -> Result<Output, StoreError> {
+        let out = Output { key: keys::report(job), size: pdf.len() as u64, sha256: sha256.to_string() };
+        let size = out.size.to_string();
+        self.put(&out.key, pdf, "application/pdf", &[("sha256", sha256), ("size", &size)]).await?;
+        Ok(out)
     }
 
     async fn report(&self, job: Uuid) -> Result<Option<Vec<u8>>, StoreError> {

@@ -11,7 +11,7 @@ use super::{DocMeta, ParamDoc, Prepared, RenderContext, TemplateError, TemplateI
 use crate::chart::{self, ScorePanel};
 use crate::domain::ParamError;
 use crate::domain::diagram::{Group, MAX_MODELS, MAX_NAME, Model, Models};
-use crate::scoring::Diagram;
+use crate::scoring::Scorer;
 
 pub fn info() -> TemplateInfo {
     TemplateInfo {
@@ -67,7 +67,7 @@ pub fn tagged_contents(p: &DiagramParams) -> usize {
 
 /// Parses the parameters. With a network, models are checked against it and missing scores
 /// computed; without one, every score must be given.
-pub fn parse(params: &Value, scorer: Option<&Diagram>) -> Result<DiagramParams, ParamError> {
+pub fn parse(params: &Value, scorer: Option<&Scorer>) -> Result<DiagramParams, ParamError> {
     let raw: RawParams = serde_path_to_error::deserialize(params).map_err(|e| crate::domain::json_error("params", e))?;
     if let Some(org) = &raw.organisation {
         check_len("params.organisation", org, MAX_NAME)?;
@@ -231,7 +231,7 @@ struct ImprovementView {
 }
 
 /// The best single changes to a baseline, ranked; computed exactly by the scoring engine.
-fn improvements(m: &Model, scorer: &Diagram) -> Result<Vec<ImprovementView>, ParamError> {
+fn improvements(m: &Model, scorer: &Scorer) -> Result<Vec<ImprovementView>, ParamError> {
     let list = scorer.improvements(m).map_err(|e| ParamError::new(e.field.clone(), e.to_string()))?;
     let current = answer_rows(m);
     Ok(list

@@ -54,7 +54,7 @@ impl Params {
 
 /// Parses `params` for the template named `template`.
 /// With a DiAGRAM network, `diagram` models are checked against it and missing scores computed.
-pub fn parse_params(template: &str, params: &serde_json::Value, scorer: Option<&crate::scoring::Diagram>) -> Result<Params, ParamError> {
+pub fn parse_params(template: &str, params: &serde_json::Value, scorer: Option<&crate::scoring::Scorer>) -> Result<Params, ParamError> {
     match template {
         "diagram" => diagram::parse(params, scorer).map(Params::Diagram),
         "summary" => summary::parse(params).map(Params::Summary),
@@ -138,7 +138,7 @@ pub struct RenderContext {
     pub pdf: PdfStandard,
     /// The DiAGRAM network, when one is configured: the `diagram` report then gains a
     /// "Where to improve first" section.
-    pub scorer: Option<std::sync::Arc<crate::scoring::Diagram>>,
+    pub scorer: Option<std::sync::Arc<crate::scoring::Scorer>>,
     /// Whom the render is for: an interactive render gets a slot of its own beyond the
     /// renderer's limit and runs at normal CPU priority; bulk renders run niced. Not part of
     /// the output.
@@ -155,7 +155,7 @@ impl RenderContext {
         self
     }
 
-    pub fn with_scorer(mut self, scorer: Option<std::sync::Arc<crate::scoring::Diagram>>) -> Self {
+    pub fn with_scorer(mut self, scorer: Option<std::sync::Arc<crate::scoring::Scorer>>) -> Self {
         self.scorer = scorer;
         self
     }

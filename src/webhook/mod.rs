@@ -25,7 +25,7 @@ use uuid::Uuid;
 use crate::domain::job::{Job, Status, now_ms, rfc3339};
 use crate::domain::webhook::{Attempt, Delivery, DeliveryMessage, DeliveryState, EventType, Subject, signature_header};
 use crate::queue::QueueError;
-use crate::store::{JobStore, Put, StoreError, keys, records};
+use crate::store::{Deliveries, JobStore, ReportLinks, StoreError};
 
 pub use crate::config::WebhookSettings;
 
@@ -45,12 +45,13 @@ pub enum NotifyError {
 #[derive(Debug, Clone)]
 pub struct Notifier {
     store: Arc<dyn JobStore>,
+    deliveries: Deliveries,
     queue: Arc<dyn DeliveryQueue>,
 }
 
 impl Notifier {
     pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn DeliveryQueue>) -> Notifier {
-        Notifier { store, queue }
+        Notifier { deliveries: Deliveries::new(store.clone()), store, queue }
     }
 
     /// A job reached `succeeded` or `failed`: its own event, and its batch's if it was the last.
@@ -82,14 +83,11 @@ impl Notifier {
 
     async fn enqueue(&self, subject: Subject, event: EventType, url: &str) -> Result<(), NotifyError> {
         let record = Delivery::new(subject, event, url);
-        let key = keys::delivery(&record.webhook_id);
-        let send = match records::put(self.store.as_ref(), &key, &record, None).await? {
-            Put::Written(_) => true,
+        let send = match self.deliveries.create(&record).await? {
+            None => true,
             // Made before: send again only if nothing has happened since (the first sender may
             // have died between the record and the message).
-            Put::Conflict => records::get::<Delivery>(self.store.as_ref(), &key)
-                .await?
-                .is_some_and(|(d, _)| d.state == DeliveryState::Pending && d.attempts.is_empty()),
+            Some(d) => d.state == DeliveryState::Pending && d.attempts.is_empty(),
         };
         if send {
             let msg = DeliveryMessage { subject, attempt: 1, not_before_ms: 0 };
@@ -119,13 +117,27 @@ pub enum DeliveryOutcome {
 #[derive(Debug, Clone)]
 pub struct Deliverer {
     store: Arc<dyn JobStore>,
+    /// One pooled client for every delivery; its resolver checks each address it connects to.
+    client: reqwest::Client,
+    deliveries: Deliveries,
+    links: ReportLinks,
     queue: Arc<dyn DeliveryQueue>,
     cfg: WebhookSettings,
 }
 
 impl Deliverer {
     pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn DeliveryQueue>, cfg: WebhookSettings) -> Deliverer {
-        Deliverer { store, queue, cfg }
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve the host itself, past the address check.
+            .no_proxy()
+            .timeout(cfg.timeout)
+            .dns_resolver(ssrf::CheckedResolver { allow: cfg.allow.clone(), timeout: cfg.timeout })
+            .user_agent(concat!("reportq-webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            // Fails only if the TLS backend cannot start, as `reqwest::Client::new()` would.
+            .expect("the webhook HTTP client builds");
+        Deliverer { deliveries: Deliveries::new(store.clone()), links: ReportLinks::new(store.clone(), cfg.url_expiry), store, client, queue, cfg }
     }
 
     /// Handles one delivery message. `Err` only when the store or queue failed: the message
@@ -138,8 +150,7 @@ impl Deliverer {
             return Ok(DeliveryOutcome::Deferred);
         }
         let id = msg.subject.webhook_id();
-        let key = keys::delivery(&id);
-        let Some((record, _)) = records::get::<Delivery>(self.store.as_ref(), &key).await? else {
+        let Some(record) = self.deliveries.get(&id).await? else {
             tracing::warn!(webhook_id = id, "delivery message without a record; dropped");
             return Ok(DeliveryOutcome::Duplicate);
         };
@@ -162,8 +173,8 @@ impl Deliverer {
         let result = match ssrf::resolve(&record.url, &self.cfg.allow, self.cfg.timeout).await {
             // A name that does not resolve now may resolve later: retried, unlike an address
             // that may not be called.
-            Err(ssrf::Refused(why)) if why.contains("resolve") && !why.contains("resolves to") => Err(Failure::Transport(why)),
-            Err(refused) => Err(Failure::Refused(refused.0)),
+            Err(refused) if refused.transient => Err(Failure::Transport(refused.reason)),
+            Err(refused) => Err(Failure::Refused(refused.reason)),
             Ok(target) => match self.body(&record).await? {
                 None => Err(Failure::Refused("the job or batch no longer exists".into())),
                 Some(body) => self.post(&target, &id, &body).await,
@@ -191,13 +202,14 @@ impl Deliverer {
         };
         // Recorded over the current record: a duplicate message's attempt that ended meanwhile
         // (delivered, or given up) stands, and this one is only added to the history.
-        let recorded: Result<Delivery, std::convert::Infallible> = records::update(self.store.as_ref(), &key, |cur| {
-            let cur = cur.unwrap_or_else(|| record.clone());
-            let next = if cur.state == DeliveryState::Pending { state } else { cur.state };
-            Ok(cur.with_attempt(attempt.clone(), next))
-        })
-        .await?;
-        let recorded = recorded.unwrap_or_else(|never| match never {});
+        let recorded = self
+            .deliveries
+            .update(&id, |cur| {
+                let cur = cur.unwrap_or_else(|| record.clone());
+                let next = if cur.state == DeliveryState::Pending { state } else { cur.state };
+                cur.with_attempt(attempt.clone(), next)
+            })
+            .await?;
         if let (DeliveryState::Pending, DeliveryState::Pending, Some(delay)) = (state, recorded.state, self.delay_after(msg.attempt)) {
             self.queue_next(msg, at_ms, delay).await?;
         }
@@ -243,14 +255,12 @@ impl Deliverer {
                 if let Some(e) = &job.error {
                     data["error"] = json!({"code": e.code, "message": e.message});
                 }
-                if let (Status::Succeeded, Some(out)) = (job.status, &job.output) {
-                    let p = self.store.report_url(job.id, self.cfg.url_expiry, &job.filename()).await?;
-                    let expires = p.expires_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
-                    data["url"] = json!(p.url);
-                    data["expires_at"] = json!(rfc3339(expires));
-                    data["filename"] = json!(job.filename());
-                    data["sha256"] = json!(out.sha256);
-                    data["size"] = json!(out.size);
+                if let Some(link) = self.links.of(&job).await? {
+                    data["url"] = json!(link.url);
+                    data["expires_at"] = json!(link.expires_at);
+                    data["filename"] = json!(link.filename);
+                    data["sha256"] = json!(link.sha256);
+                    data["size"] = json!(link.size);
                 }
                 data
             }
@@ -273,17 +283,9 @@ impl Deliverer {
 
     /// One POST to the checked address (never a second DNS lookup), no redirects followed.
     async fn post(&self, target: &ssrf::Target, id: &str, body: &[u8]) -> Result<u16, Failure> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy would resolve the host itself, past the address check.
-            .no_proxy()
-            .timeout(self.cfg.timeout)
-            .resolve_to_addrs(&target.host, &target.addrs)
-            .user_agent(concat!("reportq-webhooks/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Failure::Transport(format!("client: {e}")))?;
         let timestamp = crate::domain::now_epoch();
-        let resp = client
+        let resp = self
+            .client
             .post(target.url.clone())
             .header("content-type", "application/json")
             .header("webhook-id", id)
@@ -292,7 +294,7 @@ impl Deliverer {
             .body(body.to_vec())
             .send()
             .await
-            .map_err(|e| Failure::Transport(if e.is_timeout() { format!("no answer within {:?}", self.cfg.timeout) } else { format!("{e}") }))?;
+            .map_err(|e| Failure::Transport(if e.is_timeout() { format!("no answer within {:?}", self.cfg.timeout) } else { with_causes(&e) }))?;
         let status = resp.status().as_u16();
         if resp.status().is_success() { Ok(status) } else { Err(Failure::Status(status)) }
     }
@@ -300,7 +302,7 @@ impl Deliverer {
     /// Long-polls the delivery queue until `stop` resolves (`reportq worker`), `concurrency`
     /// deliveries at once: a receiver that hangs holds one of these, never a render slot.
     pub async fn run(&self, queue: &dyn crate::consumer::Source, concurrency: usize, wait: Duration, stop: impl std::future::Future<Output = ()>) {
-        crate::consumer::run(&Deliveries { deliverer: self, concurrency }, queue, wait, stop).await
+        crate::consumer::run(&DeliveryHandler { deliverer: self, concurrency }, queue, wait, stop).await
     }
 
     /// Handles SQS records, each handled or not (in the records' order); an unhandled one comes
@@ -342,13 +344,13 @@ impl Deliverer {
 }
 
 /// The deliverer as a [`crate::consumer::Handler`], `concurrency` deliveries at once.
-struct Deliveries<'a> {
+struct DeliveryHandler<'a> {
     deliverer: &'a Deliverer,
     concurrency: usize,
 }
 
 #[async_trait::async_trait]
-impl crate::consumer::Handler for Deliveries<'_> {
+impl crate::consumer::Handler for DeliveryHandler<'_> {
     type Result = bool;
 
     async fn handle_batch(&self, records: &[aws_lambda_events::event::sqs::SqsMessage]) -> Vec<bool> {
@@ -356,13 +358,21 @@ impl crate::consumer::Handler for Deliveries<'_> {
     }
 }
 
+/// An error with its causes ("error sending request" alone does not say the resolver refused
+/// the address, or that the connection was refused).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
 enum Failure {
     Status(u16),
     Transport(String),
     Refused(String),
-}
-
-/// A delivery record as `GET /v1/reports/{id}` shows it.
-pub async fn delivery_of(store: &dyn JobStore, subject: Subject) -> Result<Option<Delivery>, StoreError> {
-    Ok(records::get::<Delivery>(store, &keys::delivery(&subject.webhook_id())).await?.map(|(d, _)| d))
 }

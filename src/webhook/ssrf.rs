@@ -3,8 +3,10 @@
 //! call the instance metadata service, a database on a private subnet, or the worker itself.
 //!
 //! The check is on the resolved addresses, not the name (a name can resolve anywhere), at
-//! submit and again at every delivery, and the delivery connects to the very address checked
-//! (no second lookup a rebinding DNS server could answer differently). An allow-list
+//! submit and again at every delivery. Deliveries share one pooled HTTP client whose resolver
+//! is [`CheckedResolver`]: every address it connects to is checked at the moment it is looked
+//! up, so a rebinding DNS server that answers the delivery's own check with a public address
+//! and the connection's lookup with a private one is refused all the same. An allow-list
 //! (`REPORTQ_WEBHOOK_ALLOW_NETS`, CIDRs) lets chosen networks through, over http too: the
 //! tests' loopback receiver, or a receiver on the operator's own private network.
 
@@ -75,8 +77,23 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
 
 /// A callback URL that may not be called, and why (words safe to show the caller).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Refused(pub String);
+#[error("{reason}")]
+pub struct Refused {
+    pub reason: String,
+    /// The name did not resolve (or not in time): it may resolve later, so a delivery is
+    /// retried. Every other refusal is about the URL or its addresses and stands.
+    pub transient: bool,
+}
+
+impl Refused {
+    fn permanent(reason: impl Into<String>) -> Refused {
+        Refused { reason: reason.into(), transient: false }
+    }
+
+    fn unresolved(reason: String) -> Refused {
+        Refused { reason, transient: true }
+    }
+}
 
 /// Where a callback goes: the URL, its host as written, and the checked addresses to connect to.
 #[derive(Debug, Clone)]
@@ -90,7 +107,7 @@ pub struct Target {
 /// http is allowed only when all are allow-listed.
 pub fn check_addrs(url: &url::Url, addrs: &[SocketAddr], allow: &AllowList) -> Result<(), Refused> {
     if addrs.is_empty() {
-        return Err(Refused(format!("{} resolves to no address", url.host_str().unwrap_or(""))));
+        return Err(Refused::permanent(format!("{} resolves to no address", url.host_str().unwrap_or(""))));
     }
     let all_allowed = addrs.iter().all(|a| allow.allows(a.ip()));
     for a in addrs {
@@ -98,27 +115,64 @@ pub fn check_addrs(url: &url::Url, addrs: &[SocketAddr], allow: &AllowList) -> R
             continue;
         }
         if let Some(why) = forbidden(a.ip()) {
-            return Err(Refused(format!("{} resolves to {} ({why}); callbacks go to public addresses only", url.host_str().unwrap_or(""), a.ip())));
+            return Err(Refused::permanent(format!(
+                "{} resolves to {} ({why}); callbacks go to public addresses only",
+                url.host_str().unwrap_or(""),
+                a.ip()
+            )));
         }
     }
     if url.scheme() != "https" && !all_allowed {
-        return Err(Refused("callback URLs must be https".into()));
+        return Err(Refused::permanent("callback URLs must be https"));
     }
     Ok(())
 }
 
+/// The webhook client's resolver: looks a name up and lets the connection go only if every
+/// address is public or allow-listed ([`check_addrs`] without the scheme rule, which the
+/// delivery checked on the URL). IP literals never reach a resolver; the delivery's own check
+/// covers them.
+#[derive(Debug, Clone)]
+pub struct CheckedResolver {
+    pub allow: AllowList,
+    pub timeout: Duration,
+}
+
+impl reqwest::dns::Resolve for CheckedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let (allow, timeout) = (self.allow.clone(), self.timeout);
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = match tokio::time::timeout(timeout, tokio::net::lookup_host((host.as_str(), 0))).await {
+                Ok(Ok(a)) => a.collect(),
+                Ok(Err(e)) => return Err(Refused::unresolved(format!("{host} does not resolve: {e}")).into()),
+                Err(_) => return Err(Refused::unresolved(format!("{host} did not resolve within {timeout:?}")).into()),
+            };
+            if addrs.is_empty() {
+                return Err(Refused::permanent(format!("{host} resolves to no address")).into());
+            }
+            for a in &addrs {
+                if let (false, Some(why)) = (allow.allows(a.ip()), forbidden(a.ip())) {
+                    return Err(Refused::permanent(format!("{host} resolves to {} ({why}); callbacks go to public addresses only", a.ip())).into());
+                }
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 /// Resolves the URL's host and checks every address it resolves to.
 pub async fn resolve(url: &str, allow: &AllowList, timeout: Duration) -> Result<Target, Refused> {
-    let url = url::Url::parse(url).map_err(|e| Refused(format!("not a URL: {e}")))?;
-    let host = url.host_str().ok_or_else(|| Refused("the URL has no host".into()))?.to_string();
-    let port = url.port_or_known_default().ok_or_else(|| Refused("the URL has no port".into()))?;
+    let url = url::Url::parse(url).map_err(|e| Refused::permanent(format!("not a URL: {e}")))?;
+    let host = url.host_str().ok_or_else(|| Refused::permanent("the URL has no host"))?.to_string();
+    let port = url.port_or_known_default().ok_or_else(|| Refused::permanent("the URL has no port"))?;
     // `[::1]` is how a URL writes an IPv6 literal; the resolver takes it bare.
     let bare = host.trim_start_matches('[').trim_end_matches(']').to_string();
     let lookup = tokio::net::lookup_host((bare.as_str(), port));
     let addrs: Vec<SocketAddr> = match tokio::time::timeout(timeout, lookup).await {
         Ok(Ok(a)) => a.collect(),
-        Ok(Err(e)) => return Err(Refused(format!("{host} does not resolve: {e}"))),
-        Err(_) => return Err(Refused(format!("{host} did not resolve within {timeout:?}"))),
+        Ok(Err(e)) => return Err(Refused::unresolved(format!("{host} does not resolve: {e}"))),
+        Err(_) => return Err(Refused::unresolved(format!("{host} did not resolve within {timeout:?}"))),
     };
     check_addrs(&url, &addrs, allow)?;
     Ok(Target { url, host: bare, addrs })
@@ -175,7 +229,7 @@ mod tests {
     fn the_allow_list_lets_chosen_networks_through_over_http() {
         let url = url::Url::parse("http://127.0.0.1:9/hook").unwrap();
         let addrs = [SocketAddr::new(ip("127.0.0.1"), 9)];
-        assert!(check_addrs(&url, &addrs, &AllowList::default()).unwrap_err().0.contains("loopback"));
+        assert!(check_addrs(&url, &addrs, &AllowList::default()).unwrap_err().reason.contains("loopback"));
         let allow = AllowList::parse("127.0.0.1/32").unwrap();
         check_addrs(&url, &addrs, &allow).unwrap();
         // One address outside the list spoils the name: DNS may hand out either.
@@ -184,7 +238,7 @@ mod tests {
         // A public address still needs https.
         let public = url::Url::parse("http://example.org/").unwrap();
         let e = check_addrs(&public, &[SocketAddr::new(ip("93.184.215.14"), 80)], &AllowList::default()).unwrap_err();
-        assert!(e.0.contains("https"), "{e}");
+        assert!(e.reason.contains("https"), "{e}");
         assert!(AllowList::parse("10.0.0.0/33").is_err());
         assert_eq!(AllowList::parse("::1, 10.0.0.0/8").unwrap().0.len(), 2);
     }
@@ -192,10 +246,39 @@ mod tests {
     #[tokio::test]
     async fn a_name_that_resolves_to_loopback_is_refused() {
         let e = resolve("https://localhost:9/hook", &AllowList::default(), Duration::from_secs(5)).await.unwrap_err();
-        assert!(e.0.contains("loopback"), "{e}");
+        assert!(e.reason.contains("loopback"), "{e}");
         let t = resolve("http://localhost:9/hook", &AllowList::parse("127.0.0.0/8, ::1").unwrap(), Duration::from_secs(5)).await.unwrap();
         assert!(t.addrs.iter().all(|a| a.ip().is_loopback()));
         let e = resolve("https://[::ffff:127.0.0.1]:9/", &AllowList::default(), Duration::from_secs(5)).await.unwrap_err();
-        assert!(e.0.contains("loopback"), "{e}");
+        assert!(e.reason.contains("loopback"), "{e}");
+        assert!(!e.transient, "a forbidden address does not become allowed later");
+    }
+
+    /// The pooled client's resolver checks what it connects to: a name that resolves to
+    /// loopback is refused unless allow-listed, whatever a check before it said.
+    #[tokio::test]
+    async fn the_clients_resolver_refuses_forbidden_addresses() {
+        use reqwest::dns::Resolve;
+        use std::str::FromStr;
+        let name = |n: &str| reqwest::dns::Name::from_str(n).unwrap();
+        let strict = CheckedResolver { allow: AllowList::default(), timeout: Duration::from_secs(5) };
+        let err = strict.resolve(name("localhost")).await.err().expect("loopback refused").to_string();
+        assert!(err.contains("loopback"), "{err}");
+        let open = CheckedResolver { allow: AllowList::parse("127.0.0.0/8, ::1").unwrap(), timeout: Duration::from_secs(5) };
+        let addrs: Vec<SocketAddr> = open.resolve(name("localhost")).await.map_err(|e| e.to_string()).unwrap().collect();
+        assert!(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+    }
+
+    /// A delivery is retried only when the name did not resolve; a URL or address that may
+    /// not be called gives up at once.
+    #[tokio::test]
+    async fn only_a_name_that_does_not_resolve_is_transient() {
+        // `.invalid` never resolves (RFC 6761).
+        let e = resolve("https://no-such-host.invalid/hook", &AllowList::default(), Duration::from_secs(5)).await.unwrap_err();
+        assert!(e.transient, "{e}");
+        for url in ["not a url", "https://localhost:9/", "http://93.184.215.14/hook"] {
+            let e = resolve(url, &AllowList::default(), Duration::from_secs(5)).await.unwrap_err();
+            assert!(!e.transient, "{url}: {e}");
+        }
     }
 }

@@ -31,18 +31,18 @@ use crate::metrics;
 use crate::queue::JobMessage;
 use crate::render::{RenderError, Renderer};
 use crate::request::ReportRequest;
-use crate::scoring::Diagram;
+use crate::scoring::Scorer;
 use crate::store::{JobStore, Put, StoreError};
 use crate::template::{Date, RenderContext};
 
 /// What turns a job's request into PDF bytes: the confined TeX [`Renderer`], or a stand-in
 /// in the domain tests.
-pub trait Render: Send + Sync {
+pub trait Typesetter: Send + Sync {
     /// The PDF, and what confined the render (`sandbox`), which the job's timeline keeps.
     fn render(&self, req: &ReportRequest, ctx: &RenderContext) -> Result<crate::render::Rendered, RenderError>;
 }
 
-impl Render for Renderer {
+impl Typesetter for Renderer {
     fn render(&self, req: &ReportRequest, ctx: &RenderContext) -> Result<crate::render::Rendered, RenderError> {
         Renderer::render(self, req, ctx)
     }
@@ -131,10 +131,10 @@ pub struct RecordResult {
 
 pub struct Worker {
     store: Arc<dyn JobStore>,
-    renderer: Arc<dyn Render>,
+    renderer: Arc<dyn Typesetter>,
     cfg: WorkerSettings,
     /// The DiAGRAM network, when configured: `diagram` reports then rank improvements.
-    scorer: Option<Arc<Diagram>>,
+    scorer: Option<Arc<Scorer>>,
     /// Who this worker is in a job's timeline: the Lambda log stream, or host:pid.
     id: String,
     /// Queues the final events of jobs with a callback (none: webhooks are off).
@@ -170,7 +170,7 @@ fn safe_message(e: &RenderError) -> String {
 }
 
 impl Worker {
-    pub fn new(store: Arc<dyn JobStore>, renderer: Arc<dyn Render>, cfg: WorkerSettings, scorer: Option<Arc<Diagram>>) -> Self {
+    pub fn new(store: Arc<dyn JobStore>, renderer: Arc<dyn Typesetter>, cfg: WorkerSettings, scorer: Option<Arc<Scorer>>) -> Self {
         Self { store, renderer, cfg, scorer, id: worker_id(), notifier: None, deliverer: None }
     }
 
@@ -411,14 +411,16 @@ impl Worker {
     async fn upload(&self, id: Uuid, pdf: Vec<u8>) -> Result<Output, WorkerError> {
         let sha = hex::encode(Sha256::digest(&pdf));
         let size = pdf.len() as u64;
-        if let Put::Conflict = self.store.create_report(id, pdf.clone(), &sha).await? {
-            let existing = self.store.report_info(id).await?;
-            if existing.as_ref().map(|o| o.sha256.as_str()) != Some(sha.as_str()) {
+        if let Some(out) = self.store.create_report(id, pdf.clone(), &sha).await? {
+            return Ok(out);
+        }
+        match self.store.report_info(id).await? {
+            Some(existing) if existing.sha256 == sha && existing.size == size => Ok(existing),
+            _ => {
                 tracing::warn!(job_id = %id, "report existed with another hash; replacing it");
-                self.store.overwrite_report(id, pdf, &sha).await?;
+                Ok(self.store.overwrite_report(id, pdf, &sha).await?)
             }
         }
-        Ok(Output { key: crate::store::keys::report(id), size, sha256: sha })
     }
 
     /// Writes the final record over our `running` one. If the record changed meanwhile, our

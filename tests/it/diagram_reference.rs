@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use reportq::bayes::Network;
-use reportq::scoring::Diagram;
+use reportq::scoring::Scorer;
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
@@ -33,7 +33,7 @@ fn network_marginals_match_pgmpy() {
 
 #[test]
 fn scores_match_pgmpy() {
-    let diagram = Diagram::new(Arc::new(Network::load(fixture("diagram-like.bif")).unwrap())).unwrap();
+    let diagram = Scorer::new(Arc::new(Network::load(fixture("diagram-like.bif")).unwrap())).unwrap();
     let reference = read_json("pgmpy-reference.json");
     let sets = read_json("answer-sets.json");
     let sets = sets.as_array().unwrap();

@@ -16,7 +16,7 @@ use reportq::request::ReportRequest;
 use reportq::store::{JobStore, MemoryStore, Put};
 use reportq::submit::{Item, SubmitError, Submitter};
 use reportq::template::RenderContext;
-use reportq::worker::{Outcome, Render, Worker, WorkerError};
+use reportq::worker::{Outcome, Typesetter, Worker, WorkerError};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -27,7 +27,7 @@ struct FakeRender {
     delay: Duration,
 }
 
-impl Render for FakeRender {
+impl Typesetter for FakeRender {
     fn render(&self, req: &ReportRequest, _ctx: &RenderContext) -> Result<reportq::Rendered, RenderError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         std::thread::sleep(self.delay);

@@ -4,14 +4,14 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use reportq::bayes::Network;
-use reportq::scoring::{Diagram, ScoreError};
+use reportq::scoring::{ScoreError, Scorer};
 use serde_json::{Value, json};
 
-fn diagram() -> &'static Diagram {
-    static DIAGRAM: OnceLock<Diagram> = OnceLock::new();
+fn diagram() -> &'static Scorer {
+    static DIAGRAM: OnceLock<Scorer> = OnceLock::new();
     DIAGRAM.get_or_init(|| {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/diagram-like.bif");
-        Diagram::new(Arc::new(Network::load(path).unwrap())).unwrap()
+        Scorer::new(Arc::new(Network::load(path).unwrap())).unwrap()
     })
 }
 

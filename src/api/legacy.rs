@@ -118,7 +118,7 @@ pub async fn pdf(State(s): State<Shared>, Extension(trace): Extension<Trace>, he
                 if out.size > s.cfg.inline_pdf_max {
                     // Too large for API Gateway's answer: the browser follows the redirect to
                     // S3 (the bucket's CORS rules let it read the PDF there).
-                    return see_other(&s.submitter.store.report_url(job.id, s.cfg.url_expiry, &job.filename()).await?.url);
+                    return see_other(&s.links.url(&job).await?);
                 }
                 let bytes = s.submitter.store.report(job.id).await?.ok_or_else(|| ApiError::Internal("report vanished".into()))?;
                 return Ok(attachment("application/pdf", &job.filename(), bytes));

@@ -1,0 +1,80 @@
+//! Key layout shared by the implementations (the in-memory store keeps the same names, so a
+//! test's view of it reads like the bucket). Only `store/` builds keys; tests read it to look
+//! at the bucket as an operator would.
+
+use uuid::Uuid;
+
+use crate::domain::job::Status;
+
+pub fn job(id: Uuid) -> String {
+    format!("jobs/{id}.json")
+}
+
+pub const JOBS: &str = "jobs/";
+
+/// The job id a job record's key names.
+pub fn parse_job(key: &str) -> Option<Uuid> {
+    key.strip_prefix(JOBS)?.strip_suffix(".json")?.parse().ok()
+}
+
+pub fn report(id: Uuid) -> String {
+    format!("reports/{id}.pdf")
+}
+
+pub fn batch(id: Uuid) -> String {
+    format!("batches/{id}.json")
+}
+
+/// Prefix of a batch's status markers: `batches/{id}/{job_id}/{status}`, empty objects
+/// written as jobs move, so a batch's progress is one listing rather than one read per job.
+pub fn marker_prefix(batch: Uuid) -> String {
+    format!("batches/{batch}/")
+}
+
+pub fn marker(batch: Uuid, job: Uuid, status: Status) -> String {
+    format!("batches/{batch}/{job}/{}", status.as_str())
+}
+
+/// Written once a batch's messages were all sent (not a job marker: no job id in it).
+pub fn batch_sent(batch: Uuid) -> String {
+    format!("batches/{batch}/sent")
+}
+
+/// Keys are stored hashed: a key is the caller's text and may hold anything. Each caller
+/// (`owner`) has its own key space, so one caller's key can neither collide with nor reveal
+/// another's; without an owner (authentication off) the space is shared, as before.
+pub fn idempotency(scope: &str, owner: Option<&str>, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    if let Some(owner) = owner {
+        h.update(owner.as_bytes());
+        h.update([0]);
+    }
+    h.update(key.as_bytes());
+    format!("idempotency/{scope}/{}.json", hex::encode(h.finalize()))
+}
+
+pub const API_KEYS: &str = "apikeys/";
+
+/// An API key's record (its hash, name, scopes, quota; never the key).
+pub fn api_key(id: &str) -> String {
+    format!("{API_KEYS}{id}.json")
+}
+
+/// A key's count of reports submitted on a UTC day (`YYYY-MM-DD`).
+pub fn usage(id: &str, day: &str) -> String {
+    format!("usage/{id}/{day}.json")
+}
+
+/// A webhook delivery's record.
+pub fn delivery(webhook_id: &str) -> String {
+    format!("webhooks/{webhook_id}.json")
+}
+
+/// Reads a marker key back: (job, status).
+pub fn parse_marker(prefix: &str, key: &str) -> Option<(Uuid, Status)> {
+    let mut parts = key.strip_prefix(prefix)?.split('/');
+    let job = parts.next()?.parse().ok()?;
+    let status = Status::parse(parts.next()?)?;
+    Some((job, status))
+}
