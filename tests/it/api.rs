@@ -435,3 +435,29 @@ async fn over_the_backlog_limit_new_work_is_refused_with_retry_after() {
     let (st, _, body) = call(&s, "POST", "/v1/reports", Some(req)).await;
     assert_eq!((st, json_of(&body)["error"]["code"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("overloaded")));
 }
+
+/// The caller's trace, and its decision not to be sampled, travel to the job's message (and
+/// from there to the worker as `AWSTraceHeader`); without a header a new, sampled trace starts.
+#[tokio::test]
+async fn the_callers_trace_and_sampling_decision_reach_the_queue() {
+    let queue = Arc::new(MemoryQueue::new());
+    let s = Arc::new(ApiState::new(ApiSettings::new("memory", "memory"), Arc::new(MemoryStore::new()), queue.clone()));
+    let req: Value = serde_json::from_slice(&common::example("summary.json")).unwrap();
+    let submit = |traceparent: Option<&'static str>| {
+        let mut r = Request::builder().method("POST").uri("/v1/reports").header("content-type", "application/json");
+        if let Some(t) = traceparent {
+            r = r.header("traceparent", t);
+        }
+        router(s.clone()).oneshot(r.body(Body::from(req.to_string())).unwrap())
+    };
+    assert_eq!(submit(Some("00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-00")).await.unwrap().status(), 202);
+    assert_eq!(submit(Some("00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01")).await.unwrap().status(), 202);
+    assert_eq!(submit(None).await.unwrap().status(), 202);
+    let traces: Vec<_> = queue.drain().into_iter().map(|m| m.trace.expect("every message is traced")).collect();
+    assert_eq!(traces.len(), 3);
+    assert_eq!(traces[0].trace_id_hex(), "5759e988bd862e3fe1be46a994272793");
+    assert!(traces[0].xray().ends_with(";Sampled=0"), "{}", traces[0].xray());
+    assert_ne!(traces[0].span_id, 0x53995c3f42cd8ad8, "the message is a child span of the caller's");
+    assert!(traces[1].sampled && traces[2].sampled);
+    assert_ne!(traces[2].trace_id_hex(), "5759e988bd862e3fe1be46a994272793");
+}
