@@ -12,7 +12,10 @@ fn main() -> ExitCode {
     // Before any thread: the credentials leave the environment a TeX child could read.
     // SAFETY: no thread has started yet.
     unsafe { reportq::sandbox::credentials::take_from_environment() };
-    reportq::logging::init();
+    if let Err(e) = reportq::logging::init() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     match cli::run(cli::Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

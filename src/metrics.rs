@@ -39,30 +39,23 @@ pub const METRICS: &[(&str, &str, &str)] = &[
 const MS_BUCKETS: &[f64] = &[5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0, 30000.0, 60000.0, 300000.0];
 const BYTE_BUCKETS: &[f64] = &[16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0, 16777216.0, 67108864.0];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Off = 0,
-    On = 1,
-    Emf = 2,
+/// The metrics mode, from `REPORTQ_METRICS` ([`crate::config::Telemetry`]).
+pub use crate::config::MetricsMode as Mode;
+
+/// The mode as stored (an atomic: read on every figure).
+fn code(mode: Mode) -> u8 {
+    match mode {
+        Mode::Off => 0,
+        Mode::On => 1,
+        Mode::Emf => 2,
+    }
 }
 
-static MODE: AtomicU8 = AtomicU8::new(Mode::On as u8);
+static MODE: AtomicU8 = AtomicU8::new(1);
 
-/// Sets the mode from `REPORTQ_METRICS` (once, at start).
-pub fn init_from_env() {
-    let lambda = std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some();
-    let mode = match std::env::var("REPORTQ_METRICS").as_deref() {
-        Ok("off") => Mode::Off,
-        Ok("emf") => Mode::Emf,
-        Ok("on") => Mode::On,
-        _ if lambda => Mode::Emf,
-        _ => Mode::On,
-    };
-    set_mode(mode);
-}
-
+/// Sets the mode (once, at start: [`crate::logging::init`]; the benchmarks switch it).
 pub fn set_mode(mode: Mode) {
-    MODE.store(mode as u8, Ordering::Relaxed);
+    MODE.store(code(mode), Ordering::Relaxed);
 }
 
 pub fn mode() -> Mode {

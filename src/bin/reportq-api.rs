@@ -4,10 +4,10 @@
 
 fn main() -> Result<(), lambda_http::Error> {
     reportq::sandbox::maybe_run_child();
-    reportq::logging::init();
+    let telemetry = reportq::logging::init().inspect_err(|e| tracing::error!(error = %e, "not starting"))?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
-        if std::env::var("REPORTQ_ROLE").as_deref() == Ok("webhooks") {
+        if telemetry.role == reportq::config::Role::Webhooks {
             let deliverer = std::sync::Arc::new(reportq::startup::deliverer().await?);
             return lambda_runtime::run(lambda_runtime::service_fn(move |event| {
                 let deliverer = deliverer.clone();

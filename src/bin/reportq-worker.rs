@@ -8,7 +8,7 @@ fn main() -> Result<(), lambda_runtime::Error> {
     // Before any thread: the credentials leave the environment a TeX child could read.
     // SAFETY: no thread has started yet.
     unsafe { reportq::sandbox::credentials::take_from_environment() };
-    reportq::logging::init();
+    reportq::logging::init().inspect_err(|e| tracing::error!(error = %e, "not starting"))?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let (worker, _queue) = reportq::startup::worker().await?;

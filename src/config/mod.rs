@@ -1,10 +1,13 @@
 //! Settings, read once per process into typed values: [`ApiSettings`] for the API,
-//! [`WorkerSettings`] for the worker, [`RenderConfig`] for anything that renders. Each is read
+//! [`WorkerSettings`] for the worker, [`RenderConfig`] for anything that renders, [`Telemetry`]
+//! (logs, metrics, the API image's role) for every binary. Each is read
 //! from the environment by the binaries ([`Env::process`]) and built explicitly by tests
 //! ([`Env::from_pairs`], or the structs' own fields), never from a developer's shell by accident.
 
+mod telemetry;
 mod webhooks;
 
+pub use telemetry::{LogFormat, MetricsMode, Role, Telemetry};
 pub use webhooks::WebhookSettings;
 
 use std::collections::HashMap;

@@ -74,6 +74,20 @@ fn templates_lists_both_templates_with_their_parameters() {
     assert!(String::from_utf8_lossy(&help.stdout).contains("--format"));
 }
 
+/// A telemetry setting that is not one of its values stops the command before it does
+/// anything, naming the variable; a valid one in any case is taken.
+#[test]
+fn a_misspelt_telemetry_setting_stops_the_command_and_names_it() {
+    for (name, value) in [("REPORTQ_METRICS", "emff"), ("REPORTQ_LOG_FORMAT", "jsonl")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_reportq")).args(["templates", "--json"]).env(name, value).output().unwrap();
+        assert!(!out.status.success() && out.stdout.is_empty(), "{name}={value} was ignored");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(name) && err.contains(value) && err.contains("must be one of"), "{err}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_reportq")).args(["templates", "--json"]).env("REPORTQ_METRICS", "OFF").output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// `reportq webhook verify` as an integrator runs it: the specification's published vector
 /// verifies (body from a file and from standard input), a changed body or id does not, and a
 /// made secret has the whsec_ form and signs what verify accepts.
