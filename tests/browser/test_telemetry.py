@@ -10,19 +10,27 @@ import urllib.request
 import uuid
 
 import jsonschema
+from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import ROOT, http_json
 
 
 def scrape(url):
-    """Prometheus text -> {metric{labels}: value}."""
+    """/metrics through Prometheus's own text-format parser (an exposition it cannot read
+    fails the test) -> {metric{labels}: value}, labels in name order."""
     text = urllib.request.urlopen(url, timeout=10).read().decode()
     out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, _, value = line.rpartition(" ")
-            out[key] = float(value)
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
     return out
+
+
+def types(url):
+    """{family: type} as the parser reads the # TYPE lines."""
+    text = urllib.request.urlopen(url, timeout=10).read().decode()
+    return {f.name: f.type for f in text_string_to_metric_families(text)}
 
 
 def summary_request(marker):
@@ -70,6 +78,10 @@ def test_a_job_moves_each_counter_by_exactly_one(stack):
     assert moved(worker_before, worker_after, "reportq_upload_ms_count") == 1
     assert moved(worker_before, worker_after, 'reportq_queue_wait_ms_count{lane="interactive"}') == 1
     assert moved(api_before, api_after, 'reportq_api_requests_total{route="/v1/reports",status_class="2xx"}') == 1
+    worker_types, api_types = types(stack.worker_metrics), types(f"{stack.api}/metrics")
+    assert worker_types["reportq_jobs_succeeded"] == "counter", worker_types
+    assert worker_types["reportq_render_ms"] == "histogram", worker_types
+    assert api_types["reportq_api_latency_ms"] == "histogram", api_types
 
 
 def test_the_trace_id_set_at_submit_is_the_one_the_worker_logs(stack):
