@@ -6,7 +6,11 @@
 # past their 404s; the worker then also renders whatever the fuzzer submits.
 # Authentication is on (REPORTQ_AUTH=keys, as deployed): the fuzzer sends a key made with
 # `reportq keys create` holding every scope; webhooks are on (callbacks are checked).
-# Fails on any 5xx and on any response that does not match the document.
+# Fails on any 5xx, on any response that does not match the document, and on any request the
+# document refuses that the server takes (negative_data_rejection). The other direction (what
+# the document takes, the server takes) is tests/it/schemas.rs: DiAGRAM's rules that JSON
+# Schema cannot state (percentages summing to 100) make schemathesis's positive check refuse
+# every DiAGRAM route, so there a generator applies them.
 #
 #   scripts/fuzz-api.sh [MAX_EXAMPLES] [schemathesis options...]   (default 25 per operation,
 #   at most 5 minutes; CI uses the defaults)
@@ -58,6 +62,11 @@ for _ in $(seq 120); do
 done
 [ "$status" = succeeded ] || { echo "fuzz-api: the seed job ended $status; worker log:"; tail -20 "$STATE/worker.log"; exit 1; }
 cat > "$STATE/schemathesis.toml" <<TOML
+# negative_data_rejection: what the document refuses, the server refuses. A body over the
+# route's size limit is refused for its size (413) before its fields are read.
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
+
 [[operations]]
 include-name = "GET /v1/reports/{id}"
 parameters = { id = "$job" }
@@ -74,6 +83,6 @@ TOML
 # From the scratch folder: schemathesis keeps its cache in the working directory, and reads
 # schemathesis.toml from there.
 (cd "$STATE" && "$VENV/bin/schemathesis" run "http://$REPORTQ_LISTEN/openapi.json" \
-  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+  --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
   --max-examples "$N" --seed 20261125 --max-time 300 --phases examples,coverage,fuzzing --request-timeout 30 --workers 1 \
   --suppress-health-check all --no-shrink --header "Authorization: Bearer $key" "${@:2}") || { echo "fuzz-api: failures above; server log:"; tail -40 "$STATE/serve.log"; exit 1; }

@@ -95,6 +95,16 @@ pub async fn get_batch(
     Query(page): Query<Page>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id, "batch")?;
+    // The query is checked before anything is read.
+    let start: usize = match page.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(c) => c.parse().map_err(|_| ApiError::Invalid(ParamError::new("cursor", "not a cursor this API gave out")))?,
+    };
+    // Out of range is refused, not clamped: a caller asking for 0 or 5,000 has a bug to hear about.
+    let limit = match page.limit.unwrap_or(100) {
+        n @ 1..=1000 => n,
+        n => return Err(ApiError::Invalid(ParamError::new("limit", format!("is {n}; a page holds 1 to 1000 jobs")))),
+    };
     let store = &s.submitter.store;
     let missing = || ApiError::NotFound(format!("no batch {id}"));
     let batch = store.batch(id).await?.ok_or_else(missing)?;
@@ -110,11 +120,6 @@ pub async fn get_batch(
     let status_of = |j: &Uuid| moved.get(j).copied().unwrap_or(Status::Queued);
     let mut counts = Counts::default();
     batch.job_ids.iter().for_each(|j| counts.add(status_of(j)));
-    let start: usize = match page.cursor.as_deref() {
-        None | Some("") => 0,
-        Some(c) => c.parse().map_err(|_| ApiError::Invalid(ParamError::new("cursor", "not a cursor this API gave out")))?,
-    };
-    let limit = page.limit.unwrap_or(100).clamp(1, 1000);
     let end = (start + limit).min(batch.job_ids.len());
     let jobs = batch
         .job_ids

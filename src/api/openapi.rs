@@ -238,7 +238,9 @@ fn paths_and_schemas() -> Value {
             "/api/validation/validate_json": { "post": {
                 "summary": "DiAGRAM: validate an array of models",
                 "operationId": "diagramValidate",
-                "requestBody": json_body("DiagramModels"),
+                // Any JSON: this route's answer to a body that is not a models file is a 200
+                // with `status: false` (what DiAGRAM's frontend reads), not a 400.
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "description": "Usually an array of DiAGRAM model objects (#/components/schemas/DiagramModels); anything else is answered status false" } } } },
                 "responses": body_errors(json!({
                     "200": { "description": "`status` true when valid; false (with `error` saying why) when the body is not a valid models file, as DiAGRAM's frontend expects", "content": { "application/json": { "schema": { "type": "object", "required": ["status"], "properties": { "status": { "type": "boolean" }, "error": { "type": "object" } } } } } }
                 }))
@@ -264,7 +266,7 @@ fn paths_and_schemas() -> Value {
             "/api/chart/plot": { "post": {
                 "summary": "DiAGRAM: bar chart of score rows (PNG)",
                 "operationId": "diagramChart",
-                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "array", "items": { "$ref": "#/components/schemas/ScoreRow" } } } } },
+                "requestBody": { "required": true, "content": { "application/json": { "schema": { "type": "array", "minItems": 1, "maxItems": crate::domain::diagram::MAX_MODELS, "items": { "$ref": "#/components/schemas/ScoreRow" } } } } },
                 "responses": submit_errors(json!({ "200": binary("The chart", "image/png") }))
             }},
             "/api/test/is_alive": {

@@ -153,6 +153,9 @@ pub fn parse(params: &Value) -> Result<SummaryParams, ParamError> {
         count(&format!("{at}.charts"), s.charts.len(), 0, MAX_CHARTS, "charts")?;
         for (j, c) in s.charts.iter().enumerate() {
             let at = format!("{at}.charts[{j}]");
+            // A chart's title names it to a screen reader (its alt text) and a series' name is
+            // its legend: neither may be blank, as the schema has always said (minLength 1).
+            check_nonempty(&format!("{at}.title"), &c.title)?;
             check_len(&format!("{at}.title"), &c.title, MAX_TITLE)?;
             count(&format!("{at}.categories"), c.categories.len(), 1, MAX_CATEGORIES, "categories")?;
             count(&format!("{at}.series"), c.series.len(), 1, MAX_SERIES, "series")?;
@@ -160,6 +163,7 @@ pub fn parse(params: &Value) -> Result<SummaryParams, ParamError> {
                 check_len(&format!("{at}.categories[{k}]"), cat, MAX_TITLE)?;
             }
             for (k, s) in c.series.iter().enumerate() {
+                check_nonempty(&format!("{at}.series[{k}].name"), &s.name)?;
                 check_len(&format!("{at}.series[{k}].name"), &s.name, MAX_TITLE)?;
                 if s.values.len() != c.categories.len() {
                     return Err(ParamError::new(

@@ -254,6 +254,11 @@ async fn malformed_query_strings_get_json_errors() {
         assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"), "?{q}");
         assert!(json_of(&body)["error"]["message"].is_string());
     }
+    // Found by schemathesis's negative_data_rejection: a limit outside 1..=1000 was clamped.
+    for q in ["limit=0", "limit=1001"] {
+        let (st, _, body) = call(&s, "GET", &format!("/v1/batches/e3e70682-c209-4cac-a29f-6fbed82c07cd?{q}"), None).await;
+        assert_eq!((st, json_of(&body)["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("limit")), "?{q}");
+    }
 }
 
 /// The answers' types and the document describe the same fields: every field a wire type

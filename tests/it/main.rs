@@ -23,6 +23,7 @@ mod lambda;
 mod model_routes;
 mod pipeline;
 mod render;
+mod schemas;
 mod scoring;
 mod scoring_cli;
 mod soak;
