@@ -95,6 +95,11 @@ pub struct Rendered {
     pub tex_format: String,
 }
 
+/// The layers `REPORTQ_REQUIRE_SANDBOX` names that this machine's children do not get.
+fn missing_layers<'a>(cfg: &'a RenderConfig, sandbox: &Layers) -> Vec<&'a str> {
+    cfg.require_layers.iter().copied().filter(|l| !sandbox.has(l)).collect()
+}
+
 /// The CPU priority of bulk renders: at nice 10 the kernel gives an interactive render at
 /// nice 0 about ten times their share of a busy core.
 const BULK_NICE: i32 = 10;
@@ -109,7 +114,6 @@ pub struct Renderer {
     sandbox: Layers,
     /// The children's fontconfig configuration: empty, so no system font is looked up.
     font_config: PathBuf,
-    concurrency: usize,
     running: Mutex<usize>,
     freed: Condvar,
 }
@@ -149,7 +153,7 @@ impl Renderer {
         }
         let font_config = sandbox::empty_font_config(&cfg.tmp_dir)?;
         let sandbox = probe_sandbox(&exe);
-        let missing: Vec<&str> = cfg.require_layers.iter().copied().filter(|l| !sandbox.has(l)).collect();
+        let missing = missing_layers(&cfg, &sandbox);
         if !missing.is_empty() {
             tracing::error!(
                 sandbox = sandbox.summary(),
@@ -160,8 +164,7 @@ impl Renderer {
         } else {
             tracing::debug!(sandbox = sandbox.summary(), notes = sandbox.notes.join("; "), "TeX children are confined");
         }
-        let concurrency = cfg.concurrency;
-        Ok(Self { cfg, exe, format_dir, sandbox, font_config, concurrency, running: Mutex::new(0), freed: Condvar::new() })
+        Ok(Self { cfg, exe, format_dir, sandbox, font_config, running: Mutex::new(0), freed: Condvar::new() })
     }
 
     /// What confines the TeX children here (`io+seccomp+landlock`, or `io` where the kernel
@@ -196,7 +199,7 @@ impl Renderer {
     /// Fail closed on the operator's word: a layer `REPORTQ_REQUIRE_SANDBOX` names that this
     /// machine does not give refuses the render (a transient error: the job is retried).
     fn refuse_without_required_layers(&self) -> Result<(), RenderError> {
-        let missing: Vec<&str> = self.cfg.require_layers.iter().copied().filter(|l| !self.sandbox.has(l)).collect();
+        let missing = missing_layers(&self.cfg, &self.sandbox);
         if !missing.is_empty() {
             return Err(RenderError::SandboxUnavailable(format!(
                 "{} required, this machine gives {} ({})",
@@ -248,8 +251,8 @@ impl Renderer {
     /// person's report starts at once even while bulk renders fill the rest.
     fn slot(&self, lane: Lane) -> SlotGuard<'_> {
         let limit = match lane {
-            Lane::Interactive => self.concurrency + 1,
-            Lane::Bulk => self.concurrency,
+            Lane::Interactive => self.cfg.concurrency + 1,
+            Lane::Bulk => self.cfg.concurrency,
         };
         let mut n = self.running.lock().unwrap_or_else(|e| e.into_inner());
         while *n >= limit {

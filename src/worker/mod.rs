@@ -1,7 +1,7 @@
 //! The worker: takes job messages (from the Lambda SQS event source, or from `reportq worker`
 //! polling the queue), renders each job once, uploads the PDF and records the outcome.
 //!
-//! The claim/lease/finish rules run over the [`JobStore`] interface and a [`Render`]
+//! The claim/lease/finish rules run over the [`JobStore`] interface and a [`Typesetter`]
 //! implementation, so they are tested in memory; the Lambda entry points and the poll loops
 //! are in [`entry`], through [`crate::consumer`].
 //!
