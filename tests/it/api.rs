@@ -466,3 +466,38 @@ async fn the_callers_trace_and_sampling_decision_reach_the_queue() {
     assert!(traces[1].sampled && traces[2].sampled);
     assert_ne!(traces[2].trace_id_hex(), "5759e988bd862e3fe1be46a994272793");
 }
+
+/// User text that a spreadsheet would run as a formula leaves every CSV route as text (OWASP's
+/// leading `'`); the scores stay numbers.
+#[tokio::test]
+async fn csv_exports_neutralise_formulas_in_user_text() {
+    let s = state(true).await;
+    let mut m = models();
+    m[0]["model_name"] = json!("=HYPERLINK(\"http://evil.example\",\"click\")");
+    m[0]["notes"] = json!("@SUM(A1:A9)");
+    let summary = json!({"template": "summary", "params": {"title": "t", "sections": [{"heading": "+cmd|' /C calc'!A0",
+        "charts": [{"title": "-2+3", "kind": "bar", "categories": ["a"], "series": [{"name": "=1+1", "values": [-5]}]}]}]}});
+    let diagram = json!({"template": "diagram", "params": {"models": m.clone()}});
+    for (path, body) in [("/api/report/csv", m), ("/v1/reports/csv", diagram), ("/v1/reports/csv", summary)] {
+        let (st, _, bytes) = call(&s, "POST", path, Some(body)).await;
+        assert_eq!(st, 200, "{path}: {}", String::from_utf8_lossy(&bytes));
+        let csv = String::from_utf8(bytes).unwrap();
+        for line in csv.lines().skip(1) {
+            // Split on commas outside quotes: each field must not start a formula.
+            let mut field = String::new();
+            let mut quoted = false;
+            for c in line.chars().chain([',']) {
+                match c {
+                    '"' => quoted = !quoted,
+                    ',' if !quoted => {
+                        let number = field.parse::<f64>().is_ok();
+                        assert!(number || !field.starts_with(['=', '+', '-', '@']), "{path}: a live formula: {field:?} in {line:?}");
+                        field.clear();
+                    }
+                    c => field.push(c),
+                }
+            }
+        }
+        assert!(csv.contains("'="), "{path}: the formula text is kept, neutralised: {csv}");
+    }
+}
