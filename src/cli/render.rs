@@ -13,12 +13,20 @@ pub(crate) fn score(input: PathBuf, model: Option<PathBuf>, improvements: bool) 
     let scorer = load_scorer(model)?.ok_or(reportq::scoring::NetworkError::NotConfigured)?;
     let bytes = read_input(&input).map_err(|e| format!("reading {}: {e}", input.display()))?;
     let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", input.display()))?;
-    let one = |m: &serde_json::Value| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-        Ok(if improvements { serde_json::to_value(scorer.improvements_value(m)?)? } else { serde_json::to_value(scorer.score_value(m)?)? })
+    // A refusal names the field, as the API's does (`[2].response.Checksum: ...`).
+    let one = |m: &serde_json::Value, at: String| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        let named = |e: reportq::scoring::ScoreError| e.at(&at);
+        Ok(if improvements {
+            serde_json::to_value(scorer.improvements_value(m).map_err(named)?)?
+        } else {
+            serde_json::to_value(scorer.score_value(m).map_err(named)?)?
+        })
     };
     let out = match &value {
-        serde_json::Value::Array(models) => serde_json::Value::Array(models.iter().map(one).collect::<Result<_, _>>()?),
-        m => one(m)?,
+        serde_json::Value::Array(models) => {
+            serde_json::Value::Array(models.iter().enumerate().map(|(i, m)| one(m, format!("[{i}]"))).collect::<Result<_, _>>()?)
+        }
+        m => one(m, String::new())?,
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())

@@ -29,6 +29,30 @@ fn score_command_prints_the_engine_s_answer() {
     assert_eq!(printed["nodes"].as_object().unwrap().len(), 21);
 }
 
+/// A refused model names the answer that is wrong, as the API's `field` does, and which model
+/// of a file of several.
+#[test]
+fn a_refused_model_names_its_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut model: serde_json::Value = serde_json::from_slice(&std::fs::read(fixture("model.json")).unwrap()).unwrap();
+    model["response"]["Checksum"] = serde_json::json!([50, 10, 10]);
+    let bif = fixture("diagram-like.bif");
+    for (name, body, field) in
+        [("one.json", model.clone(), "response.Checksum"), ("two.json", serde_json::json!([model.clone(), model]), "[0].response.Checksum")]
+    {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body.to_string()).unwrap();
+        for extra in [None, Some("--improvements")] {
+            let mut args = vec!["score", path.to_str().unwrap(), "--model", bif.to_str().unwrap()];
+            args.extend(extra);
+            let out = reportq(&args);
+            assert!(!out.status.success());
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(&format!("{field}: ")) && err.contains("sum to 70"), "{name} {extra:?}: {err}");
+        }
+    }
+}
+
 #[test]
 fn score_without_a_network_names_the_setting_and_the_script() {
     let out = reportq(&["score", fixture("model.json").to_str().unwrap()]);
