@@ -48,9 +48,19 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
     if let Some(v4) = ip.to_ipv4_mapped() {
         return forbidden_v4(v4);
     }
-    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || s[..3] == [0x64, 0xff9b, 1] {
-        // NAT64, well-known (64:ff9b::/96) and local-use (64:ff9b:1::/48) prefixes: the
-        // gateway would connect to the embedded IPv4 address.
+    if s[..3] == [0x64, 0xff9b, 1] {
+        // NAT64's local-use prefix (64:ff9b:1::/48, RFC 8215): the IPv4 address may sit at any
+        // of RFC 6052's offsets, so no one reading of it can be trusted. Refused whole.
+        return Some("a local-use NAT64 prefix (64:ff9b:1::/48)");
+    }
+    if s[..6] == [0, 0, 0, 0, 0xffff, 0] {
+        // IPv4-translated addresses (::ffff:0:0/96, SIIT, RFC 2765): a translator would reach
+        // the embedded IPv4 address. Refused whole, like the local-use NAT64 prefix.
+        return Some("an IPv4-translated address (::ffff:0:0/96)");
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        // NAT64's well-known prefix (64:ff9b::/96): the gateway would connect to the embedded
+        // IPv4 address, in the last 32 bits.
         return forbidden_v4(Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8));
     }
     if s[0] == 0x2002 {
@@ -103,8 +113,10 @@ pub struct Target {
     pub addrs: Vec<SocketAddr>,
 }
 
-/// Checks addresses already resolved: every one must be public or allow-listed, and plain
-/// http is allowed only when all are allow-listed.
+/// Checks addresses already resolved: every one must be public or allow-listed; plain http
+/// and ports other than 443 are allowed only when all are allow-listed (a public host's other
+/// ports are not a webhook's business, and each attempt's status would otherwise tell a caller
+/// which of them are open).
 pub fn check_addrs(url: &url::Url, addrs: &[SocketAddr], allow: &AllowList) -> Result<(), Refused> {
     if addrs.is_empty() {
         return Err(Refused::permanent(format!("{} resolves to no address", url.host_str().unwrap_or(""))));
@@ -124,6 +136,9 @@ pub fn check_addrs(url: &url::Url, addrs: &[SocketAddr], allow: &AllowList) -> R
     }
     if url.scheme() != "https" && !all_allowed {
         return Err(Refused::permanent("callback URLs must be https"));
+    }
+    if url.port_or_known_default() != Some(443) && !all_allowed {
+        return Err(Refused::permanent("callback URLs to public addresses use port 443 (the https default)"));
     }
     Ok(())
 }
@@ -213,7 +228,7 @@ mod tests {
             ("::ffff:169.254.169.254", "metadata"),
             ("::ffff:10.1.2.3", "private"),
             ("64:ff9b::a9fe:a9fe", "metadata"),
-            ("64:ff9b:1::a9fe:a9fe", "metadata"),
+            ("64:ff9b:1::a9fe:a9fe", "local-use NAT64"),
             ("2002:7f00:1::", "loopback"),
             ("::127.0.0.1", "IPv4-compatible"),
         ] {
@@ -267,6 +282,35 @@ mod tests {
         let open = CheckedResolver { allow: AllowList::parse("127.0.0.0/8, ::1").unwrap(), timeout: Duration::from_secs(5) };
         let addrs: Vec<SocketAddr> = open.resolve(name("localhost")).await.map_err(|e| e.to_string()).unwrap().collect();
         assert!(!addrs.is_empty() && addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
+    }
+
+    /// Found in review: the local-use NAT64 prefix was judged by its low 32 bits only, SIIT's
+    /// ::ffff:0:0/96 was let through, and any port of a public host could be called.
+    #[test]
+    fn translated_prefixes_are_refused_whole_and_public_hosts_get_port_443_only() {
+        for (addr, class) in [
+            ("64:ff9b:1::808:808", "local-use NAT64"),
+            ("64:ff9b:1:a00:1::", "local-use NAT64"),
+            ("::ffff:0:808:808", "IPv4-translated"),
+            ("::ffff:0:a00:1", "IPv4-translated"),
+        ] {
+            let why = forbidden(ip(addr)).unwrap_or_else(|| panic!("{addr} let through"));
+            assert!(why.contains(class), "{addr}: {why}");
+        }
+        assert_eq!(forbidden(ip("64:ff9b::808:808")), None, "the well-known NAT64 prefix of a public address stays usable");
+        let public = [SocketAddr::new(ip("93.184.215.14"), 443)];
+        for (url, ok) in [
+            ("https://example.org/", true),
+            ("https://example.org:443/h", true),
+            ("https://example.org:8443/h", false),
+            ("https://example.org:22/", false),
+        ] {
+            let r = check_addrs(&url::Url::parse(url).unwrap(), &public, &AllowList::default());
+            assert_eq!(r.is_ok(), ok, "{url}: {r:?}");
+        }
+        // An allow-listed network is the operator's own: any port.
+        let local = [SocketAddr::new(ip("127.0.0.1"), 8080)];
+        assert!(check_addrs(&url::Url::parse("http://127.0.0.1:8080/").unwrap(), &local, &AllowList::parse("127.0.0.0/8").unwrap()).is_ok());
     }
 
     /// A delivery is retried only when the name did not resolve; a URL or address that may
