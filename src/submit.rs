@@ -24,7 +24,7 @@ use crate::domain::trace::Trace;
 use crate::metrics;
 use crate::queue::{JobMessage, JobQueue, Lane, QueueError};
 use crate::request::ReportRequest;
-use crate::store::{IdempotencyKeys, IdempotencyRecord, IdempotencyScope, JobStore, StoreError};
+use crate::store::{IdempotencyKeys, IdempotencyRecord, IdempotencyScope, JobStore, Sent, SentMarkers, StoreError};
 
 /// Why a submission did not go through.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +53,8 @@ pub struct Submitter {
     pub store: Arc<dyn JobStore>,
     /// What each Idempotency-Key created.
     pub idempotency: IdempotencyKeys,
+    /// Which keyed submits' messages were sent.
+    sent: SentMarkers,
     /// The bulk lane (batches).
     pub queue: Arc<dyn JobQueue>,
     /// The interactive lane (one report someone waits for); the bulk queue when not configured.
@@ -77,13 +79,21 @@ pub struct NewBatch<'a> {
 impl Submitter {
     /// One queue for both lanes.
     pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn JobQueue>) -> Self {
-        Self { idempotency: IdempotencyKeys::new(store.clone()), store, interactive: queue.clone(), queue }
+        Self { idempotency: IdempotencyKeys::new(store.clone()), sent: SentMarkers::new(store.clone()), store, interactive: queue.clone(), queue }
     }
 
     /// Interactive jobs go to their own queue.
     pub fn with_interactive(mut self, interactive: Arc<dyn JobQueue>) -> Self {
         self.interactive = interactive;
         self
+    }
+
+    /// Records that a keyed submit's messages went out. Lost, this only makes a later replay
+    /// send what is still queued once more (harmless: a job is claimed once).
+    async fn mark_sent(&self, what: Sent) {
+        if let Err(e) = self.sent.mark(what).await {
+            tracing::warn!(sent = ?what, error = %e, "not marked as sent");
+        }
     }
 
     fn lane(&self, lane: Lane) -> &dyn JobQueue {
@@ -134,8 +144,11 @@ impl Submitter {
         {
             id = old;
             if let Some((job, _)) = self.store.job(id).await? {
-                if job.status == Status::Queued {
+                // Still queued and never sent (the first try died between storing and sending):
+                // send it now, once. A job whose message went out waits for it.
+                if job.status == Status::Queued && !self.sent.is_sent(Sent::Job(id)).await? {
                     self.lane(lane).send(&message(id)).await?;
+                    self.mark_sent(Sent::Job(id)).await;
                 }
                 return Ok((job, false));
             }
@@ -157,6 +170,9 @@ impl Submitter {
                 }
             }
             return Err(e.into());
+        }
+        if key.is_some() {
+            self.mark_sent(Sent::Job(id)).await;
         }
         tracing::info!(job_id = %id, template = job.template, lane = lane.as_str(), "job queued");
         metrics::count("JobsSubmitted", &[("Template", job.template.as_str())], 1.0);
@@ -224,7 +240,7 @@ impl Submitter {
         for r in created {
             r?;
         }
-        let to_send: Vec<JobMessage> = if replay && self.store.batch_sent(batch_id).await? {
+        let to_send: Vec<JobMessage> = if replay && self.sent.is_sent(Sent::Batch(batch_id)).await? {
             Vec::new()
         } else if replay {
             let moved = self.store.batch_statuses(batch_id).await?;
@@ -234,10 +250,7 @@ impl Submitter {
         };
         self.queue.send_all(&to_send).await?;
         if !to_send.is_empty() {
-            // Lost, this only makes a later replay re-send what is still queued (harmless).
-            if let Err(e) = self.store.mark_batch_sent(batch_id).await {
-                tracing::warn!(batch_id = %batch_id, error = %e, "batch not marked as sent");
-            }
+            self.mark_sent(Sent::Batch(batch_id)).await;
         }
         if !replay {
             for t in &templates {

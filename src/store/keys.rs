@@ -35,6 +35,12 @@ pub fn marker(batch: Uuid, job: Uuid, status: Status) -> String {
     format!("batches/{batch}/{job}/{}", status.as_str())
 }
 
+/// Written once a keyed job's message was sent: a replayed key then sends none. Under `jobs/`
+/// so that the job records' expiry removes it too (not a job record: no `.json`).
+pub fn job_sent(job: Uuid) -> String {
+    format!("jobs/{job}/sent")
+}
+
 /// Written once a batch's messages were all sent (not a job marker: no job id in it).
 pub fn batch_sent(batch: Uuid) -> String {
     format!("batches/{batch}/sent")

@@ -123,16 +123,6 @@ impl JobStore for MemoryStore {
         Ok(self.objects.lock().unwrap().keys().filter_map(|k| keys::parse_job(k)).collect())
     }
 
-    async fn mark_batch_sent(&self, batch: Uuid) -> Result<(), StoreError> {
-        self.put(&keys::batch_sent(batch), Vec::new(), None)
-    }
-
-    async fn batch_sent(&self, batch: Uuid) -> Result<bool, StoreError> {
-        let key = keys::batch_sent(batch);
-        self.check("HeadObject", &key)?;
-        Ok(self.objects.lock().unwrap().contains_key(&key))
-    }
-
     async fn ping(&self) -> Result<(), StoreError> {
         self.check("HeadBucket", "")
     }

@@ -26,7 +26,7 @@ use crate::domain::job::{Batch, Job, Output, Status};
 
 pub use memory::MemoryStore;
 pub use s3::S3Store;
-pub use typed::{ApiKeys, Deliveries, IdempotencyKeys, ReportLink, ReportLinks, Usage};
+pub use typed::{ApiKeys, Deliveries, IdempotencyKeys, ReportLink, ReportLinks, Sent, SentMarkers, Usage};
 
 /// The store could not be reached or answered with an error: worth another try.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -119,9 +119,6 @@ pub trait JobStore: Objects {
     /// A URL that downloads the report without credentials until `expiry` has passed, saved
     /// as `filename`.
     async fn report_url(&self, job: Uuid, expiry: Duration, filename: &str) -> Result<Presigned, StoreError>;
-    /// Records that every message of a batch was sent (a replayed key then sends none).
-    async fn mark_batch_sent(&self, batch: Uuid) -> Result<(), StoreError>;
-    async fn batch_sent(&self, batch: Uuid) -> Result<bool, StoreError>;
     /// Whether the store answers at all (`/healthz`).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Ids of the job records last written before `epoch` (the sweep's candidates; an

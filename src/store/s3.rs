@@ -213,14 +213,6 @@ impl JobStore for S3Store {
         Ok(old.iter().filter_map(|k| keys::parse_job(k)).collect())
     }
 
-    async fn mark_batch_sent(&self, batch: Uuid) -> Result<(), StoreError> {
-        self.put(&keys::batch_sent(batch), Vec::new(), "application/octet-stream", &[]).await.map(|_| ())
-    }
-
-    async fn batch_sent(&self, batch: Uuid) -> Result<bool, StoreError> {
-        Ok(self.head(&keys::batch_sent(batch)).await?.is_some())
-    }
-
     async fn ping(&self) -> Result<(), StoreError> {
         self.client.head_bucket().bucket(&self.bucket).send().await.map_err(|e| Self::err("HeadBucket", "", &e))?;
         Ok(())

@@ -156,6 +156,43 @@ impl IdempotencyKeys {
     }
 }
 
+/// Markers that a keyed submit's messages were sent, so that replaying its Idempotency-Key
+/// sends nothing again (a replay of a still-queued job once re-sent its message every time,
+/// and 190 replays filled the interactive queue for everyone). Lost between the send and the
+/// mark, a marker only makes the next replay send once more: harmless, the worker claims a job
+/// once.
+#[derive(Debug, Clone)]
+pub struct SentMarkers(Arc<dyn Objects>);
+
+/// What a marker is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    Job(uuid::Uuid),
+    Batch(uuid::Uuid),
+}
+
+impl SentMarkers {
+    pub fn new(objects: Arc<dyn Objects>) -> SentMarkers {
+        SentMarkers(objects)
+    }
+
+    fn key(what: Sent) -> String {
+        match what {
+            Sent::Job(id) => keys::job_sent(id),
+            Sent::Batch(id) => keys::batch_sent(id),
+        }
+    }
+
+    /// Marks `what` as sent (again is harmless).
+    pub async fn mark(&self, what: Sent) -> Result<(), StoreError> {
+        self.0.put_object_if(&Self::key(what), Vec::new(), None).await.map(|_| ())
+    }
+
+    pub async fn is_sent(&self, what: Sent) -> Result<bool, StoreError> {
+        Ok(self.0.get_object(&Self::key(what)).await?.is_some())
+    }
+}
+
 fn vanished(key: &str) -> StoreError {
     StoreError { op: "GetObject", key: key.to_string(), message: "the record was there a moment ago and is gone".into() }
 }
@@ -237,6 +274,17 @@ mod tests {
         assert_eq!(usage.count("k", day).await.unwrap(), 25);
         assert_eq!(usage.subtract("k", day, 30).await.unwrap(), 0, "never below zero");
         assert_eq!(usage.count("k", Date::from_epoch(1_795_086_400)).await.unwrap(), 0, "each day counts apart");
+    }
+
+    #[tokio::test]
+    async fn sent_markers_are_per_job_and_batch() {
+        let sent = SentMarkers::new(Arc::new(MemoryStore::new()));
+        let id = uuid::Uuid::new_v4();
+        assert!(!sent.is_sent(Sent::Job(id)).await.unwrap());
+        sent.mark(Sent::Job(id)).await.unwrap();
+        sent.mark(Sent::Job(id)).await.unwrap();
+        assert!(sent.is_sent(Sent::Job(id)).await.unwrap());
+        assert!(!sent.is_sent(Sent::Batch(id)).await.unwrap(), "a job's marker is not its namesake batch's");
     }
 
     #[tokio::test]
