@@ -59,25 +59,23 @@ pub async fn submit_batch(
     if !bad.is_empty() {
         return Err(ApiError::InvalidBatch(bad));
     }
-    // Each distinct callback URL is resolved once, however many requests name it.
-    let mut checked = std::collections::HashSet::new();
-    if let Some(cb) = &callback {
-        s.check_callback(cb, "callback").await?;
-        checked.insert(cb.url.clone());
-    }
-    for (i, item) in ok.iter().enumerate() {
-        if let Some(cb) = &item.callback
-            && checked.insert(cb.url.clone())
-        {
-            s.check_callback(cb, &format!("requests[{i}].callback")).await?;
-        }
-    }
+    // Each host is resolved once, however many requests name it, and only once the quota and
+    // the queue have let the batch in.
+    let named = callback.iter().map(|cb| (cb, "callback".to_string()));
+    let named = named.chain(ok.iter().enumerate().filter_map(|(i, item)| item.callback.as_ref().map(|cb| (cb, format!("requests[{i}].callback")))));
+    let callbacks = s.plan_callbacks(named)?;
     let n = ok.len() as u64;
     s.admit(crate::queue::Lane::Bulk, n).await?;
-    let new = NewBatch { fingerprint, key: key.as_deref(), caller: &caller, callback };
-    let submit = s.submitter.submit_batch_as(ok, new);
     let idem = key.as_deref().map(|k| (crate::store::IdempotencyScope::Batch, k));
-    let batch = s.charged(&caller, n, idem, async { submit.await.map(|(b, c)| ((b, c), c)).map_err(ApiError::from) }).await?.0;
+    let new = NewBatch { fingerprint, key: key.as_deref(), caller: &caller, callback };
+    let batch = s
+        .charged(&caller, n, idem, async {
+            s.check_callbacks(&callbacks).await?;
+            let r = s.submitter.submit_batch_as(ok, new).await;
+            r.map(|(b, c)| ((b, c), c)).map_err(ApiError::from)
+        })
+        .await?
+        .0;
     s.sent(crate::queue::Lane::Bulk, n);
     Ok(accepted(format!("/v1/batches/{}", batch.id), BatchSubmitted::of(&batch)))
 }

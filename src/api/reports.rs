@@ -22,10 +22,21 @@ use crate::template;
 use crate::wire::{JobResult, JobView, Submitted, WebhookView};
 use std::time::Duration;
 
+/// The most hosts one request's callbacks may name: each is a DNS lookup at submit.
+pub const MAX_CALLBACK_HOSTS: usize = 10;
+/// How long a callback's host may take to resolve at submit (all hosts at once).
+pub const CALLBACK_RESOLVE: Duration = Duration::from_secs(3);
+
+/// A request's distinct callback URLs by host, each with where it sits in the request.
+#[derive(Debug, Default)]
+pub struct CallbackPlan {
+    hosts: Vec<(String, Vec<(url::Url, String)>)>,
+}
+
 impl ApiState {
     /// Parses a request with this API's rules (its network, if any) into what is stored.
     /// The `callback` (taken out: the stored request is what is rendered) is checked for
-    /// form only; [`ApiState::check_callback`] checks where it leads.
+    /// form only; [`ApiState::check_callbacks`] checks where it leads.
     pub fn item(&self, mut body: Value) -> Result<Item, crate::domain::ParamError> {
         let callback = match body.as_object_mut().and_then(|o| o.remove("callback")) {
             None => None,
@@ -36,18 +47,53 @@ impl ApiState {
         Ok(Item { body, request, trace: None, callback })
     }
 
-    /// Refuses a callback this deployment cannot or may not call: webhooks off, or a URL whose
-    /// host resolves to a loopback, private, link-local or metadata address (checked again at
-    /// every delivery). `field` names the callback in the request.
-    pub async fn check_callback(&self, cb: &Callback, field: &str) -> Result<(), ApiError> {
-        let w = &self.cfg.webhooks;
-        if w.queue_url.is_none() {
-            return Err(ApiError::Invalid(ParamError::new(field, "webhooks are not enabled on this deployment; poll the job instead")));
+    /// The callbacks of a request, grouped by host, checked for what needs no network: webhooks
+    /// on, URLs that parse, at most [`MAX_CALLBACK_HOSTS`] hosts. `named` pairs each callback
+    /// with where it sits in the request (`callback`, `requests[3].callback`).
+    pub fn plan_callbacks<'a>(&self, named: impl IntoIterator<Item = (&'a Callback, String)>) -> Result<CallbackPlan, ApiError> {
+        let mut plan = CallbackPlan::default();
+        for (cb, field) in named {
+            if self.cfg.webhooks.queue_url.is_none() {
+                return Err(ApiError::Invalid(ParamError::new(field, "webhooks are not enabled on this deployment; poll the job instead")));
+            }
+            let url = url::Url::parse(&cb.url).map_err(|e| ApiError::Invalid(ParamError::new(format!("{field}.url"), format!("not a URL: {e}"))))?;
+            let host = url.host_str().unwrap_or_default().to_string();
+            let known = plan.hosts.len();
+            match plan.hosts.iter_mut().find(|(h, _)| *h == host) {
+                Some((_, urls)) => {
+                    if !urls.iter().any(|(u, _)| *u == url) {
+                        urls.push((url, field));
+                    }
+                }
+                None if known == MAX_CALLBACK_HOSTS => {
+                    return Err(ApiError::Invalid(ParamError::new(
+                        format!("{field}.url"),
+                        format!("a request's callbacks may name at most {MAX_CALLBACK_HOSTS} hosts; this is one more"),
+                    )));
+                }
+                None => plan.hosts.push((host, vec![(url, field)])),
+            }
         }
-        crate::webhook::ssrf::resolve(&cb.url, &w.allow, Duration::from_secs(3))
-            .await
-            .map(|_| ())
-            .map_err(|e| ApiError::Invalid(ParamError::new(format!("{field}.url"), e.reason)))
+        Ok(plan)
+    }
+
+    /// Refuses a callback whose host resolves to a loopback, private, link-local or metadata
+    /// address (checked again at every delivery). Called after the quota is counted and the
+    /// queue admitted the work, so that a refused caller gets no DNS work done; each host is
+    /// resolved once, all of them at once, each within [`CALLBACK_RESOLVE`].
+    pub async fn check_callbacks(&self, plan: &CallbackPlan) -> Result<(), ApiError> {
+        let allow = &self.cfg.webhooks.allow;
+        let checks = plan.hosts.iter().map(|(_, urls)| async move {
+            let named = |field: &str, e: crate::webhook::ssrf::Refused| ApiError::Invalid(ParamError::new(format!("{field}.url"), e.reason));
+            let (first, field) = &urls[0];
+            let target = crate::webhook::ssrf::resolve(first.as_str(), allow, CALLBACK_RESOLVE).await.map_err(|e| named(field, e))?;
+            for (url, field) in &urls[1..] {
+                crate::webhook::ssrf::check_addrs(url, &target.addrs, allow).map_err(|e| named(field, e))?;
+            }
+            Ok::<(), ApiError>(())
+        });
+        // The first refusal in request order.
+        futures::future::join_all(checks).await.into_iter().collect()
     }
 
     /// A job the caller may see: another caller's job is as missing as one that never was.
@@ -130,14 +176,18 @@ pub async fn submit(
     let key = idempotency_key(&headers)?;
     let value = read_json(&headers, body, s.cfg.max_request_bytes).await?;
     let mut item = s.item(value.clone()).map_err(ApiError::Invalid)?;
-    if let Some(cb) = &item.callback {
-        s.check_callback(cb, "callback").await?;
-    }
+    let callbacks = s.plan_callbacks(item.callback.iter().map(|cb| (cb, "callback".to_string())))?;
     item.trace = Some(trace);
     s.admit(Lane::Interactive, 1).await?;
-    let submit = s.submitter.submit_as(item, &value, key.as_deref(), Lane::Interactive, &caller);
     let idem = key.as_deref().map(|k| (IdempotencyScope::Job, k));
-    let (job, created) = s.charged(&caller, 1, idem, async { submit.await.map(|(j, c)| ((j, c), c)).map_err(ApiError::from) }).await?;
+    let (job, created) = s
+        .charged(&caller, 1, idem, async {
+            // After the quota: a caller who may not submit gets no DNS work done for it.
+            s.check_callbacks(&callbacks).await?;
+            let r = s.submitter.submit_as(item, &value, key.as_deref(), Lane::Interactive, &caller).await;
+            r.map(|(j, c)| ((j, c), c)).map_err(ApiError::from)
+        })
+        .await?;
     if created {
         s.sent(Lane::Interactive, 1);
     }

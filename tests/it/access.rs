@@ -151,6 +151,40 @@ async fn quotas_refuse_with_429_and_retry_after_and_replays_cost_nothing() {
     assert_eq!(e.keys.used_today(&rec.id, reportq::domain::now_epoch()).await.unwrap(), 3);
 }
 
+/// Callback hosts are resolved only for work the quota and the queue let in, all at once, and
+/// a request may name at most MAX_CALLBACK_HOSTS of them (found in review: a quota-exhausted key
+/// still had one DNS lookup done per distinct URL of a 1,000-request batch, one at a time).
+#[tokio::test]
+async fn callbacks_are_resolved_after_the_quota_and_a_batch_names_few_hosts() {
+    let e = env(AuthMode::Keys, |c| c.webhooks.queue_url = Some("memory".into()));
+    let s = &e.state;
+    let (key, rec) = e.keys.create_key("q", vec![Scope::Submit, Scope::Read], Some(1), 0).await.unwrap();
+    let with_callback = |url: &str| {
+        let mut r = summary();
+        r["callback"] = json!({ "url": url });
+        r
+    };
+    // Refused for its callback (`.invalid` never resolves): 400, and the count given back.
+    let (st, _, body) = call(s, "POST", "/v1/reports", Some(&key), Some(with_callback("https://a.invalid/hook")), None).await;
+    assert_eq!((st, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("callback.url")), "{body}");
+    assert_eq!(e.keys.used_today(&rec.id, reportq::domain::now_epoch()).await.unwrap(), 0);
+    assert_eq!(call(s, "POST", "/v1/reports", Some(&key), Some(summary()), None).await.0, StatusCode::ACCEPTED);
+    // The quota used up: refused for that, before any lookup of its callback.
+    let (st, _, body) = call(s, "POST", "/v1/reports", Some(&key), Some(with_callback("https://b.invalid/hook")), None).await;
+    assert_eq!((st, body["error"]["code"].as_str()), (StatusCode::TOO_MANY_REQUESTS, Some("quota_exceeded")), "{body}");
+    // Eleven hosts in one batch: refused at the eleventh without a lookup, naming it.
+    let requests: Vec<Value> = (0..12).map(|i| with_callback(&format!("https://h{i}.invalid/hook"))).collect();
+    let open = env(AuthMode::Off, |c| c.webhooks.queue_url = Some("memory".into()));
+    let (st, _, body) = call(&open.state, "POST", "/v1/reports/batch", None, Some(json!({ "requests": requests })), None).await;
+    assert_eq!((st, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("requests[10].callback.url")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("at most 10 hosts"), "{body}");
+    // Many URLs on few hosts are fine: one lookup per host (refused here for the host).
+    let requests: Vec<Value> = (0..50).map(|i| with_callback(&format!("https://h{}.invalid/hook/{i}", i % 3))).collect();
+    let (st, _, body) = call(&open.state, "POST", "/v1/reports/batch", None, Some(json!({ "requests": requests })), None).await;
+    assert_eq!((st, body["error"]["field"].as_str()), (StatusCode::BAD_REQUEST, Some("requests[0].callback.url")), "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("does not resolve"), "{body}");
+}
+
 #[tokio::test]
 async fn idempotency_keys_belong_to_their_caller() {
     let e = env(AuthMode::Keys, |_| {});
