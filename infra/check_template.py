@@ -314,6 +314,14 @@ def check_access(t):
             problems.append(f"{name} ({key}): a /v1 route without the JWT authorizer when AuthMode is jwt")
         if not is_v1 and props.get("AuthorizationType", "NONE") != "NONE":
             problems.append(f"{name} ({key}): an open route (DiAGRAM's, health, docs) behind an authorizer")
+    # JWT callers: scopes matched under the template's prefix, and a quota per subject; both
+    # must reach the function that reads the claims (the API's).
+    api = next((r for r in res.values() if r["Type"] == "AWS::Serverless::Function"
+                and "API" in r["Properties"].get("Description", "")), None)
+    api_env = (api or {}).get("Properties", {}).get("Environment", {}).get("Variables", {})
+    for var, param in (("REPORTQ_JWT_SCOPE_PREFIX", "JwtScopePrefix"), ("REPORTQ_JWT_QUOTA_PER_DAY", "JwtQuotaPerDay")):
+        if api_env.get(var) != {"Ref": param} or param not in t.get("Parameters", {}):
+            problems.append(f"the API function does not take {var} from the {param} parameter: JWT callers would get bare-name scopes or no quota")
     if "ANY /v1/{proxy+}" not in routes:
         problems.append("no ANY /v1/{proxy+} route (the /v1 routes would fall to the open $default route)")
     for name, r in res.items():
@@ -449,6 +457,7 @@ def self_test(t):
         "job expiry unlike the queue's retention": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_JOB_EXPIRY_SECS="86400"),
         "authentication off by default": lambda tt: tt["Parameters"]["AuthMode"].update(Default="off"),
         "a /v1 route without the JWT authorizer": lambda tt: route(tt, "POST /v1/reports/batch").pop("AuthorizationType"),
+        "JWT scopes without the template's prefix": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::Serverless::Function" and "API" in r["Properties"].get("Description", ""))["Properties"]["Environment"]["Variables"].pop("REPORTQ_JWT_SCOPE_PREFIX"),
         "DiAGRAM's routes behind the authorizer": lambda tt: route(tt, "ANY /api/{proxy+}").update(AuthorizationType={"Fn::If": ["UseJwt", "JWT", "NONE"]}),
         "a lifecycle rule deleting the API keys": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::S3::Bucket")["Properties"]["LifecycleConfiguration"]["Rules"].append({"Id": "all", "Status": "Enabled", "ExpirationInDays": 7}),
         "a dead-letter queue no alarm watches": lambda tt: tt["Resources"].pop("WebhookDeadLetterAlarm"),

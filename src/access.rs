@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::domain::Date;
-use crate::domain::access::{self, ApiKey, Caller, Scope};
+use crate::domain::access::{self, ApiKey, Caller, JwtPolicy, Scope};
 use crate::store::{ApiKeys, Objects, StoreError, Usage};
 
 pub use crate::domain::access::AuthMode;
@@ -46,6 +46,8 @@ pub const KEY_CACHE: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub struct Access {
     pub mode: AuthMode,
+    /// How JWT claims become callers (scopes, quota).
+    pub jwt: JwtPolicy,
     keys: ApiKeys,
     usage: Usage,
     cache: Mutex<HashMap<String, (Instant, ApiKey)>>,
@@ -56,7 +58,7 @@ pub type Claims = HashMap<String, String>;
 
 impl Access {
     pub fn new(mode: AuthMode, store: Arc<dyn Objects>) -> Access {
-        Access { mode, keys: ApiKeys::new(store.clone()), usage: Usage::new(store), cache: Mutex::new(HashMap::new()) }
+        Access { mode, jwt: JwtPolicy::default(), keys: ApiKeys::new(store.clone()), usage: Usage::new(store), cache: Mutex::new(HashMap::new()) }
     }
 
     /// Who is calling a route that needs `scope`.
@@ -68,7 +70,7 @@ impl Access {
                 let token = token.ok_or(AccessError::Missing)?;
                 Caller::of_key(&self.api_key(token).await?)
             }
-            AuthMode::Jwt => caller_of_claims(claims.ok_or(AccessError::NoClaims)?)?,
+            AuthMode::Jwt => caller_of_claims(claims.ok_or(AccessError::NoClaims)?, &self.jwt)?,
         };
         if !caller.scopes.contains(&scope) {
             return Err(AccessError::Forbidden(scope));
@@ -162,23 +164,23 @@ impl Access {
 }
 
 /// A caller from JWT claims: `sub` (with the issuer, so two issuers' subjects never meet) owns
-/// the jobs; `scope` (space-separated, OAuth 2.0) or `scp` grants scopes. A token without any
-/// scope claim gets every scope: the authorizer checked it was issued for this API's audience.
-pub fn caller_of_claims(claims: &Claims) -> Result<Caller, AccessError> {
+/// the jobs; `scope` (space-separated, OAuth 2.0) or `scp` grants scopes, matched exactly by
+/// `policy`; no scope claim grants none. The subject's daily quota is `policy`'s, counted
+/// like a key's under an id made from the owner.
+pub fn caller_of_claims(claims: &Claims, policy: &JwtPolicy) -> Result<Caller, AccessError> {
     let sub = claims.get("sub").filter(|s| !s.is_empty()).ok_or(AccessError::NoClaims)?;
     let iss = claims.get("iss").map(String::as_str).unwrap_or("");
-    let granted = claims.get("scope").or_else(|| claims.get("scp"));
-    let scopes = match granted {
-        None => Scope::ALL.to_vec(),
-        Some(s) => {
-            // API Gateway passes an array claim (Okta's `scp`) as "[a b]".
-            let mut v: Vec<Scope> = s.split([' ', ',', '[', ']']).filter_map(Scope::from_claim).collect();
-            v.sort();
-            v.dedup();
-            v
-        }
-    };
-    Ok(Caller { owner: Some(format!("jwt:{iss}|{sub}")), scopes, quota: None })
+    let scopes = policy.scopes(claims.get("scope").or_else(|| claims.get("scp")).map(String::as_str));
+    let owner = format!("jwt:{iss}|{sub}");
+    let quota = policy.quota_per_day.map(|q| (jwt_quota_id(&owner), q));
+    Ok(Caller { owner: Some(owner), scopes, quota })
+}
+
+/// A JWT subject's quota counter id: the owner's text may hold anything (`/`, `|`), the id
+/// names a key in the bucket.
+fn jwt_quota_id(owner: &str) -> String {
+    use sha2::{Digest, Sha256};
+    format!("jwt-{}", &hex::encode(Sha256::digest(owner.as_bytes()))[..32])
 }
 
 #[cfg(test)]
@@ -230,15 +232,55 @@ mod tests {
         a.charge(&c, 3, day + 86_400).await.unwrap();
     }
 
+    fn claims(pairs: &[(&str, &str)]) -> Claims {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
     #[test]
     fn jwt_claims_make_callers() {
-        let claims: Claims = [("sub", "u1"), ("iss", "https://id.example.org"), ("scope", "openid reportq/read")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let c = caller_of_claims(&claims).unwrap();
+        let prefixed = JwtPolicy { scope_prefix: Some("reportq".into()), quota_per_day: None };
+        let c = caller_of_claims(&claims(&[("sub", "u1"), ("iss", "https://id.example.org"), ("scope", "openid reportq/read")]), &prefixed).unwrap();
         assert_eq!(c.scopes, vec![Scope::Read]);
         assert_eq!(c.owner.as_deref(), Some("jwt:https://id.example.org|u1"));
-        assert!(matches!(caller_of_claims(&Claims::new()), Err(AccessError::NoClaims)));
+        assert_eq!(c.quota, None);
+        assert!(matches!(caller_of_claims(&Claims::new(), &prefixed), Err(AccessError::NoClaims)));
+    }
+
+    /// Found in review: no scope claim gave every scope (so an ID token passed as an access
+    /// token), and any resource-server prefix granted a scope (`billing/submit`).
+    #[test]
+    fn jwt_scopes_are_matched_exactly_and_none_is_none() {
+        let prefixed = JwtPolicy { scope_prefix: Some("reportq".into()), quota_per_day: None };
+        let bare = JwtPolicy::default();
+        let scopes = |policy: &JwtPolicy, scope: Option<&str>| {
+            let mut c = vec![("sub", "u1"), ("iss", "i")];
+            c.extend(scope.map(|s| ("scope", s)));
+            caller_of_claims(&claims(&c), policy).unwrap().scopes
+        };
+        assert_eq!(scopes(&prefixed, None), vec![], "an ID token has no scope claim");
+        assert_eq!(scopes(&bare, None), vec![]);
+        assert_eq!(scopes(&prefixed, Some("billing/submit reportq:read https://x/score")), vec![]);
+        assert_eq!(scopes(&prefixed, Some("reportq/submit reportq/score submit")), vec![Scope::Submit, Scope::Score]);
+        assert_eq!(scopes(&bare, Some("reportq/submit read")), vec![Scope::Read]);
+        // Okta's array claim as API Gateway passes it.
+        let c = caller_of_claims(&claims(&[("sub", "u"), ("scp", "[reportq/read reportq/submit]")]), &prefixed).unwrap();
+        assert_eq!(c.scopes, vec![Scope::Submit, Scope::Read]);
+    }
+
+    /// JWT subjects get the policy's daily quota, counted per subject like a key's.
+    #[tokio::test]
+    async fn jwt_subjects_have_a_daily_quota_each() {
+        let store = Arc::new(MemoryStore::new());
+        let mut a = Access::new(AuthMode::Jwt, store);
+        a.jwt = JwtPolicy { scope_prefix: None, quota_per_day: Some(2) };
+        let alice = claims(&[("sub", "alice"), ("iss", "i"), ("scope", "submit")]);
+        let bob = claims(&[("sub", "bob"), ("iss", "i"), ("scope", "submit")]);
+        let day = 1_795_000_000;
+        let ca = a.authenticate(None, Some(&alice), Scope::Submit).await.unwrap();
+        let cb = a.authenticate(None, Some(&bob), Scope::Submit).await.unwrap();
+        a.charge(&ca, 2, day).await.unwrap();
+        assert!(matches!(a.charge(&ca, 1, day).await, Err(AccessError::QuotaExceeded { quota: 2, used: 2, .. })));
+        a.charge(&cb, 2, day).await.unwrap();
+        assert!(matches!(a.authenticate(None, Some(&alice), Scope::Read).await, Err(AccessError::Forbidden(Scope::Read))));
     }
 }

@@ -343,7 +343,8 @@ impl ApiState {
         if let Err(e) = &scorer {
             tracing::warn!(error = %e, "scoring routes disabled");
         }
-        let access = Access::new(cfg.auth, store.clone());
+        let mut access = Access::new(cfg.auth, store.clone());
+        access.jwt = cfg.jwt.clone();
         let links = ReportLinks::new(store.clone(), cfg.url_expiry);
         let deliveries = Deliveries::new(store.clone());
         ApiState {

@@ -232,6 +232,8 @@ pub struct ApiSettings {
     pub auth: crate::domain::access::AuthMode,
     /// Callback checks: which addresses may be called, and whether webhooks are on at all.
     pub webhooks: WebhookSettings,
+    /// How JWT claims become callers (`REPORTQ_JWT_SCOPE_PREFIX`, `REPORTQ_JWT_QUOTA_PER_DAY`).
+    pub jwt: crate::domain::access::JwtPolicy,
 }
 
 /// Reading and making the two functions' settings: from the environment, or the defaults for a
@@ -289,6 +291,13 @@ impl ApiSettings {
                 })?,
             },
             webhooks: WebhookSettings::read(env)?,
+            jwt: crate::domain::access::JwtPolicy {
+                scope_prefix: env.var("REPORTQ_JWT_SCOPE_PREFIX").map(|p| p.trim_end_matches('/').to_string()),
+                quota_per_day: match env.parse("REPORTQ_JWT_QUOTA_PER_DAY", 0u64)? {
+                    0 => None,
+                    n => Some(n),
+                },
+            },
         })
     }
 }

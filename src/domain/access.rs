@@ -64,13 +64,6 @@ impl Scope {
         Scope::ALL.into_iter().find(|x| x.as_str() == s)
     }
 
-    /// A scope as an OIDC provider names it: `submit`, or with a resource-server prefix
-    /// (`https://reports.example.org/submit`, `reportq:submit`, `reportq/submit`).
-    pub fn from_claim(s: &str) -> Option<Scope> {
-        let last = s.rsplit(['/', ':']).next().unwrap_or(s);
-        Scope::parse(last)
-    }
-
     /// `submit,read` -> the scopes, or which word is not one.
     pub fn parse_list(s: &str) -> Result<Vec<Scope>, String> {
         let mut out: Vec<Scope> = Vec::new();
@@ -136,6 +129,40 @@ pub fn matches(record: &ApiKey, token: &str) -> bool {
     given.len() == record.hash.len() && given.bytes().zip(record.hash.bytes()).fold(0u8, |a, (x, y)| a | (x ^ y)) == 0
 }
 
+/// How a JWT's claims become a caller (`REPORTQ_JWT_SCOPE_PREFIX`,
+/// `REPORTQ_JWT_QUOTA_PER_DAY`; the template's `JwtScopePrefix`, `JwtQuotaPerDay`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JwtPolicy {
+    /// The resource server's prefix: with `reportq`, only `reportq/submit` grants `submit`.
+    /// None: only the bare names (`submit`, `read`, `score`).
+    pub scope_prefix: Option<String>,
+    /// Reports each subject may submit per UTC day (None: no limit).
+    pub quota_per_day: Option<u64>,
+}
+
+impl JwtPolicy {
+    /// The scope one granted scope string names, matched exactly: `billing/submit` grants
+    /// nothing under the prefix `reportq`, nor does `reportq/submit` without a prefix.
+    pub fn scope(&self, granted: &str) -> Option<Scope> {
+        let name = match &self.scope_prefix {
+            Some(p) => granted.strip_prefix(p.as_str())?.strip_prefix('/')?,
+            None => granted,
+        };
+        Scope::parse(name)
+    }
+
+    /// The scopes a `scope` (space-separated, OAuth 2.0) or `scp` claim grants. No claim
+    /// grants nothing: an ID token (whose `aud` is the client id the authorizer also accepts)
+    /// carries no scope, and must not pass as an access token with every scope.
+    pub fn scopes(&self, claim: Option<&str>) -> Vec<Scope> {
+        // API Gateway passes an array claim (Okta's `scp`) as "[a b]".
+        let mut v: Vec<Scope> = claim.into_iter().flat_map(|s| s.split([' ', ',', '[', ']'])).filter_map(|g| self.scope(g)).collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
 /// Who is calling, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -191,9 +218,10 @@ mod tests {
         assert_eq!(Scope::parse_list("read, submit,read").unwrap(), vec![Scope::Submit, Scope::Read]);
         assert!(Scope::parse_list("write").unwrap_err().contains("\"write\""));
         assert!(Scope::parse_list("").is_err());
-        assert_eq!(Scope::from_claim("https://reports.example.org/score"), Some(Scope::Score));
-        assert_eq!(Scope::from_claim("reportq:read"), Some(Scope::Read));
-        assert_eq!(Scope::from_claim("openid"), None);
+        let url = JwtPolicy { scope_prefix: Some("https://reports.example.org".into()), quota_per_day: None };
+        assert_eq!(url.scope("https://reports.example.org/score"), Some(Scope::Score));
+        assert_eq!(url.scope("https://reports.example.org.evil/score"), None);
+        assert_eq!(url.scope("openid"), None);
     }
 
     #[test]

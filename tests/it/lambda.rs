@@ -158,6 +158,7 @@ async fn jwt_claims_from_the_authorizer_own_jobs_and_the_webhook_function_answer
     let res = resources(&ls.endpoint, 2, 3);
     let mut vars = env(&res);
     vars.push(("REPORTQ_AUTH".into(), "jwt".into()));
+    vars.push(("REPORTQ_JWT_SCOPE_PREFIX".into(), "reportq".into()));
     let mut api = RuntimeApi::start().await;
     api.spawn(env!("CARGO_BIN_EXE_reportq-api"), &vars);
 
@@ -166,6 +167,11 @@ async fn jwt_claims_from_the_authorizer_own_jobs_and_the_webhook_function_answer
     assert_eq!(resp["statusCode"], 401, "{resp}");
     let resp = api.invoke(with_claims(fixture("apigw-v2-submit.json"), "alice", "openid reportq/read")).await.unwrap();
     assert_eq!(resp["statusCode"], 403, "{resp}");
+    // Another resource server's scope, or (an ID token) none at all, grants nothing.
+    for scope in ["billing/submit reportq:submit", ""] {
+        let resp = api.invoke(with_claims(fixture("apigw-v2-submit.json"), "alice", scope)).await.unwrap();
+        assert_eq!(resp["statusCode"], 403, "{scope:?}: {resp}");
+    }
     // Alice submits and reads her job; Bob, with every scope, gets 404 for it.
     let resp = api.invoke(with_claims(fixture("apigw-v2-submit.json"), "alice", "reportq/submit reportq/read")).await.unwrap();
     assert_eq!(resp["statusCode"], 202, "{resp}");
