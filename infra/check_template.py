@@ -287,8 +287,49 @@ def check_limits(t):
     if not schedules:
         problems.append("no Schedule event runs the sweep")
     problems += check_access(t)
+    problems += check_waiting_routes(t)
     if str(env.get("REPORTQ_REQUIRE_SANDBOX")) != "io":
         problems.append("Globals: REPORTQ_REQUIRE_SANDBOX is not \"io\" (Lambda refuses prctl: a required seccomp or Landlock layer refuses every render, and the old 0/1 values are a start-up error)")
+    return problems
+
+
+def check_waiting_routes(t):
+    """A route that waits (REPORTQ_PDF_WAIT_SECS > 0 on its function) cannot hold the API: its
+    function serves waiting routes only, and each route's rate x wait + burst fits that
+    function's reserved concurrency. The Globals' wait is 0, so no other function waits."""
+    problems = []
+    res = t["Resources"]
+    globals_env = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    if default(t, globals_env.get("REPORTQ_PDF_WAIT_SECS", 25)) != 0:
+        problems.append("Globals: REPORTQ_PDF_WAIT_SECS is not 0: every function would hold its instances waiting for PDFs")
+    integration_fn = {n: r["Properties"]["IntegrationUri"]["Fn::GetAtt"][0] for n, r in res.items()
+                      if r["Type"] == "AWS::ApiGatewayV2::Integration"}
+    routes_of = {}
+    for r in res.values():
+        if r["Type"] == "AWS::ApiGatewayV2::Route":
+            target = r["Properties"]["Target"]["Fn::Sub"].removeprefix("integrations/${").removesuffix("}")
+            routes_of.setdefault(integration_fn.get(target), []).append(r["Properties"]["RouteKey"])
+    stage = next((r["Properties"] for r in res.values() if r["Type"] == "AWS::ApiGatewayV2::Stage"), {})
+    settings = stage.get("RouteSettings", {})
+    for name, r in res.items():
+        if r["Type"] != "AWS::Serverless::Function":
+            continue
+        wait = default(t, r["Properties"].get("Environment", {}).get("Variables", {}).get("REPORTQ_PDF_WAIT_SECS", 0))
+        if not wait:
+            continue
+        reserved = default(t, r["Properties"].get("ReservedConcurrentExecutions", 0))
+        for key in routes_of.get(name, []):
+            if key not in settings:
+                problems.append(f"{name}: waits {wait:g} s but its route {key} has no throttle")
+                continue
+            rate = default(t, settings[key].get("ThrottlingRateLimit", 10000))
+            burst = default(t, settings[key].get("ThrottlingBurstLimit", 10000))
+            if rate * wait + burst > reserved:
+                problems.append(f"{name}: {key} at {rate:g}/s waiting {wait:g} s (+ burst {burst:g}) needs {rate * wait + burst:g} instances; {reserved:g} reserved")
+            if not key.endswith("/api/report/pdf"):
+                problems.append(f"{name}: a waiting function also serves {key}")
+        if not routes_of.get(name):
+            problems.append(f"{name}: waits, but no route reaches it")
     return problems
 
 
@@ -448,6 +489,9 @@ def self_test(t):
         "a function without reserved concurrency": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::Serverless::Function")["Properties"].pop("ReservedConcurrentExecutions"),
         "the batch route not throttled": lambda tt: http_api(tt)["RouteSettings"].pop("POST /v1/reports/batch"),
         "the PDF route throttled like the rest": lambda tt: http_api(tt)["RouteSettings"]["POST /api/report/pdf"].update(ThrottlingRateLimit=100000),
+        "the PDF wait past its reserved instances": lambda tt: tt["Parameters"]["PdfRateLimit"].update(Default=5),
+        "the API function waiting for PDFs": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_PDF_WAIT_SECS="25"),
+        "the PDF route on the API's function": lambda tt: route(tt, "POST /api/report/pdf").update(Target={"Fn::Sub": "integrations/${ApiIntegration}"}),
         "no access log": lambda tt: http_api(tt).pop("AccessLogSettings"),
         "ListBucket without a prefix condition": lambda tt: list_statement(tt).pop("Condition"),
         "an alarm notifying no one": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")["Properties"].pop("AlarmActions"),
@@ -530,7 +574,7 @@ def main(argv):
             return 1
     print(f"check_template: {paths[0]}: queue visibility >= 6x worker timeout, job deadline < timeout, CORS headers as the app's, partial batch "
           "failures, bucket CORS as the LocalStack init script's, alarm and dashboard metrics the code's, reserved concurrency, "
-          "route throttles, access log, ListBucket prefixes, auth on by default, JWT authorizer on /v1 only, API keys never expired, every DLQ alarmed, notifying alarms, sandbox required, expiry = retention, sweep scheduled, no wildcard Allow, explicit roles, private expiring bucket: ok"
+          "route throttles, the PDF wait in its own function (rate x wait + burst <= reserved), JWT scope prefix and quota passed, access log, ListBucket prefixes, auth on by default, JWT authorizer on /v1 only, API keys never expired, every DLQ alarmed, notifying alarms, sandbox required, expiry = retention, sweep scheduled, no wildcard Allow, explicit roles, private expiring bucket: ok"
           + (" (self-test ok)" if selftest else ""), file=sys.stderr)
     return 0
 
