@@ -158,7 +158,11 @@ impl Submitter {
         job.trace_id = trace.map(|t| t.trace_id_hex());
         job.owner = caller.owner.clone();
         job.callback = item.callback;
-        self.store.create_job(&job).await?;
+        if !self.store.create_job(&job).await? {
+            // A concurrent replay of the same key stored it first: that call sends and counts it.
+            let vanished = || StoreError { op: "GetObject", key: format!("job {id}"), message: "the job record vanished".into() };
+            return Ok((self.store.job(id).await?.ok_or_else(vanished)?.0, false));
+        }
         if let Err(e) = self.lane(lane).send(&message(id)).await {
             if key.is_none() {
                 // Nobody can retry this job into the queue: say so rather than leave it queued.
@@ -199,8 +203,10 @@ impl Submitter {
             batch_id = old;
             replay = true;
         }
-        let batch = match self.store.batch(batch_id).await? {
-            Some(b) if replay => b,
+        // Whether this call made the batch record: a replay whose first try died before the
+        // record existed makes it now, and is a new batch (counted, charged), not a replay.
+        let (batch, made) = match self.store.batch(batch_id).await? {
+            Some(b) if replay => (b, false),
             _ => {
                 let b = Batch {
                     id: batch_id,
@@ -210,8 +216,13 @@ impl Submitter {
                     callback: callback.clone(),
                 };
                 // The batch record first: it holds the job ids, so a retry finishes the same jobs.
-                self.store.create_batch(&b).await?;
-                b
+                if self.store.create_batch(&b).await? {
+                    (b, true)
+                } else {
+                    // A concurrent replay made it first: finish that record's jobs, not new ones.
+                    let vanished = || StoreError { op: "GetObject", key: format!("batch {batch_id}"), message: "the batch record vanished".into() };
+                    (self.store.batch(batch_id).await?.ok_or_else(vanished)?, false)
+                }
             }
         };
         let now = batch.created_at_epoch;
@@ -252,12 +263,12 @@ impl Submitter {
         if !to_send.is_empty() {
             self.mark_sent(Sent::Batch(batch_id)).await;
         }
-        if !replay {
+        if made {
             for t in &templates {
                 metrics::count("JobsSubmitted", &[("Template", t.as_str())], 1.0);
             }
         }
-        tracing::info!(batch_id = %batch_id, jobs = batch.job_ids.len(), replay, "batch queued");
-        Ok((batch, !replay))
+        tracing::info!(batch_id = %batch_id, jobs = batch.job_ids.len(), replay, made, "batch queued");
+        Ok((batch, made))
     }
 }

@@ -140,6 +140,37 @@ async fn a_store_outage_stores_and_queues_nothing() {
     assert!(e.store.keys().is_empty() && e.queue.is_empty());
 }
 
+/// Found in review: a replay whose first try claimed the key and died before storing the batch
+/// made the batch now, yet answered "not created", so the caller's quota was given back for
+/// reports it did get.
+#[tokio::test]
+async fn a_replay_that_makes_the_missing_batch_says_it_created_it() {
+    use reportq::store::{IdempotencyRecord, IdempotencyScope};
+    let e = env();
+    let body = json!({ "requests": [request()] });
+    let id = Uuid::new_v4();
+    let first_try = IdempotencyRecord { id, fingerprint: reportq::submit::fingerprint(&body) };
+    assert_eq!(e.submitter.idempotency.claim(IdempotencyScope::Batch, None, "died", &first_try).await.unwrap(), None);
+    let new = reportq::submit::NewBatch {
+        fingerprint: first_try.fingerprint.clone(),
+        key: Some("died"),
+        caller: &reportq::domain::access::Caller::open(),
+        callback: None,
+    };
+    let (batch, created) = e.submitter.submit_batch_as(vec![item(&request())], new).await.unwrap();
+    assert_eq!((batch.id, created), (id, true));
+    assert_eq!(e.queue.drain().len(), 1);
+    // And a replay of that is a replay.
+    let new = reportq::submit::NewBatch {
+        fingerprint: first_try.fingerprint.clone(),
+        key: Some("died"),
+        caller: &reportq::domain::access::Caller::open(),
+        callback: None,
+    };
+    let (again, created) = e.submitter.submit_batch_as(vec![item(&request())], new).await.unwrap();
+    assert_eq!((again.job_ids, created), (batch.job_ids, false));
+}
+
 #[tokio::test]
 async fn a_replayed_batch_makes_no_new_jobs_and_resends_only_queued_ones() {
     let e = env();
