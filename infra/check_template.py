@@ -275,6 +275,8 @@ def check_limits(t):
             cond = st.get("Condition", {})
             if not any("s3:prefix" in c for c in cond.values()):
                 problems.append(f"{where}: s3:ListBucket without an s3:prefix condition")
+            if any(op.endswith("IfExists") and "s3:prefix" in c for op, c in cond.items()):
+                problems.append(f"{where}: s3:ListBucket's prefix condition is ...IfExists: a listing without a prefix gets through")
     env = t.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
     expiry = env.get("REPORTQ_JOB_EXPIRY_SECS")
     for name, r in res.items():
@@ -344,6 +346,11 @@ def check_access(t):
     mode = default_str(t, auth) if auth is not None else None
     if mode not in ("keys", "jwt"):
         problems.append(f"Globals: REPORTQ_AUTH defaults to {mode!r}: the /v1 routes would be open to anyone")
+    if env.get("REPORTQ_ALLOW_ANONYMOUS_V1") != {"Ref": "AllowAnonymousV1"} or default_str(t, {"Ref": "AllowAnonymousV1"}) != "false":
+        problems.append("Globals: REPORTQ_ALLOW_ANONYMOUS_V1 is not the AllowAnonymousV1 parameter, false by default")
+    rules = json.dumps(t.get("Rules", {}))
+    if '"AllowAnonymousV1"' not in rules:
+        problems.append("Rules: nothing stops AuthMode off without AllowAnonymousV1=true")
     jwt = {"Fn::If": ["UseJwt", "JWT", "NONE"]}
     routes = {r["Properties"]["RouteKey"]: (n, r["Properties"]) for n, r in res.items() if r["Type"] == "AWS::ApiGatewayV2::Route"}
     if not routes:
@@ -494,12 +501,14 @@ def self_test(t):
         "the PDF route on the API's function": lambda tt: route(tt, "POST /api/report/pdf").update(Target={"Fn::Sub": "integrations/${ApiIntegration}"}),
         "no access log": lambda tt: http_api(tt).pop("AccessLogSettings"),
         "ListBucket without a prefix condition": lambda tt: list_statement(tt).pop("Condition"),
+        "ListBucket's prefix only if one is given": lambda tt: list_statement(tt).update(Condition={"StringLikeIfExists": list_statement(tt)["Condition"]["StringLike"]}),
         "an alarm notifying no one": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")["Properties"].pop("AlarmActions"),
         "a kernel layer required on Lambda": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="io+landlock"),
         "the old on/off sandbox value": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="1"),
         "worker concurrency below its event sources": lambda tt: tt["Parameters"]["WorkerReservedConcurrency"].update(Default=3),
         "job expiry unlike the queue's retention": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_JOB_EXPIRY_SECS="86400"),
         "authentication off by default": lambda tt: tt["Parameters"]["AuthMode"].update(Default="off"),
+        "an open API without saying so": lambda tt: tt["Rules"].pop("AnonymousV1OnPurpose"),
         "a /v1 route without the JWT authorizer": lambda tt: route(tt, "POST /v1/reports/batch").pop("AuthorizationType"),
         "JWT scopes without the template's prefix": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::Serverless::Function" and "API" in r["Properties"].get("Description", ""))["Properties"]["Environment"]["Variables"].pop("REPORTQ_JWT_SCOPE_PREFIX"),
         "DiAGRAM's routes behind the authorizer": lambda tt: route(tt, "ANY /api/{proxy+}").update(AuthorizationType={"Fn::If": ["UseJwt", "JWT", "NONE"]}),

@@ -94,8 +94,8 @@ pub struct TimelineEntry {
     pub event: EventKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worker: Option<String>,
+    // Not the worker that took the step: its host and pid (or Lambda log stream) are the
+    // operator's, kept in the record and the logs, never shown to callers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -130,7 +130,6 @@ impl JobView {
                     at: rfc3339_ms(e.at_ms),
                     event: e.event,
                     attempt: e.attempt,
-                    worker: e.worker.clone(),
                     ms: e.ms,
                     code: e.code.clone(),
                     sandbox: e.sandbox.clone(),

@@ -358,7 +358,7 @@ fn paths_and_schemas() -> Value {
                 "timeline": { "type": "array", "items": { "type": "object", "required": ["at", "event"], "properties": {
                     "at": { "type": "string", "format": "date-time" },
                     "event": { "type": "string", "enum": ["queued", "claimed", "rendered", "uploaded", "recovered", "attempt_failed", "succeeded", "failed"] },
-                    "attempt": { "type": "integer" }, "worker": { "type": "string" }, "ms": { "type": "integer" }, "code": { "type": "string" },
+                    "attempt": { "type": "integer" }, "ms": { "type": "integer" }, "code": { "type": "string" },
                     "sandbox": { "type": "string" } } } },
                 "webhook": { "$ref": "#/components/schemas/Webhook" } } },
             "BatchStatus": { "type": "object", "properties": {

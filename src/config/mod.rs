@@ -257,6 +257,37 @@ macro_rules! settings_constructors {
     };
 }
 
+/// `REPORTQ_AUTH`. Unset means `off` on a laptop (`reportq serve`, the tests); on Lambda, where
+/// the API is public, it must be set, and `off` needs `REPORTQ_ALLOW_ANONYMOUS_V1=true` too (the
+/// template's `AllowAnonymousV1`), so that an open API is never an accident.
+fn auth_mode(env: &Env) -> Result<crate::domain::access::AuthMode, ConfigError> {
+    use crate::domain::access::AuthMode;
+    let lambda = env.var("AWS_LAMBDA_FUNCTION_NAME").is_some();
+    let mode = match env.var("REPORTQ_AUTH") {
+        None if lambda => {
+            return Err(ConfigError::Missing {
+                name: "REPORTQ_AUTH",
+                reason: "on Lambda the /v1 routes must say how callers authenticate: keys or jwt",
+            });
+        }
+        None => AuthMode::Off,
+        Some(v) => AuthMode::parse(&v).ok_or_else(|| ConfigError::Invalid {
+            name: "REPORTQ_AUTH",
+            value: v.clone(),
+            reason: "use off, keys or jwt".into(),
+        })?,
+    };
+    let allowed = env.var("REPORTQ_ALLOW_ANONYMOUS_V1").is_some_and(|v| v == "true");
+    if lambda && mode == AuthMode::Off && !allowed {
+        return Err(ConfigError::Invalid {
+            name: "REPORTQ_AUTH",
+            value: "off".into(),
+            reason: "an open /v1 API on Lambda needs REPORTQ_ALLOW_ANONYMOUS_V1=true as well (the template's AllowAnonymousV1)".into(),
+        });
+    }
+    Ok(mode)
+}
+
 settings_constructors!(ApiSettings);
 settings_constructors!(WorkerSettings);
 
@@ -282,14 +313,7 @@ impl ApiSettings {
                 .unwrap_or_default(),
             diagram_model: env.var("REPORTQ_DIAGRAM_MODEL").map(PathBuf::from),
             listen: env.var("REPORTQ_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
-            auth: match env.var("REPORTQ_AUTH") {
-                None => crate::domain::access::AuthMode::Off,
-                Some(v) => crate::domain::access::AuthMode::parse(&v).ok_or_else(|| ConfigError::Invalid {
-                    name: "REPORTQ_AUTH",
-                    value: v.clone(),
-                    reason: "use off, keys or jwt".into(),
-                })?,
-            },
+            auth: auth_mode(env)?,
             webhooks: WebhookSettings::read(env)?,
             jwt: crate::domain::access::JwtPolicy {
                 scope_prefix: env.var("REPORTQ_JWT_SCOPE_PREFIX").map(|p| p.trim_end_matches('/').to_string()),
@@ -383,6 +407,16 @@ mod tests {
         let one = ApiSettings::read(&Env::from_pairs([("REPORTQ_QUEUE_URL", "q")])).unwrap();
         assert_eq!(one.interactive_queue_url, None);
         assert_eq!(api.pdf_wait, Duration::from_secs(5));
+        // On Lambda, authentication is said, and off only on purpose.
+        let lambda = |pairs: &[(&'static str, &'static str)]| {
+            let mut all = vec![("REPORTQ_QUEUE_URL", "q"), ("AWS_LAMBDA_FUNCTION_NAME", "api")];
+            all.extend_from_slice(pairs);
+            ApiSettings::read(&Env::from_pairs(all))
+        };
+        assert!(matches!(lambda(&[]), Err(ConfigError::Missing { name: "REPORTQ_AUTH", .. })));
+        assert!(matches!(lambda(&[("REPORTQ_AUTH", "off")]), Err(ConfigError::Invalid { name: "REPORTQ_AUTH", .. })));
+        assert!(lambda(&[("REPORTQ_AUTH", "off"), ("REPORTQ_ALLOW_ANONYMOUS_V1", "true")]).is_ok());
+        assert!(lambda(&[("REPORTQ_AUTH", "keys")]).is_ok());
         let bad = Env::from_pairs([("REPORTQ_QUEUE_URL", "q"), ("REPORTQ_PDF_WAIT_SECS", "40")]);
         let e = ApiSettings::read(&bad).unwrap_err();
         assert!(matches!(e, ConfigError::Invalid { name: "REPORTQ_PDF_WAIT_SECS", .. }), "{e}");
