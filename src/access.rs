@@ -161,6 +161,20 @@ impl Access {
         self.cache.lock().unwrap_or_else(|e| e.into_inner()).remove(id);
         Ok(revoked)
     }
+
+    /// `reportq keys rotate-webhook-secret`: the key's new signing secret (shown once), the
+    /// previous one still signing beside it until the next rotation. `None`: no such key.
+    pub async fn rotate_webhook_secret(&self, id: &str) -> Result<Option<(String, ApiKey)>, StoreError> {
+        let mut fresh = String::new();
+        let rotated = self
+            .keys
+            .update(id, |mut k| {
+                fresh = k.rotate_webhook_secret();
+                k
+            })
+            .await?;
+        Ok(rotated.map(|k| (fresh, k)))
+    }
 }
 
 /// A caller from JWT claims: `sub` (with the issuer, so two issuers' subjects never meet) owns

@@ -324,6 +324,7 @@ fn paths_and_schemas() -> Value {
             "WebhookEvent": { "type": "object", "required": ["type", "timestamp", "data"], "properties": {
                 "type": { "type": "string", "enum": ["report.succeeded", "report.failed", "batch.completed"] },
                 "timestamp": { "type": "string", "format": "date-time" },
+                "owner": { "type": "string", "description": "whose job or batch: key:{id}, or jwt:{issuer}|{sub}; absent with authentication off" },
                 "data": { "type": "object", "description": "report.*: job_id, status, template, created_at, batch_id?, error? {code, message}, and when succeeded url (a fresh presigned URL), expires_at, filename, sha256, size. batch.completed: batch_id, total, succeeded, failed, links." } } },
             "Webhook": { "type": "object", "properties": {
                 "id": { "type": "string", "description": "The webhook-id header of every attempt" },

@@ -13,6 +13,8 @@ pub(crate) async fn keys(cmd: KeysCmd) -> Res {
             let (token, rec) = access.create_key(&name, scopes, quota, now).await?;
             eprintln!("key {} ({}) made; it is shown this once and stored only as a hash:", rec.id, rec.name);
             println!("{token}");
+            // Its own: events for this key's jobs are signed with it, and nobody else's are.
+            eprintln!("its webhook signing secret (for verifying its callbacks; shown this once): {}", rec.webhook_secrets[0]);
             if cfg.auth != reportq::access::AuthMode::Keys {
                 eprintln!("note: REPORTQ_AUTH is {} here; the API checks keys only with REPORTQ_AUTH=keys", cfg.auth.as_str());
             }
@@ -52,6 +54,16 @@ pub(crate) async fn keys(cmd: KeysCmd) -> Res {
         }
         KeysCmd::Revoke { id } => match access.revoke_key(&id, now).await? {
             Some(k) => eprintln!("key {} ({}) revoked", k.id, k.name),
+            None => return Err(format!("no key {id}").into()),
+        },
+        KeysCmd::RotateWebhookSecret { id } => match access.rotate_webhook_secret(&id).await? {
+            Some((secret, k)) => {
+                eprintln!(
+                    "key {} ({}): new webhook signing secret, shown this once; the previous one signs beside it until the next rotation:",
+                    k.id, k.name
+                );
+                println!("{secret}");
+            }
             None => return Err(format!("no key {id}").into()),
         },
     }

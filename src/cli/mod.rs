@@ -191,6 +191,9 @@ pub(crate) enum KeysCmd {
     },
     /// Revoke a key by its id (the 12 hex digits after `rq_`); it stops working within 30 s.
     Revoke { id: String },
+    /// Give a key a new webhook signing secret and print it, once. Events are signed with the
+    /// new and the previous secret until the next rotation, so its receivers can move over.
+    RotateWebhookSecret { id: String },
 }
 
 #[derive(Subcommand)]

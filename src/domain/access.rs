@@ -95,6 +95,23 @@ pub struct ApiKey {
     pub created_at_epoch: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revoked_at_epoch: Option<i64>,
+    /// The key's own webhook signing secrets (`whsec_...`), newest first, at most two while a
+    /// rotation is under way: its callers' receivers verify events with them, and no other
+    /// caller's event is signed with them. Empty for keys made before secrets were per key:
+    /// their events are signed with the deployment's `REPORTQ_WEBHOOK_SECRETS`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhook_secrets: Vec<String>,
+}
+
+impl ApiKey {
+    /// A new signing secret first; the one before kept so that receivers can move over (events
+    /// carry a signature by each), any older one dropped.
+    pub fn rotate_webhook_secret(&mut self) -> String {
+        let fresh = super::webhook::Secret::generate();
+        self.webhook_secrets.insert(0, fresh.clone());
+        self.webhook_secrets.truncate(2);
+        fresh
+    }
 }
 
 /// The prefix every key starts with (what secret scanners look for).
@@ -106,7 +123,16 @@ pub fn new_key(name: &str, scopes: Vec<Scope>, quota_per_day: Option<u64>, now: 
     getrandom::fill(&mut bytes).expect("the OS has randomness");
     let id = hex::encode(&bytes[..6]);
     let token = format!("{KEY_PREFIX}{id}_{}", hex::encode(&bytes[6..]));
-    let record = ApiKey { id, name: name.into(), scopes, quota_per_day, hash: hash(&token), created_at_epoch: now, revoked_at_epoch: None };
+    let record = ApiKey {
+        id,
+        name: name.into(),
+        scopes,
+        quota_per_day,
+        hash: hash(&token),
+        created_at_epoch: now,
+        revoked_at_epoch: None,
+        webhook_secrets: vec![super::webhook::Secret::generate()],
+    };
     (token, record)
 }
 

@@ -243,7 +243,16 @@ mod tests {
     use crate::store::MemoryStore;
 
     fn key(id: &str, at: i64) -> ApiKey {
-        ApiKey { id: id.into(), name: id.into(), scopes: vec![], quota_per_day: None, hash: "h".into(), created_at_epoch: at, revoked_at_epoch: None }
+        ApiKey {
+            id: id.into(),
+            name: id.into(),
+            scopes: vec![],
+            quota_per_day: None,
+            hash: "h".into(),
+            created_at_epoch: at,
+            revoked_at_epoch: None,
+            webhook_secrets: vec![],
+        }
     }
 
     #[tokio::test]

@@ -23,9 +23,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::domain::job::{Job, Status, now_ms, rfc3339};
-use crate::domain::webhook::{Attempt, Delivery, DeliveryMessage, DeliveryState, EventType, Subject, signature_header};
+use crate::domain::webhook::{Attempt, Delivery, DeliveryMessage, DeliveryState, EventType, Secret, Subject, signature_header};
 use crate::queue::QueueError;
-use crate::store::{Deliveries, JobStore, ReportLinks, StoreError};
+use crate::store::{ApiKeys, Deliveries, JobStore, ReportLinks, StoreError};
 
 pub use crate::config::WebhookSettings;
 
@@ -121,6 +121,8 @@ pub struct Deliverer {
     client: reqwest::Client,
     deliveries: Deliveries,
     links: ReportLinks,
+    /// API keys' own signing secrets.
+    keys: ApiKeys,
     queue: Arc<dyn DeliveryQueue>,
     cfg: WebhookSettings,
 }
@@ -137,7 +139,9 @@ impl Deliverer {
             .build()
             // Fails only if the TLS backend cannot start, as `reqwest::Client::new()` would.
             .expect("the webhook HTTP client builds");
-        Deliverer { deliveries: Deliveries::new(store.clone()), links: ReportLinks::new(store.clone(), cfg.url_expiry), store, client, queue, cfg }
+        let (deliveries, links, keys) =
+            (Deliveries::new(store.clone()), ReportLinks::new(store.clone(), cfg.url_expiry), ApiKeys::new(store.clone()));
+        Deliverer { deliveries, links, keys, store, client, queue, cfg }
     }
 
     /// Handles one delivery message. `Err` only when the store or queue failed: the message
@@ -177,7 +181,10 @@ impl Deliverer {
             Err(refused) => Err(Failure::Refused(refused.reason)),
             Ok(target) => match self.body(&record).await? {
                 None => Err(Failure::Refused("the job or batch no longer exists".into())),
-                Some(body) => self.post(&target, &id, &body).await,
+                Some((body, owner)) => {
+                    let secrets = self.secrets_for(owner.as_deref()).await?;
+                    self.post(&target, &id, &body, &secrets).await
+                }
             },
         };
         let latency_ms = started.elapsed().as_millis() as u64;
@@ -238,11 +245,29 @@ impl Deliverer {
         self.queue.send_delivery(&next, delay).await
     }
 
-    /// The event, as of now (a fresh download URL each attempt).
-    async fn body(&self, record: &Delivery) -> Result<Option<Vec<u8>>, StoreError> {
+    /// Who signs an owner's events: an API key's own secrets (newest first; a rotation signs
+    /// with both), so that one caller's callbacks cannot be made to carry signatures another
+    /// caller's receiver trusts. Keys made before secrets were per key, JWT subjects (one
+    /// issuer per deployment) and open deployments: the deployment's `REPORTQ_WEBHOOK_SECRETS`.
+    async fn secrets_for(&self, owner: Option<&str>) -> Result<Vec<Secret>, StoreError> {
+        if let Some(id) = owner.and_then(|o| o.strip_prefix("key:"))
+            && let Some(key) = self.keys.get(id).await?
+        {
+            let own: Vec<Secret> = key.webhook_secrets.iter().filter_map(|s| Secret::parse(s).ok()).collect();
+            if !own.is_empty() {
+                return Ok(own);
+            }
+        }
+        Ok(self.cfg.secrets.clone())
+    }
+
+    /// The event, as of now (a fresh download URL each attempt), and whose it is.
+    async fn body(&self, record: &Delivery) -> Result<Option<(Vec<u8>, Option<String>)>, StoreError> {
+        let owner;
         let data = match record.subject {
             Subject::Report(id) => {
                 let Some((job, _)) = self.store.job(id).await? else { return Ok(None) };
+                owner = job.owner.clone();
                 let mut data = json!({
                     "job_id": job.id,
                     "status": job.status,
@@ -266,6 +291,7 @@ impl Deliverer {
             }
             Subject::Batch(id) => {
                 let Some(batch) = self.store.batch(id).await? else { return Ok(None) };
+                owner = batch.owner.clone();
                 let moved = self.store.batch_statuses(id).await?;
                 let count = |s: Status| batch.job_ids.iter().filter(|j| moved.get(j) == Some(&s)).count();
                 json!({
@@ -277,12 +303,17 @@ impl Deliverer {
                 })
             }
         };
-        let event = json!({"type": record.event.as_str(), "timestamp": crate::wire::rfc3339_ms(now_ms()), "data": data});
-        Ok(Some(serde_json::to_vec(&event).expect("serialises")))
+        let mut event = json!({"type": record.event.as_str(), "timestamp": crate::wire::rfc3339_ms(now_ms()), "data": data});
+        // The event names whose it is (`key:{id}`, `jwt:{issuer}|{sub}`): a receiver serving
+        // several callers checks the owner as well as the signature.
+        if let Some(o) = &owner {
+            event["owner"] = json!(o);
+        }
+        Ok(Some((serde_json::to_vec(&event).expect("serialises"), owner)))
     }
 
     /// One POST to the checked address (never a second DNS lookup), no redirects followed.
-    async fn post(&self, target: &ssrf::Target, id: &str, body: &[u8]) -> Result<u16, Failure> {
+    async fn post(&self, target: &ssrf::Target, id: &str, body: &[u8], secrets: &[Secret]) -> Result<u16, Failure> {
         let timestamp = crate::domain::now_epoch();
         let resp = self
             .client
@@ -290,7 +321,7 @@ impl Deliverer {
             .header("content-type", "application/json")
             .header("webhook-id", id)
             .header("webhook-timestamp", timestamp.to_string())
-            .header("webhook-signature", signature_header(&self.cfg.secrets, id, timestamp, body))
+            .header("webhook-signature", signature_header(secrets, id, timestamp, body))
             .body(body.to_vec())
             .send()
             .await

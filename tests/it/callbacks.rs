@@ -331,6 +331,11 @@ async fn reportq_keys_makes_lists_and_revokes_keys_the_api_honours() {
     let key = String::from_utf8(made.stdout).unwrap().trim().to_string();
     let id = reportq::domain::access::key_id(&key).expect("a key's shape").to_string();
     assert!(String::from_utf8_lossy(&made.stderr).contains("shown this once"));
+    assert!(String::from_utf8_lossy(&made.stderr).contains("webhook signing secret"), "{}", String::from_utf8_lossy(&made.stderr));
+    let rotated = cli(&["keys", "rotate-webhook-secret", &id]);
+    assert!(rotated.status.success(), "{}", String::from_utf8_lossy(&rotated.stderr));
+    assert!(String::from_utf8_lossy(&rotated.stdout).trim().starts_with("whsec_"));
+    assert!(!cli(&["keys", "rotate-webhook-secret", "000000000000"]).status.success());
     let r = app.http.post(app.url("/v1/reports")).bearer_auth(&key).json(&summary("By CLI key")).send().await.unwrap();
     assert_eq!(r.status(), 202);
 
@@ -350,4 +355,59 @@ async fn reportq_keys_makes_lists_and_revokes_keys_the_api_honours() {
         reportq::access::Access::new(reportq::access::AuthMode::Keys, Arc::new(reportq::store::S3Store::new(app.s3.clone(), app.res.bucket.clone())));
     let e = fresh.authenticate(Some(&format!("Bearer {key}")), None, Scope::Submit).await.unwrap_err();
     assert!(matches!(e, reportq::access::AccessError::Revoked), "{e}");
+}
+
+/// Each key signs its own callers' events (found in review: one deployment secret signed
+/// everyone's, so any key holder could send a correctly signed event for a PDF it made to
+/// someone else's receiver). The event names its owner; a rotation signs with both secrets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_key_signs_its_own_callers_events_and_rotates() {
+    let ls = LocalStack::start();
+    let deployment = Secret::generate();
+    let (dep, allow) = (Secret::parse(&deployment).unwrap(), AllowList::parse("127.0.0.1/32").unwrap());
+    let tweak: common::app::Tweak = Box::new(move |api, worker| {
+        api.auth = reportq::access::AuthMode::Keys;
+        api.webhooks.allow = allow.clone();
+        worker.webhooks.allow = allow;
+        worker.webhooks.secrets = vec![dep];
+    });
+    let app = app(&ls.endpoint, Opts { webhooks: true, tweak, ..Opts::new(EXE) }).await;
+    let access =
+        reportq::access::Access::new(reportq::access::AuthMode::Keys, Arc::new(reportq::store::S3Store::new(app.s3.clone(), app.res.bucket.clone())));
+    let (alice, a) = access.create_key("alice", vec![Scope::Submit, Scope::Read], None, 0).await.unwrap();
+    let (_, b) = access.create_key("bob", vec![Scope::Submit, Scope::Read], None, 0).await.unwrap();
+    assert_ne!(a.webhook_secrets, b.webhook_secrets);
+    let rx = Receiver::start(|_| Answer::Status(204)).await;
+    let _worker = app.spawn_worker();
+    let _deliverer = app.spawn_deliverer();
+    let submit = |title: &'static str| {
+        let mut req = summary(title);
+        req["callback"] = json!({ "url": rx.url });
+        app.http.post(app.url("/v1/reports")).bearer_auth(&alice).json(&req).send()
+    };
+    let check = |h: &Hit, good: &[&str], bad: &[&str]| {
+        let (id, ts) = (header(h, "webhook-id"), header(h, "webhook-timestamp").parse::<i64>().unwrap());
+        for s in good {
+            verify(&Secret::parse(s).unwrap(), id, ts, header(h, "webhook-signature"), &h.body, None, TOLERANCE_SECS)
+                .expect("signed with the key's secret");
+        }
+        for s in bad {
+            assert!(
+                verify(&Secret::parse(s).unwrap(), id, ts, header(h, "webhook-signature"), &h.body, None, TOLERANCE_SECS).is_err(),
+                "signed with a secret not the key's"
+            );
+        }
+    };
+    assert_eq!(submit("Alice's").await.unwrap().status(), 202);
+    let hits = rx.wait_for(1, Duration::from_secs(120)).await;
+    check(&hits[0], &[&a.webhook_secrets[0]], &[&deployment, &b.webhook_secrets[0]]);
+    let event: Value = serde_json::from_slice(&hits[0].body).unwrap();
+    assert_eq!(event["owner"], format!("key:{}", a.id));
+
+    // Rotated: the next event carries a signature by the new secret and one by the old.
+    let (fresh, rotated) = access.rotate_webhook_secret(&a.id).await.unwrap().unwrap();
+    assert_eq!(rotated.webhook_secrets, vec![fresh.clone(), a.webhook_secrets[0].clone()]);
+    assert_eq!(submit("Alice's second").await.unwrap().status(), 202);
+    let hits = rx.wait_for(2, Duration::from_secs(120)).await;
+    check(&hits[1], &[&fresh, &a.webhook_secrets[0]], &[&deployment, &b.webhook_secrets[0]]);
 }
