@@ -290,6 +290,10 @@ def check_limits(t):
         problems.append("no Schedule event runs the sweep")
     problems += check_access(t)
     problems += check_waiting_routes(t)
+    for name, r in res.items():
+        if r["Type"] == "AWS::Serverless::Function" and any(e["Type"] == "SQS" and "Job" in json.dumps(e["Properties"].get("Queue")) for e in r["Properties"].get("Events", {}).values()):
+            if "REPORTQ_WEBHOOK_SECRETS" in json.dumps(r["Properties"].get("Environment", {})) or "REPORTQ_WEBHOOK_SECRETS" in json.dumps(env):
+                problems.append(f"{name}: the worker holds the webhook signing secret, which it never uses (renders run beside it)")
     if str(env.get("REPORTQ_REQUIRE_SANDBOX")) != "io":
         problems.append("Globals: REPORTQ_REQUIRE_SANDBOX is not \"io\" (Lambda refuses prctl: a required seccomp or Landlock layer refuses every render, and the old 0/1 values are a start-up error)")
     return problems
@@ -503,6 +507,7 @@ def self_test(t):
         "ListBucket without a prefix condition": lambda tt: list_statement(tt).pop("Condition"),
         "ListBucket's prefix only if one is given": lambda tt: list_statement(tt).update(Condition={"StringLikeIfExists": list_statement(tt)["Condition"]["StringLike"]}),
         "an alarm notifying no one": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")["Properties"].pop("AlarmActions"),
+        "the signing secret given to the worker": lambda tt: worker(tt)["Properties"]["Environment"]["Variables"].update(REPORTQ_WEBHOOK_SECRETS="x"),
         "a kernel layer required on Lambda": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="io+landlock"),
         "the old on/off sandbox value": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="1"),
         "worker concurrency below its event sources": lambda tt: tt["Parameters"]["WorkerReservedConcurrency"].update(Default=3),

@@ -82,12 +82,6 @@ impl Services {
             interactive: cfg.interactive_queue_url.as_deref().map(|u| self.queue(u)),
             webhooks: cfg.webhooks.queue_url.as_deref().map(|u| self.queue(u)),
         };
-        if queues.webhooks.is_some() && cfg.webhooks.secrets.is_empty() {
-            return Err(StartError::Config(ConfigError::Missing {
-                name: "REPORTQ_WEBHOOK_SECRETS",
-                reason: "webhooks are on (REPORTQ_WEBHOOK_QUEUE_URL) and every event is signed: make one with `reportq webhook secret`",
-            }));
-        }
         // A broken network file costs the reports their "Where to improve first" section, not
         // the reports themselves; the API's scoring routes say what is wrong.
         let scorer = match crate::scoring::load(cfg.diagram_model.as_deref()) {

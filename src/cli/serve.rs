@@ -52,6 +52,15 @@ pub(crate) async fn worker() -> Res {
             Err(e) => tracing::warn!(addr, error = %e, "worker metrics not served"),
         }
     }
+    // `reportq worker` delivers the events it queues, so it signs: it needs the secrets (the
+    // worker Lambda only queues them, and the webhook function signs).
+    if queues.webhooks.is_some() && worker.deliverer().is_none() {
+        return Err(reportq::config::ConfigError::Missing {
+            name: "REPORTQ_WEBHOOK_SECRETS",
+            reason: "webhooks are on (REPORTQ_WEBHOOK_QUEUE_URL) and every event is signed: make one with `reportq webhook secret`",
+        }
+        .into());
+    }
     // Webhook deliveries in a loop of their own: a receiver that hangs holds a delivery
     // slot, never a render slot.
     let deliveries = async {
