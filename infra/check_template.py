@@ -294,8 +294,40 @@ def check_limits(t):
         if r["Type"] == "AWS::Serverless::Function" and any(e["Type"] == "SQS" and "Job" in json.dumps(e["Properties"].get("Queue")) for e in r["Properties"].get("Events", {}).values()):
             if "REPORTQ_WEBHOOK_SECRETS" in json.dumps(r["Properties"].get("Environment", {})) or "REPORTQ_WEBHOOK_SECRETS" in json.dumps(env):
                 problems.append(f"{name}: the worker holds the webhook signing secret, which it never uses (renders run beside it)")
+    problems += check_signing_secret(t)
     if str(env.get("REPORTQ_REQUIRE_SANDBOX")) != "io":
         problems.append("Globals: REPORTQ_REQUIRE_SANDBOX is not \"io\" (Lambda refuses prctl: a required seccomp or Landlock layer refuses every render, and the old 0/1 values are a start-up error)")
+    return problems
+
+
+def check_signing_secret(t):
+    """The webhook signing secret stays in Secrets Manager: no function's environment holds it
+    (a dynamic reference would resolve into the configuration, readable by anyone with
+    lambda:GetFunctionConfiguration); the webhook function gets the secret's ARN, and its role
+    alone may read the secret, that one only."""
+    problems = []
+    res = t["Resources"]
+    secrets = [n for n, r in res.items() if r["Type"] == "AWS::SecretsManager::Secret"]
+    fns = {n: r for n, r in res.items() if r["Type"] == "AWS::Serverless::Function"}
+    globals_env = t.get("Globals", {}).get("Function", {}).get("Environment", {})
+    for name, env in [("Globals", globals_env)] + [(n, r["Properties"].get("Environment", {})) for n, r in fns.items()]:
+        text = json.dumps(env)
+        if "resolve:secretsmanager" in text or "REPORTQ_WEBHOOK_SECRETS\"" in text:
+            problems.append(f"{name}: a webhook signing secret in the environment (give REPORTQ_WEBHOOK_SECRETS_ARN; the function reads the value)")
+    hooks = [n for n, r in fns.items() if r["Properties"].get("Environment", {}).get("Variables", {}).get("REPORTQ_ROLE") == "webhooks"]
+    for n in hooks:
+        arn = fns[n]["Properties"]["Environment"]["Variables"].get("REPORTQ_WEBHOOK_SECRETS_ARN")
+        if arn not in [{"Ref": s} for s in secrets]:
+            problems.append(f"{n}: REPORTQ_WEBHOOK_SECRETS_ARN is not the signing secret's Ref ({arn!r})")
+    hook_roles = [fns[n]["Properties"].get("Role", {}).get("Fn::GetAtt", [None])[0] for n in hooks]
+    for where, st in statements(t):
+        actions = [a for a in as_list(st.get("Action", [])) if a.lower().startswith("secretsmanager:") or a == "*"]
+        if st.get("Effect") != "Allow" or not actions:
+            continue
+        if where.split(".")[0] not in hook_roles:
+            problems.append(f"{where}: may read secrets, and only the webhook function's role signs")
+        elif actions != ["secretsmanager:GetSecretValue"] or as_list(st.get("Resource")) not in [[{"Ref": s}] for s in secrets]:
+            problems.append(f"{where}: more than secretsmanager:GetSecretValue on the signing secret ({actions}, {st.get('Resource')!r})")
     return problems
 
 
@@ -493,6 +525,9 @@ def self_test(t):
     def route(tt, key):
         return next(r for r in tt["Resources"].values() if r["Type"] == "AWS::ApiGatewayV2::Route" and r["Properties"]["RouteKey"] == key)["Properties"]
 
+    def hook_env(tt):
+        return next(r for r in tt["Resources"].values() if r["Type"] == "AWS::Serverless::Function" and r["Properties"].get("Environment", {}).get("Variables", {}).get("REPORTQ_ROLE") == "webhooks")["Properties"]["Environment"]["Variables"]
+
     def list_statement(tt):
         return next(st for _, st in statements(tt) if "s3:ListBucket" in as_list(st.get("Action", [])))
 
@@ -508,6 +543,10 @@ def self_test(t):
         "ListBucket's prefix only if one is given": lambda tt: list_statement(tt).update(Condition={"StringLikeIfExists": list_statement(tt)["Condition"]["StringLike"]}),
         "an alarm notifying no one": lambda tt: next(r for r in tt["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm")["Properties"].pop("AlarmActions"),
         "the signing secret given to the worker": lambda tt: worker(tt)["Properties"]["Environment"]["Variables"].update(REPORTQ_WEBHOOK_SECRETS="x"),
+        "the signing secret's value in the webhook function's environment": lambda tt: hook_env(tt).update(REPORTQ_WEBHOOK_SECRETS={"Fn::Sub": "{{resolve:secretsmanager:${WebhookSigningSecret}}}"}),
+        "the webhook function without the secret's ARN": lambda tt: hook_env(tt).pop("REPORTQ_WEBHOOK_SECRETS_ARN"),
+        "the API's role reading the secret": lambda tt: next(st for w, st in statements(tt) if ".reportq-api[" in w).update(Action="secretsmanager:GetSecretValue", Resource={"Ref": "WebhookSigningSecret"}),
+        "the webhook role reading every secret": lambda tt: next(st for _, st in statements(tt) if "secretsmanager:GetSecretValue" in as_list(st.get("Action", []))).update(Resource="*"),
         "a kernel layer required on Lambda": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="io+landlock"),
         "the old on/off sandbox value": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="1"),
         "worker concurrency below its event sources": lambda tt: tt["Parameters"]["WorkerReservedConcurrency"].update(Default=3),
@@ -588,7 +627,7 @@ def main(argv):
             return 1
     print(f"check_template: {paths[0]}: queue visibility >= 6x worker timeout, job deadline < timeout, CORS headers as the app's, partial batch "
           "failures, bucket CORS as the LocalStack init script's, alarm and dashboard metrics the code's, reserved concurrency, "
-          "route throttles, the PDF wait in its own function (rate x wait + burst <= reserved), JWT scope prefix and quota passed, access log, ListBucket prefixes, auth on by default, JWT authorizer on /v1 only, API keys never expired, every DLQ alarmed, notifying alarms, sandbox required, expiry = retention, sweep scheduled, no wildcard Allow, explicit roles, private expiring bucket: ok"
+          "route throttles, the PDF wait in its own function (rate x wait + burst <= reserved), JWT scope prefix and quota passed, access log, ListBucket prefixes, auth on by default, JWT authorizer on /v1 only, API keys never expired, every DLQ alarmed, notifying alarms, signing secret by ARN and read by the webhook role alone, sandbox required, expiry = retention, sweep scheduled, no wildcard Allow, explicit roles, private expiring bucket: ok"
           + (" (self-test ok)" if selftest else ""), file=sys.stderr)
     return 0
 

@@ -47,3 +47,44 @@ pub fn clients_from(shared: &aws_config::SdkConfig) -> (aws_sdk_s3::Client, aws_
 /// The longest one S3 or SQS call attempt may wait: above SQS's longest long poll (20 s), far
 /// above any S3 call reportq makes (a PDF upload is a few MB at most).
 pub const ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A Secrets Manager secret's current value (`AWSCURRENT`), read each time it is asked for.
+#[derive(Debug, Clone)]
+pub struct SecretsManagerSecret {
+    client: aws_sdk_secretsmanager::Client,
+    id: String,
+}
+
+impl SecretsManagerSecret {
+    /// The secret `id` (an ARN or a name), with the same endpoint, region and credentials as
+    /// the S3 and SQS clients.
+    pub fn new(shared: &aws_config::SdkConfig, id: &str) -> SecretsManagerSecret {
+        let mut timeouts = shared.timeout_config().map(|t| t.to_builder()).unwrap_or_default();
+        if timeouts.clone().build().operation_attempt_timeout().is_none() {
+            timeouts = timeouts.operation_attempt_timeout(std::time::Duration::from_secs(5));
+        }
+        let conf = aws_sdk_secretsmanager::config::Builder::from(shared).timeout_config(timeouts.build()).build();
+        SecretsManagerSecret { client: aws_sdk_secretsmanager::Client::from_conf(conf), id: id.into() }
+    }
+}
+
+#[async_trait::async_trait]
+impl crate::webhook::secrets::SecretSource for SecretsManagerSecret {
+    async fn read(&self) -> Result<String, String> {
+        let out = self.client.get_secret_value().secret_id(&self.id).send().await.map_err(|e| format!("reading {}: {}", self.id, describe(&e)))?;
+        out.secret_string().map(str::to_owned).ok_or_else(|| format!("{} holds binary data, not whsec_ text", self.id))
+    }
+}
+
+/// An SDK error with its causes: the SDK's Display says only "service error"; the source chain
+/// has the code and message.
+pub fn describe<E: std::error::Error + 'static, R: std::fmt::Debug>(e: &aws_sdk_s3::error::SdkError<E, R>) -> String {
+    let mut s = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}

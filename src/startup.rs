@@ -13,6 +13,7 @@ use crate::config::{ApiSettings, ConfigError, RenderConfig, WorkerSettings};
 use crate::queue::SqsQueue;
 use crate::render::{RenderError, Renderer};
 use crate::store::{JobStore, S3Store};
+use crate::webhook::secrets::DeploymentSecrets;
 use crate::webhook::{Deliverer, Notifier};
 use crate::worker::Worker;
 
@@ -28,6 +29,7 @@ pub enum StartError {
 /// The AWS clients and the bucket's store, built once per process.
 #[derive(Clone)]
 pub struct Services {
+    sdk: aws_config::SdkConfig,
     s3: aws_sdk_s3::Client,
     sqs: aws_sdk_sqs::Client,
     /// The job store: the bucket.
@@ -38,7 +40,7 @@ impl Services {
     /// The store on `bucket` and clients for the queues, from an SDK configuration.
     pub fn build(bucket: &str, sdk: &aws_config::SdkConfig) -> Services {
         let (s3, sqs) = crate::aws::clients_from(sdk);
-        Services { store: Arc::new(S3Store::new(s3.clone(), bucket)), s3, sqs }
+        Services { store: Arc::new(S3Store::new(s3.clone(), bucket)), s3, sqs, sdk: sdk.clone() }
     }
 
     /// [`Services::build`] with the SDK's standard configuration ([`crate::aws::sdk_config`]).
@@ -76,7 +78,7 @@ impl Services {
     }
 
     /// The worker over the store, with its queues (to poll locally) and webhooks when on.
-    pub fn worker(&self, cfg: WorkerSettings, renderer: Arc<Renderer>) -> Result<(Worker, Queues), StartError> {
+    pub async fn worker(&self, cfg: WorkerSettings, renderer: Arc<Renderer>) -> Result<(Worker, Queues), StartError> {
         let queues = Queues {
             bulk: self.queue(&cfg.queue_url),
             interactive: cfg.interactive_queue_url.as_deref().map(|u| self.queue(u)),
@@ -92,22 +94,39 @@ impl Services {
                 None
             }
         };
+        let secrets = self.signing_secrets(&cfg.webhooks).await?;
         let mut worker = Worker::new(self.store.clone(), renderer, cfg, scorer);
         if let Some(q) = &queues.webhooks {
-            worker = worker.with_webhooks(q.clone());
+            worker = worker.with_webhooks(q.clone(), secrets);
         }
         Ok((worker, queues))
     }
 
     /// The webhook function's deliverer over the delivery queue.
-    pub fn deliverer(&self, cfg: &ApiSettings) -> Result<Deliverer, ConfigError> {
+    pub async fn deliverer(&self, cfg: &ApiSettings) -> Result<Deliverer, ConfigError> {
         let w = cfg.webhooks.clone();
         let url =
             w.queue_url.clone().ok_or(ConfigError::Missing { name: "REPORTQ_WEBHOOK_QUEUE_URL", reason: "the webhook function delivers from it" })?;
-        if w.secrets.is_empty() {
-            return Err(ConfigError::Missing { name: "REPORTQ_WEBHOOK_SECRETS", reason: "every event is signed" });
+        let secrets = self.signing_secrets(&w).await?.ok_or(ConfigError::Missing {
+            name: "REPORTQ_WEBHOOK_SECRETS_ARN",
+            reason: "every event is signed: the ARN of a Secrets Manager secret holding whsec_ values (or REPORTQ_WEBHOOK_SECRETS)",
+        })?;
+        Ok(Deliverer::new(self.store.clone(), self.queue(&url), w, secrets))
+    }
+
+    /// The deployment's signing secrets: read from Secrets Manager now (the process does not
+    /// start if that fails), or given in the environment; `None` when neither is set.
+    pub async fn signing_secrets(&self, w: &crate::config::WebhookSettings) -> Result<Option<DeploymentSecrets>, ConfigError> {
+        if let Some(arn) = &w.secrets_arn {
+            let source = Arc::new(crate::aws::SecretsManagerSecret::new(&self.sdk, arn));
+            let secrets = DeploymentSecrets::from_source(source, crate::webhook::secrets::REFRESH).await.map_err(|reason| ConfigError::Invalid {
+                name: "REPORTQ_WEBHOOK_SECRETS_ARN",
+                value: arn.clone(),
+                reason,
+            })?;
+            return Ok(Some(secrets));
         }
-        Ok(Deliverer::new(self.store.clone(), self.queue(&url), w))
+        Ok((!w.secrets.is_empty()).then(|| DeploymentSecrets::fixed(w.secrets.clone())))
     }
 
     /// What the sweep notifies through, when webhooks are on.
@@ -143,11 +162,11 @@ pub async fn worker() -> Result<(Worker, Queues), StartError> {
     // Once, at start: what an operator checks first when jobs behave oddly.
     tracing::info!(settings = ?cfg, render = ?render, metrics = ?crate::metrics::mode(), commit = env!("REPORTQ_GIT_COMMIT"), "worker settings");
     let renderer = Arc::new(Renderer::new(render)?);
-    Services::from_env(&cfg.bucket).await.worker(cfg, renderer)
+    Services::from_env(&cfg.bucket).await.worker(cfg, renderer).await
 }
 
 /// The webhook function's deliverer: the bucket and the delivery queue from the environment.
 pub async fn deliverer() -> Result<Deliverer, ConfigError> {
     let cfg = ApiSettings::from_env()?;
-    Services::from_env(&cfg.bucket).await.deliverer(&cfg)
+    Services::from_env(&cfg.bucket).await.deliverer(&cfg).await
 }

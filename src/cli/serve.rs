@@ -57,7 +57,7 @@ pub(crate) async fn worker() -> Res {
     if queues.webhooks.is_some() && worker.deliverer().is_none() {
         return Err(reportq::config::ConfigError::Missing {
             name: "REPORTQ_WEBHOOK_SECRETS",
-            reason: "webhooks are on (REPORTQ_WEBHOOK_QUEUE_URL) and every event is signed: make one with `reportq webhook secret`",
+            reason: "webhooks are on (REPORTQ_WEBHOOK_QUEUE_URL) and every event is signed: make one with `reportq webhook secret` (or give REPORTQ_WEBHOOK_SECRETS_ARN, a Secrets Manager secret holding them)",
         }
         .into());
     }

@@ -14,8 +14,13 @@ pub struct WebhookSettings {
     /// are refused (400) and nothing is sent.
     pub queue_url: Option<String>,
     /// Signing secrets, `whsec_...`, comma-separated (`REPORTQ_WEBHOOK_SECRETS`): each event is
-    /// signed with every one, so a secret can be rotated with no gap. Needed to deliver.
+    /// signed with every one, so a secret can be rotated with no gap. Needed to deliver, here
+    /// or in Secrets Manager.
     pub secrets: Vec<Secret>,
+    /// A Secrets Manager secret holding the same (`REPORTQ_WEBHOOK_SECRETS_ARN`; the
+    /// template's webhook function): read at start and every 5 minutes, never put in the
+    /// environment. Exclusive with `secrets`.
+    pub secrets_arn: Option<String>,
     /// Networks callbacks may reach though not public, over http too
     /// (`REPORTQ_WEBHOOK_ALLOW_NETS`, CIDRs; default none).
     pub allow: AllowList,
@@ -39,6 +44,14 @@ impl WebhookSettings {
                 .map(|s| Secret::parse(s).map_err(|e| invalid("REPORTQ_WEBHOOK_SECRETS", "(not shown)", e)))
                 .collect::<Result<_, _>>()?,
         };
+        let secrets_arn = env.get("REPORTQ_WEBHOOK_SECRETS_ARN").filter(|v| !v.trim().is_empty());
+        if let (Some(arn), false) = (&secrets_arn, secrets.is_empty()) {
+            return Err(invalid(
+                "REPORTQ_WEBHOOK_SECRETS_ARN",
+                arn,
+                "REPORTQ_WEBHOOK_SECRETS is set too: give the secrets one way, so that a rotation has one place to happen".into(),
+            ));
+        }
         let allow = match env.get("REPORTQ_WEBHOOK_ALLOW_NETS") {
             None => AllowList::default(),
             Some(v) => AllowList::parse(&v).map_err(|e| invalid("REPORTQ_WEBHOOK_ALLOW_NETS", &v, e))?,
@@ -52,6 +65,7 @@ impl WebhookSettings {
         Ok(WebhookSettings {
             queue_url: env.get("REPORTQ_WEBHOOK_QUEUE_URL"),
             secrets,
+            secrets_arn,
             allow,
             timeout: env.secs("REPORTQ_WEBHOOK_TIMEOUT_SECS", 10.0, 0.1, 60.0)?,
             backoff,
@@ -68,5 +82,20 @@ impl WebhookSettings {
 impl Default for WebhookSettings {
     fn default() -> Self {
         WebhookSettings::read(&Env::default()).expect("the defaults are valid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secrets_come_one_way() {
+        let s = Secret::generate();
+        let arn = "arn:aws:secretsmanager:eu-west-2:1:secret:hooks";
+        let w = WebhookSettings::read(&Env::from_pairs([("REPORTQ_WEBHOOK_SECRETS_ARN", arn)])).unwrap();
+        assert_eq!((w.secrets.len(), w.secrets_arn.as_deref()), (0, Some(arn)));
+        let both = WebhookSettings::read(&Env::from_pairs([("REPORTQ_WEBHOOK_SECRETS_ARN", arn), ("REPORTQ_WEBHOOK_SECRETS", s.as_str())]));
+        assert!(matches!(both, Err(ConfigError::Invalid { name: "REPORTQ_WEBHOOK_SECRETS_ARN", .. })), "{both:?}");
     }
 }

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::{JobStore, Objects, Presigned, Put, StoreError, Versioned, keys};
+use crate::aws::describe;
 use crate::domain::job::{Batch, Job, Output, Status};
 
 /// An object's bytes and version.
@@ -27,18 +28,6 @@ pub struct Object {
 pub struct S3Store {
     client: aws_sdk_s3::Client,
     bucket: String,
-}
-
-fn describe<E: std::error::Error + 'static, R: std::fmt::Debug>(e: &SdkError<E, R>) -> String {
-    // The SDK's Display says only "service error"; the source chain has the code and message.
-    let mut s = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(inner) = src {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        src = inner.source();
-    }
-    s
 }
 
 fn status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {

@@ -14,6 +14,7 @@
 //! Every attempt of one event carries the same `webhook-id`; the body (with a fresh download
 //! URL) and the timestamp are new each time, and so is the signature.
 
+pub mod secrets;
 pub mod ssrf;
 
 use std::sync::Arc;
@@ -125,10 +126,12 @@ pub struct Deliverer {
     keys: ApiKeys,
     queue: Arc<dyn DeliveryQueue>,
     cfg: WebhookSettings,
+    /// What events without a key's own secrets are signed with.
+    deployment: secrets::DeploymentSecrets,
 }
 
 impl Deliverer {
-    pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn DeliveryQueue>, cfg: WebhookSettings) -> Deliverer {
+    pub fn new(store: Arc<dyn JobStore>, queue: Arc<dyn DeliveryQueue>, cfg: WebhookSettings, deployment: secrets::DeploymentSecrets) -> Deliverer {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             // A proxy would resolve the host itself, past the address check.
@@ -141,7 +144,7 @@ impl Deliverer {
             .expect("the webhook HTTP client builds");
         let (deliveries, links, keys) =
             (Deliveries::new(store.clone()), ReportLinks::new(store.clone(), cfg.url_expiry), ApiKeys::new(store.clone()));
-        Deliverer { deliveries, links, keys, store, client, queue, cfg }
+        Deliverer { deliveries, links, keys, store, client, queue, cfg, deployment }
     }
 
     /// Handles one delivery message. `Err` only when the store or queue failed: the message
@@ -248,7 +251,7 @@ impl Deliverer {
     /// Who signs an owner's events: an API key's own secrets (newest first; a rotation signs
     /// with both), so that one caller's callbacks cannot be made to carry signatures another
     /// caller's receiver trusts. Keys made before secrets were per key, JWT subjects (one
-    /// issuer per deployment) and open deployments: the deployment's `REPORTQ_WEBHOOK_SECRETS`.
+    /// issuer per deployment) and open deployments: the deployment's ([`secrets`]).
     async fn secrets_for(&self, owner: Option<&str>) -> Result<Vec<Secret>, StoreError> {
         if let Some(id) = owner.and_then(|o| o.strip_prefix("key:"))
             && let Some(key) = self.keys.get(id).await?
@@ -258,7 +261,7 @@ impl Deliverer {
                 return Ok(own);
             }
         }
-        Ok(self.cfg.secrets.clone())
+        Ok(self.deployment.current().await)
     }
 
     /// The event, as of now (a fresh download URL each attempt), and whose it is.

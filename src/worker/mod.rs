@@ -177,11 +177,13 @@ impl Worker {
     /// Sends final events to callbacks through this delivery queue. It delivers them too (for
     /// `reportq worker`) only with signing secrets: the worker Lambda queues events and never
     /// signs, so it is not given the secrets (the webhook function signs).
-    pub fn with_webhooks(mut self, queue: Arc<dyn crate::webhook::DeliveryQueue>) -> Self {
+    pub fn with_webhooks(
+        mut self,
+        queue: Arc<dyn crate::webhook::DeliveryQueue>,
+        secrets: Option<crate::webhook::secrets::DeploymentSecrets>,
+    ) -> Self {
         self.notifier = Some(crate::webhook::Notifier::new(self.store.clone(), queue.clone()));
-        if !self.cfg.webhooks.secrets.is_empty() {
-            self.deliverer = Some(crate::webhook::Deliverer::new(self.store.clone(), queue, self.cfg.webhooks.clone()));
-        }
+        self.deliverer = secrets.map(|s| crate::webhook::Deliverer::new(self.store.clone(), queue, self.cfg.webhooks.clone(), s));
         self
     }
 

@@ -170,6 +170,60 @@ async fn a_failing_receiver_gets_three_signed_attempts_with_one_webhook_id() {
     assert_eq!(j["webhook"]["id"], webhook_id.as_str());
 }
 
+/// The webhook function's way (#25): the signing secret is read from Secrets Manager by its
+/// ARN, never given in the environment, and events verify with it; a secret that cannot be read,
+/// or holds no whsec_ value, stops the start instead of signing with nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn events_are_signed_with_the_secret_read_from_secrets_manager() {
+    let ls = LocalStack::start();
+    let sdk = common::aws::sdk_config(&ls.endpoint).await;
+    let sm = aws_sdk_secretsmanager::Client::new(&sdk);
+    let create = |name: String, value: String| {
+        let sm = sm.clone();
+        async move { sm.create_secret().name(name).secret_string(value).send().await.unwrap().arn().unwrap().to_string() }
+    };
+    let secret = Secret::generate();
+    let arn = create(format!("hooks-{}", uuid::Uuid::new_v4()), secret.clone()).await;
+    let a = arn.clone();
+    let tweak: common::app::Tweak = Box::new(move |api, worker| {
+        api.webhooks.allow = AllowList::parse("127.0.0.1/32").unwrap();
+        worker.webhooks.allow = AllowList::parse("127.0.0.1/32").unwrap();
+        worker.webhooks.secrets = Vec::new();
+        worker.webhooks.secrets_arn = Some(a);
+    });
+    let app = app(&ls.endpoint, Opts { webhooks: true, tweak, ..Opts::new(EXE) }).await;
+    let rx = Receiver::start(|_| Answer::Status(204)).await;
+    let _worker = app.spawn_worker();
+    let _deliverer = app.spawn_deliverer();
+    let mut req = summary("Signed from Secrets Manager");
+    req["callback"] = json!({ "url": rx.url });
+    let resp = app.post_json("/v1/reports", &req).await;
+    assert_eq!(resp.status(), 202);
+    let id = resp.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_string();
+    let hit = rx.wait_for(1, Duration::from_secs(120)).await.remove(0);
+    let webhook_id = format!("msg_{}", uuid::Uuid::parse_str(&id).unwrap().simple());
+    let ts: i64 = header(&hit, "webhook-timestamp").parse().unwrap();
+    let sig = header(&hit, "webhook-signature");
+    verify(&Secret::parse(&secret).unwrap(), &webhook_id, ts, sig, &hit.body, None, TOLERANCE_SECS).expect("signed with the stored secret");
+    let other = Secret::parse(&Secret::generate()).unwrap();
+    assert!(verify(&other, &webhook_id, ts, sig, &hit.body, None, TOLERANCE_SECS).is_err());
+
+    // What stops the start: a secret that is not there, or one with no whsec_ value in it.
+    let services = reportq::startup::Services::build(&app.res.bucket, &sdk);
+    let missing = arn.replace("hooks-", "gone-");
+    let not_whsec = create(format!("text-{}", uuid::Uuid::new_v4()), "hunter2!".into()).await;
+    for bad in [missing, not_whsec] {
+        let mut w = app.worker_cfg.webhooks.clone();
+        w.secrets_arn = Some(bad.clone());
+        match services.signing_secrets(&w).await {
+            Err(reportq::config::ConfigError::Invalid { name, value, .. }) => {
+                assert_eq!((name, value.as_str()), ("REPORTQ_WEBHOOK_SECRETS_ARN", bad.as_str()))
+            }
+            other => panic!("{bad}: {:?}", other.map(|s| s.is_some())),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hanging_receiver_holds_up_no_render() {
     let ls = LocalStack::start();

@@ -195,7 +195,11 @@ async fn jwt_claims_from_the_authorizer_own_jobs_and_the_webhook_function_answer
     let mut hook_vars = env(&res);
     hook_vars.push(("REPORTQ_ROLE".into(), "webhooks".into()));
     hook_vars.push(("REPORTQ_WEBHOOK_QUEUE_URL".into(), res.webhook_url.clone()));
-    hook_vars.push(("REPORTQ_WEBHOOK_SECRETS".into(), reportq::domain::webhook::Secret::generate()));
+    // As the template gives it: the secret's ARN (the function reads it from Secrets Manager
+    // before taking events; an unreadable one would stop it here).
+    let sm = aws_sdk_secretsmanager::Client::new(&common::aws::sdk_config(&ls.endpoint).await);
+    let secret = sm.create_secret().name("reportq-webhooks").secret_string(reportq::domain::webhook::Secret::generate()).send().await.unwrap();
+    hook_vars.push(("REPORTQ_WEBHOOK_SECRETS_ARN".into(), secret.arn().unwrap().to_string()));
     hooks.spawn(env!("CARGO_BIN_EXE_reportq-api"), &hook_vars);
     let mut event = fixture("sqs-event.json");
     let msg = json!({ "subject": { "kind": "report", "id": uuid::Uuid::new_v4() }, "attempt": 1, "not_before_ms": 0 });

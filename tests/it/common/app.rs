@@ -126,7 +126,7 @@ pub async fn app(endpoint: &str, opts: Opts) -> App {
         Some(e) => services.clone().with_store_from(&res.bucket, &sdk_config(e).await),
         None => services.clone(),
     };
-    let (worker, queues) = worker_services.worker(worker_cfg.clone(), renderer).unwrap();
+    let (worker, queues) = worker_services.worker(worker_cfg.clone(), renderer).await.unwrap();
     let queue = (*queues.bulk).clone();
     let interactive = queues.interactive.as_deref().cloned();
     let webhooks = queues.webhooks.as_deref().cloned();
