@@ -1,7 +1,7 @@
 //! Validates a PDF with page_validation's profiles and prints each failed rule: for checking
 //! template changes by hand.
 //!
-//!     cargo run --release --example pdf_check -- FILE.pdf ua1 2a 2b
+//!     cargo run --release --example pdf_check -- FILE.pdf ua1 2a 2b 3a 3b
 
 use page_validation::{ValidationOptions, ValidationProfile, validate_pdf_bytes};
 
@@ -15,6 +15,8 @@ fn main() {
             "2a" => ValidationProfile::PdfA2a,
             "2b" => ValidationProfile::PdfA2b,
             "2u" => ValidationProfile::PdfA2u,
+            "3a" => ValidationProfile::PdfA3a,
+            "3b" => ValidationProfile::PdfA3b,
             other => panic!("unknown profile {other}"),
         };
         let report = validate_pdf_bytes(&pdf, &ValidationOptions::default().profile(profile)).expect("parses");

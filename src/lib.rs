@@ -34,6 +34,7 @@ pub mod domain;
 pub mod latex;
 pub mod logging;
 pub mod metrics;
+pub mod provenance;
 pub mod queue;
 pub mod render;
 pub mod request;

@@ -44,6 +44,8 @@ pub enum RenderError {
     SandboxUnavailable(String),
     #[error("I/O error while rendering: {0}")]
     Io(#[from] std::io::Error),
+    #[error("embedding the request and provenance failed: {0}")]
+    Provenance(String),
 }
 
 impl RenderError {
@@ -65,6 +67,7 @@ impl RenderError {
             RenderError::Child(_) => "render_process",
             RenderError::SandboxUnavailable(_) => "sandbox_unavailable",
             RenderError::Io(_) => "io_error",
+            RenderError::Provenance(_) => "provenance_error",
         }
     }
 }
@@ -114,6 +117,8 @@ pub struct Renderer {
     sandbox: Layers,
     /// The children's fontconfig configuration: empty, so no system font is looked up.
     font_config: PathBuf,
+    /// The bundle's `SHA256SUM`, read once: what `a-3` reports' provenance names.
+    bundle_sha256: String,
     running: Mutex<usize>,
     freed: Condvar,
 }
@@ -164,7 +169,8 @@ impl Renderer {
         } else {
             tracing::debug!(sandbox = sandbox.summary(), notes = sandbox.notes.join("; "), "TeX children are confined");
         }
-        Ok(Self { cfg, exe, format_dir, sandbox, font_config, running: Mutex::new(0), freed: Condvar::new() })
+        let bundle_sha256 = std::fs::read_to_string(cfg.bundle.join("SHA256SUM")).map_err(|e| bad(format!("SHA256SUM: {e}")))?.trim().to_string();
+        Ok(Self { cfg, exe, format_dir, sandbox, font_config, bundle_sha256, running: Mutex::new(0), freed: Condvar::new() })
     }
 
     /// What confines the TeX children here (`io+seccomp+landlock`, or `io` where the kernel
@@ -187,7 +193,39 @@ impl Renderer {
         self.refuse_without_required_layers()?;
         let asked = Instant::now();
         let prepared = template::prepare(&req.params, ctx)?;
-        self.render_in_slot(&prepared, ctx, asked)
+        let mut r = self.render_in_slot(&prepared, ctx, asked)?;
+        if ctx.pdf.carries_provenance() {
+            r.pdf = self.attach_provenance(std::mem::take(&mut r.pdf), req, ctx, &r)?;
+        }
+        Ok(r)
+    }
+
+    /// An `a-3` report's request and provenance, appended to what TeX wrote.
+    fn attach_provenance(&self, pdf: Vec<u8>, req: &ReportRequest, ctx: &RenderContext, r: &Rendered) -> Result<Vec<u8>, RenderError> {
+        use crate::provenance as p;
+        let source =
+            ctx.source.as_ref().ok_or_else(|| RenderError::Provenance(format!("{} embeds the request, and none was given", ctx.pdf.as_str())))?;
+        let request = serde_json::to_vec_pretty(&*source.request).map_err(|e| RenderError::Provenance(e.to_string()))?;
+        let template = req.template_name();
+        let record = p::Provenance {
+            schema: p::SCHEMA.into(),
+            reportq: p::Software { version: env!("CARGO_PKG_VERSION").into(), commit: env!("REPORTQ_GIT_COMMIT").into() },
+            template: p::TemplateSource { name: template.into(), sha256: template::source_sha256(template) },
+            tex: p::TexInstall { bundle_sha256: self.bundle_sha256.clone(), format: r.tex_format.clone() },
+            diagram_network_sha256: ctx.scorer.as_ref().filter(|_| template == "diagram").and_then(|s| s.source_sha256()).map(str::to_owned),
+            job: p::JobInfo { id: source.job_id, created: crate::domain::job::rfc3339(ctx.date.epoch), created_epoch: ctx.date.epoch },
+            pdf_standard: ctx.pdf.as_str().into(),
+            request_sha256: p::sha256(&request),
+            rendered: p::Fixity { bytes: pdf.len() as u64, sha256: p::sha256(&pdf) },
+            confinement: r.sandbox.clone(),
+        };
+        let record = serde_json::to_vec_pretty(&record).map_err(|e| RenderError::Provenance(e.to_string()))?;
+        p::attach(pdf, &request, &record, ctx.date.epoch).map_err(RenderError::Provenance)
+    }
+
+    /// The TeX bundle's digest (`SHA256SUM`).
+    pub fn bundle_sha256(&self) -> &str {
+        &self.bundle_sha256
     }
 
     /// Runs TeX on an already prepared document (tests use it to feed documents no user can).

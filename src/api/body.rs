@@ -17,6 +17,12 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     if !(mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))) {
         return Err(ApiError::UnsupportedMediaType);
     }
+    let bytes = read_limited(headers, body, limit).await?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::Malformed(e.to_string()))
+}
+
+/// The body's bytes, at most `limit` of them (else 413).
+pub async fn read_limited(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
     let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
     let mut bytes = Vec::with_capacity(declared.unwrap_or(0).min(limit));
     let mut stream = body.into_data_stream();
@@ -37,7 +43,7 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize) -> Result<
     if seen > limit || declared.is_some_and(|n| n > limit) {
         return Err(ApiError::TooLarge { limit });
     }
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::Malformed(e.to_string()))
+    Ok(bytes)
 }
 
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

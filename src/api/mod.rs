@@ -14,6 +14,7 @@ mod legacy;
 pub mod openapi;
 mod reports;
 mod scoring;
+mod verify;
 mod web;
 
 use std::sync::Arc;
@@ -154,6 +155,7 @@ routes! {
     POST "/v1/reports/batch" Submit => batches::submit_batch;
     POST "/v1/reports/chart" Submit => reports::chart;
     POST "/v1/reports/csv" Submit => reports::csv;
+    POST "/v1/reports/verify" Read => verify::verify;
     GET "/v1/reports/{id}" Read => reports::get_job;
     GET "/v1/reports/{id}/pdf" Read => reports::get_pdf;
     GET "/v1/batches/{id}" Read => batches::get_batch;

@@ -44,7 +44,7 @@ fn body_errors(mut responses: Value) -> Value {
 /// One request shape per template, its `params` the template's own schema.
 fn report_requests() -> Value {
     let pdf = json!({ "type": "object", "additionalProperties": false, "properties": {
-        "standard": { "type": "string", "enum": ["a-2a", "a-2b", "a-3b", "a-1b", "none"], "default": "a-2a", "description": "a-2a (the default): tagged, PDF/A-2a and PDF/UA-1 at once; a-2b, a-3b, a-1b: untagged PDF/A; none: plain PDF" } } });
+        "standard": { "type": "string", "enum": ["a-2a", "a-2b", "a-3a", "a-3b", "a-1b", "none"], "default": "a-2a", "description": "a-2a (the default): tagged, PDF/A-2a and PDF/UA-1 at once; a-3a: the same as PDF/A-3a, carrying the request and a provenance record (request.json, provenance.json) as associated files; a-3b: untagged, carrying them too; a-2b, a-1b: untagged PDF/A; none: plain PDF" } } });
     crate::template::names()
         .into_iter()
         .map(|name| {
@@ -181,6 +181,16 @@ fn paths_and_schemas() -> Value {
                 "operationId": "reportCsv",
                 "requestBody": json_body("ReportRequest"),
                 "responses": submit_errors(json!({ "200": { "description": "RFC 4180 CSV", "content": { "text/csv": { "schema": { "type": "string" } } } } }))
+            }},
+            "/v1/reports/verify": { "post": {
+                "summary": "Check an a-3a/a-3b report: its embedded request and provenance, and TeX's bytes against the recorded SHA-256 (200 whether or not they hold: see ok)",
+                "operationId": "verifyReport",
+                "requestBody": { "required": true, "content": { "application/pdf": { "schema": { "type": "string", "format": "binary", "maxLength": 4194304 } } } },
+                "responses": {
+                    "200": ok_json("Each check, and the provenance record when there is one", "Verification"),
+                    "400": err("The body is not a PDF sent as application/pdf (field: body)"),
+                    "413": err("The PDF is larger than 4 MiB")
+                }
             }},
             "/v1/reports/{id}": { "get": {
                 "summary": "A job's status; when succeeded, a presigned download URL and its expiry",
@@ -378,6 +388,11 @@ fn paths_and_schemas() -> Value {
                 "intellectual_control": { "type": "number", "minimum": 0, "maximum": 100 }, "renderability": { "type": "number", "minimum": 0, "maximum": 100 } } },
             "Score": { "type": "object", "required": ["intellectual_control", "renderability", "nodes"], "properties": {
                 "intellectual_control": { "type": "number" }, "renderability": { "type": "number" }, "nodes": { "type": "object" } } },
+            "Verification": { "type": "object", "required": ["ok", "checks"], "properties": {
+                "ok": { "type": "boolean", "description": "Every check held" },
+                "checks": { "type": "array", "items": { "type": "object", "required": ["check", "ok", "detail"], "properties": {
+                    "check": { "type": "string", "description": "embedded, request, fixity" }, "ok": { "type": "boolean" }, "detail": { "type": "string" } } } },
+                "provenance": { "type": "object", "description": "provenance.json as embedded (schema reportq-provenance/1)" } } },
             "Improvements": { "type": "object", "properties": { "improvements": { "type": "array", "items": { "type": "object", "properties": {
                 "rank": { "type": "integer" }, "question": { "type": "string" }, "answer": {},
                 "intellectual_control": { "type": "number" }, "renderability": { "type": "number" },

@@ -162,6 +162,22 @@ pub(crate) enum Cmd {
         #[command(subcommand)]
         cmd: KeysCmd,
     },
+    /// Check an a-3a/a-3b report: its embedded request and provenance, TeX's bytes against
+    /// the recorded SHA-256, and (--rerender) a new render against them. Exit 0 only when every
+    /// check holds.
+    Verify {
+        /// The PDF.
+        pdf: PathBuf,
+        /// Render the embedded request again (the recorded date and job) and compare the bytes.
+        #[arg(long)]
+        rerender: bool,
+        /// The DiAGRAM network (.bif) the report was scored with, for --rerender.
+        #[arg(long, env = "REPORTQ_DIAGRAM_MODEL")]
+        model: Option<PathBuf>,
+        /// Print the result as JSON (as `POST /v1/reports/verify` answers).
+        #[arg(long)]
+        json: bool,
+    },
     /// Webhooks: check a delivery's signature, or make a signing secret.
     Webhook {
         #[command(subcommand)]
@@ -324,6 +340,7 @@ pub(crate) fn run(cli: Cli) -> Res {
             }
         }
         Cmd::Keys { cmd } => runtime()?.block_on(keys(cmd)),
+        Cmd::Verify { pdf, rerender, model, json } => render::verify(pdf, rerender, model, json),
         Cmd::Webhook { cmd: WebhookCmd::Secret } => {
             println!("{}", reportq::domain::webhook::Secret::generate());
             Ok(())

@@ -48,7 +48,7 @@ pub(crate) fn render(request: PathBuf, output: PathBuf, format: Format, epoch: O
         Format::Pdf => {
             let renderer = Renderer::new(RenderConfig::from_env()?)?;
             let date = epoch.map(Date::from_epoch).unwrap_or_else(Date::now);
-            let ctx = RenderContext::new(date, req.pdf.standard).with_scorer(scorer);
+            let ctx = RenderContext::new(date, req.pdf.standard).with_scorer(scorer).with_source(normalised(&req, &value), None);
             renderer.render(&req, &ctx)?.pdf
         }
     };
@@ -57,6 +57,41 @@ pub(crate) fn render(request: PathBuf, output: PathBuf, format: Format, epoch: O
         eprintln!("wrote {} ({} bytes, {} template) in {:.2?}", output.display(), out.len(), req.template_name(), t.elapsed());
     }
     Ok(())
+}
+
+pub(crate) fn verify(pdf: PathBuf, rerender: bool, model: Option<PathBuf>, json: bool) -> Res {
+    let bytes = read_input(&pdf).map_err(|e| format!("reading {}: {e}", pdf.display()))?;
+    let mut v = reportq::provenance::verify(&bytes);
+    if rerender && v.ok {
+        let renderer = Renderer::new(RenderConfig::from_env()?)?;
+        reportq::provenance::rerender(&mut v, &renderer, load_scorer(model)?);
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for c in &v.checks {
+            println!("{:<4} {:<9} {}", if c.ok { "ok" } else { "FAIL" }, c.check, c.detail);
+        }
+        if let Some(p) = &v.provenance {
+            let job = p.job.id.map(|id| id.to_string()).unwrap_or_else(|| "none".into());
+            println!(
+                "     made by reportq {} ({}), template {}, job {job} of {}, {}",
+                p.reportq.version, p.reportq.commit, p.template.name, p.job.created, p.pdf_standard
+            );
+        }
+    }
+    if !v.ok {
+        return Err(format!("{}: not verified", pdf.display()).into());
+    }
+    Ok(())
+}
+
+/// The request as the worker would hold it (scores the network computed written in), so that
+/// an `a-3` report's embedded request renders again without the network.
+fn normalised(req: &ReportRequest, value: &serde_json::Value) -> serde_json::Value {
+    let mut v = value.clone();
+    req.normalise(&mut v);
+    v
 }
 
 pub(crate) fn setup() -> Res {

@@ -53,6 +53,11 @@ pub enum PdfStandard {
     A2a,
     #[serde(rename = "a-2b")]
     A2b,
+    /// Tagged as `a-2a` is, as PDF/A-3a: the request and a provenance record embedded as
+    /// associated files ([`crate::provenance`]).
+    #[serde(rename = "a-3a")]
+    A3a,
+    /// PDF/A-3b (through pdfx), carrying the request and provenance as `a-3a` does.
     #[serde(rename = "a-3b")]
     A3b,
     #[serde(rename = "a-1b")]
@@ -62,13 +67,14 @@ pub enum PdfStandard {
 }
 
 impl PdfStandard {
-    pub const ALL: [PdfStandard; 5] = [PdfStandard::A2a, PdfStandard::A2b, PdfStandard::A3b, PdfStandard::A1b, PdfStandard::None];
+    pub const ALL: [PdfStandard; 6] = [PdfStandard::A2a, PdfStandard::A2b, PdfStandard::A3a, PdfStandard::A3b, PdfStandard::A1b, PdfStandard::None];
 
     /// The name requests use (`"pdf": {"standard": ...}`).
     pub fn as_str(self) -> &'static str {
         match self {
             PdfStandard::A2a => "a-2a",
             PdfStandard::A2b => "a-2b",
+            PdfStandard::A3a => "a-3a",
             PdfStandard::A3b => "a-3b",
             PdfStandard::A1b => "a-1b",
             PdfStandard::None => "none",
@@ -80,6 +86,7 @@ impl PdfStandard {
         match self {
             PdfStandard::A2a => None,
             PdfStandard::A2b => Some("a-2b"),
+            PdfStandard::A3a => None,
             PdfStandard::A3b => Some("a-3b"),
             PdfStandard::A1b => Some("a-1b"),
             PdfStandard::None => None,
@@ -88,7 +95,21 @@ impl PdfStandard {
 
     /// Whether the document is tagged (LaTeX's `\DocumentMetadata` and tagpdf, not pdfx).
     pub fn tagged(self) -> bool {
-        self == PdfStandard::A2a
+        matches!(self, PdfStandard::A2a | PdfStandard::A3a)
+    }
+
+    /// The PDF/A part LaTeX's `\DocumentMetadata` writes for a tagged document.
+    pub fn tagged_pdfa(self) -> Option<&'static str> {
+        match self {
+            PdfStandard::A2a => Some("A-2a"),
+            PdfStandard::A3a => Some("A-3a"),
+            _ => None,
+        }
+    }
+
+    /// Whether the PDF carries its request and provenance (PDF/A-3's associated files).
+    pub fn carries_provenance(self) -> bool {
+        matches!(self, PdfStandard::A3a | PdfStandard::A3b)
     }
 }
 

@@ -156,7 +156,11 @@ pub fn load(path: Option<&Path>) -> Result<Arc<Scorer>, NetworkError> {
     let path = path.ok_or(NetworkError::NotConfigured)?;
     let broken = |message: String| NetworkError::Broken { path: path.to_path_buf(), message };
     let network = Network::load(path).map_err(|e| broken(e.to_string()))?;
-    Scorer::new(Arc::new(network)).map(Arc::new).map_err(|e| broken(e.to_string()))
+    let mut scorer = Scorer::new(Arc::new(network)).map_err(|e| broken(e.to_string()))?;
+    // What a report's provenance names: the file as read (another network scores otherwise).
+    let bytes = std::fs::read(path).map_err(|e| broken(e.to_string()))?;
+    scorer.source_sha256 = Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)));
+    Ok(Arc::new(scorer))
 }
 
 /// The network lacks something DiAGRAM's mapping needs.
@@ -176,9 +180,16 @@ pub struct Scorer {
     renderability: (NodeId, usize),
     /// Each node's own table as JSON, exact and rounded to [`API_DECIMALS`].
     own_tables: Vec<(Table, Table)>,
+    /// The SHA-256 of the network file it was loaded from ([`load`]).
+    source_sha256: Option<String>,
 }
 
 impl Scorer {
+    /// The SHA-256 of the network file, when it was loaded from one.
+    pub fn source_sha256(&self) -> Option<&str> {
+        self.source_sha256.as_deref()
+    }
+
     /// Checks that `network` has the nine questions as roots with DiAGRAM's states (so answers
     /// map onto them) and the two score nodes with a `Yes` state.
     pub fn new(network: Arc<Network>) -> Result<Scorer, StructureError> {
@@ -204,7 +215,7 @@ impl Scorer {
         };
         let intellectual_control = score_node(INTELLECTUAL_CONTROL)?;
         let renderability = score_node(RENDERABILITY)?;
-        let mut diagram = Scorer { network, questions, intellectual_control, renderability, own_tables: Vec::new() };
+        let mut diagram = Scorer { network, questions, intellectual_control, renderability, own_tables: Vec::new(), source_sha256: None };
         let none = Overrides::new();
         let round = rounder(API_DECIMALS);
         diagram.own_tables = diagram

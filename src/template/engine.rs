@@ -12,6 +12,20 @@ const SOURCES: &[(&str, &str)] = &[
     ("summary/report.tex", include_str!("../../templates/summary/report.tex")),
 ];
 
+/// The SHA-256 of a template's source with the shared frame's (`base.tex`): what a report's
+/// provenance names.
+pub fn source_sha256(template: &str) -> String {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for (name, text) in SOURCES.iter().filter(|(n, _)| *n == "base.tex" || n.strip_suffix("/report.tex") == Some(template)) {
+        h.update(name.as_bytes());
+        h.update([0]);
+        h.update(text.as_bytes());
+        h.update([0]);
+    }
+    hex::encode(h.finalize())
+}
+
 fn env() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::domain::{ParamError, PdfStandard};
 
-pub use engine::render_tex;
+pub use engine::{render_tex, source_sha256};
 
 /// Why a document could not be made from validated parameters.
 #[derive(Debug, thiserror::Error)]
@@ -143,11 +143,27 @@ pub struct RenderContext {
     /// renderer's limit and runs at normal CPU priority; bulk renders run niced. Not part of
     /// the output.
     pub lane: crate::domain::job::Lane,
+    /// The request as it came to be rendered and the job it belongs to: what an `a-3a`/`a-3b`
+    /// report embeds ([`crate::provenance`]). Not part of TeX's input.
+    pub source: Option<Source>,
+}
+
+/// A render's request value and job, for its provenance.
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub request: std::sync::Arc<serde_json::Value>,
+    pub job_id: Option<uuid::Uuid>,
 }
 
 impl RenderContext {
     pub fn new(date: Date, pdf: PdfStandard) -> Self {
-        Self { date, pdf, scorer: None, lane: crate::domain::job::Lane::Interactive }
+        Self { date, pdf, scorer: None, lane: crate::domain::job::Lane::Interactive, source: None }
+    }
+
+    /// The request value the report was parsed from, and its job: embedded in `a-3` reports.
+    pub fn with_source(mut self, request: serde_json::Value, job_id: Option<uuid::Uuid>) -> Self {
+        self.source = Some(Source { request: std::sync::Arc::new(request), job_id });
+        self
     }
 
     pub fn with_lane(mut self, lane: crate::domain::job::Lane) -> Self {
@@ -178,13 +194,14 @@ pub(crate) fn engine_doc(meta: &DocMeta, ctx: &RenderContext, landscape: bool) -
         landscape => landscape,
         pdfx => ctx.pdf.pdfx_option().map(|s| Value::from_safe_string(s.to_string())),
         tagged => ctx.pdf.tagged(),
+        pdfa => ctx.pdf.tagged_pdfa().map(|s| Value::from_safe_string(s.to_string())),
         // The job's date as a PDF date: every date in a tagged file's XMP is this one.
         pdfdate => Value::from_safe_string(pdf_date(ctx.date.epoch)),
     }
 }
 
 /// `D:YYYYMMDDhhmmssZ` for seconds since 1970.
-fn pdf_date(epoch: i64) -> String {
+pub(crate) fn pdf_date(epoch: i64) -> String {
     let d = Date::from_epoch(epoch);
     let s = epoch.rem_euclid(86_400);
     format!("D:{:04}{:02}{:02}{:02}{:02}{:02}Z", d.year, d.month, d.day, s / 3600, s / 60 % 60, s % 60)

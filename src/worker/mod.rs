@@ -403,7 +403,10 @@ impl Worker {
         let req = ReportRequest::parse(&job.request, self.scorer.as_deref())?;
         let renderer = self.renderer.clone();
         // The job's creation date, never the clock now: a retry renders byte-identical output.
-        let ctx = RenderContext::new(Date::from_epoch(job.created_at_epoch), req.pdf.standard).with_scorer(self.scorer.clone()).with_lane(lane);
+        let ctx = RenderContext::new(Date::from_epoch(job.created_at_epoch), req.pdf.standard)
+            .with_scorer(self.scorer.clone())
+            .with_lane(lane)
+            .with_source(job.request.clone(), Some(job.id));
         match tokio::task::spawn_blocking(move || renderer.render(&req, &ctx)).await {
             Ok(r) => r,
             Err(e) => Err(RenderError::Child(format!("render task: {e}"))),

@@ -501,3 +501,45 @@ async fn csv_exports_neutralise_formulas_in_user_text() {
         assert!(csv.contains("'="), "{path}: the formula text is kept, neutralised: {csv}");
     }
 }
+
+async fn post_bytes(s: &Arc<ApiState>, path: &str, content_type: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
+    let req = Request::builder().method("POST").uri(path).header("content-type", content_type).body(Body::from(body)).unwrap();
+    let resp = router(s.clone()).oneshot(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    (parts.status, axum::body::to_bytes(body, usize::MAX).await.unwrap().to_vec())
+}
+
+/// `POST /v1/reports/verify` answers the checks `reportq verify` makes (without a re-render):
+/// ok for an intact a-3a report, not ok (still 200: the checks are the answer) for one changed
+/// after TeX wrote it, and 400 with the field for a body that is not a PDF sent as one.
+#[tokio::test]
+async fn the_verify_route_checks_an_uploaded_report() {
+    let h = common::harness();
+    let mut req: Value = serde_json::from_slice(&common::example("summary.json")).unwrap();
+    req["pdf"] = json!({ "standard": "a-3a" });
+    let pdf = common::render_json(&h, &req);
+    let s = state(false).await;
+    let (status, body) = post_bytes(&s, "/v1/reports/verify", "application/pdf", pdf.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    let v = json_of(&body);
+    assert_eq!(v["ok"], true, "{v}");
+    let names: Vec<&str> = v["checks"].as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
+    assert_eq!(names, ["embedded", "request", "fixity"]);
+    assert_eq!(v["provenance"]["template"]["name"], "summary");
+
+    let at = pdf.windows(13).position(|w| w == b"pdfaid:part>3").unwrap() + 12;
+    let mut changed = pdf.clone();
+    changed[at] = b'2';
+    let (status, body) = post_bytes(&s, "/v1/reports/verify", "application/pdf", changed).await;
+    assert_eq!(status, StatusCode::OK);
+    let v = json_of(&body);
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["checks"][2]["check"], "fixity");
+    assert_eq!(v["checks"][2]["ok"], false);
+
+    for (ct, bytes) in [("application/json", pdf.clone()), ("application/pdf", b"{\"not\": \"a pdf\"}".to_vec())] {
+        let (status, body) = post_bytes(&s, "/v1/reports/verify", ct, bytes).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(json_of(&body)["error"]["field"], "body", "{ct}");
+    }
+}

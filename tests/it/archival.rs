@@ -281,3 +281,107 @@ fn accessibility_basics_are_in_the_file() {
     let text = squash(&pdf_text(&pdf));
     assert!(text.contains("BarchartofthescoresofCountyRecordOffice"), "no chart description");
 }
+
+fn detached(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a3.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    let out = Command::new("pdfdetach").arg("-list").arg(&path).output().expect("pdfdetach (poppler-utils)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn check<'a>(v: &'a reportq::provenance::Verification, name: &str) -> &'a reportq::provenance::Check {
+    v.checks.iter().find(|c| c.check == name).unwrap_or_else(|| panic!("no {name} check: {:?}", v.checks))
+}
+
+/// #28: `a-3a` (tagged) and `a-3b` reports carry the request and a provenance record as
+/// associated files, validate with no failed rule, and verify, a re-render included.
+#[test]
+fn a3_reports_carry_their_request_and_provenance_and_verify_by_rerendering() {
+    let h = harness();
+    for (name, req, standard) in [
+        ("diagram", example_json("diagram.json"), "a-3a"),
+        ("summary", example_json("summary.json"), "a-3a"),
+        ("hostile", hostile(), "a-3a"),
+        ("summary", example_json("summary.json"), "a-3b"),
+    ] {
+        let req = with_standard(req, standard);
+        let pdf = render_json(&h, &req);
+        let list = detached(&pdf);
+        assert!(list.contains("request.json") && list.contains("provenance.json"), "{name} {standard}: {list}");
+        let profiles: &[ValidationProfile] =
+            if standard == "a-3a" { &[ValidationProfile::PdfA3a, ValidationProfile::PdfUa1] } else { &[ValidationProfile::PdfA3b] };
+        for p in profiles {
+            let fails = failures(&pdf, *p);
+            assert!(fails.is_empty(), "{name} {standard} fails {p:?}:\n{}", fails.join("\n"));
+        }
+        // The embedded request is the one rendered; the provenance names this install.
+        let files = reportq::provenance::embedded(&pdf).unwrap();
+        let request: Value = serde_json::from_slice(&files.iter().find(|(n, _)| n == "request.json").unwrap().1).unwrap();
+        assert_eq!(request, req);
+        let mut v = reportq::provenance::verify(&pdf);
+        assert!(v.ok, "{name} {standard}: {:#?}", v.checks);
+        let prov = v.provenance.clone().unwrap();
+        assert_eq!((prov.template.name.as_str(), prov.pdf_standard.as_str()), (if name == "diagram" { "diagram" } else { "summary" }, standard));
+        assert_eq!(prov.tex.bundle_sha256, h.renderer.bundle_sha256());
+        assert_eq!(prov.job.created_epoch, 1_790_000_000);
+        reportq::provenance::rerender(&mut v, &h.renderer, None);
+        assert!(v.ok, "{name} {standard}: {:#?}", v.checks);
+        // The whole file again, byte for byte (nothing appended depends on the clock).
+        assert_eq!(render_json(&h, &req), pdf, "{name} {standard}: not deterministic");
+    }
+}
+
+/// What `verify` refuses, each with its reason: a changed byte in what TeX wrote, a swapped
+/// request, provenance from another bundle, and a PDF that carries nothing.
+#[test]
+fn verify_names_a_changed_byte_a_swapped_request_and_another_bundle() {
+    use reportq::provenance::{Provenance, attach, embedded, rerender, verify};
+    let h = harness();
+    let req = with_standard(example_json("summary.json"), "a-3a");
+    let pdf = render_json(&h, &req);
+    let files = embedded(&pdf).unwrap();
+    let file = |n: &str| files.iter().find(|(name, _)| name == n).unwrap().1.clone();
+    let prov: Provenance = serde_json::from_slice(&file("provenance.json")).unwrap();
+    let tex = &pdf[..prov.rendered.bytes as usize];
+
+    // One byte of what TeX wrote changed: the XMP's PDF/A part (plain text) now claims 2.
+    let at = tex.windows(13).position(|w| w == b"pdfaid:part>3").expect("the XMP's part") + 12;
+    let mut changed = pdf.clone();
+    changed[at] = b'2';
+    let v = verify(&changed);
+    assert!(!v.ok && !check(&v, "fixity").ok, "{:#?}", v.checks);
+    assert!(check(&v, "fixity").detail.contains("changed"), "{}", check(&v, "fixity").detail);
+    // Any byte, wherever it falls: the file fails to verify, and a check says why.
+    for at in [prov.rendered.bytes as usize / 3, prov.rendered.bytes as usize / 2, prov.rendered.bytes as usize - 40] {
+        let mut changed = pdf.clone();
+        changed[at] ^= 0x20;
+        let v = verify(&changed);
+        let failed: Vec<_> = v.checks.iter().filter(|c| !c.ok).collect();
+        assert!(!v.ok && !failed.is_empty() && !failed[0].detail.is_empty(), "byte {at}: {:#?}", v.checks);
+    }
+
+    // Another request embedded in place of the one rendered (the provenance left as it was).
+    let mut other: Value = serde_json::from_slice(&file("request.json")).unwrap();
+    other["params"]["title"] = json!("Something else entirely");
+    let swapped = attach(tex.to_vec(), &serde_json::to_vec_pretty(&other).unwrap(), &file("provenance.json"), 1_790_000_000).unwrap();
+    let v = verify(&swapped);
+    assert!(!v.ok && !check(&v, "request").ok, "{:#?}", v.checks);
+    assert!(check(&v, "request").detail.contains("swapped"), "{}", check(&v, "request").detail);
+
+    // Provenance naming another TeX bundle: the file is intact, a re-render here is refused
+    // and says which input differs.
+    let mut elsewhere = prov.clone();
+    elsewhere.tex.bundle_sha256 = "0".repeat(64);
+    let moved = attach(tex.to_vec(), &file("request.json"), &serde_json::to_vec_pretty(&elsewhere).unwrap(), 1_790_000_000).unwrap();
+    let mut v = verify(&moved);
+    assert!(v.ok, "{:#?}", v.checks);
+    rerender(&mut v, &h.renderer, None);
+    assert!(!v.ok, "{:#?}", v.checks);
+    assert!(check(&v, "rerender").detail.contains("TeX bundle: recorded 0000"), "{}", check(&v, "rerender").detail);
+
+    // A report rendered without provenance (the default a-2a) carries nothing to check.
+    let plain = render_json(&h, &example_json("summary.json"));
+    let v = verify(&plain);
+    assert!(!v.ok && check(&v, "embedded").detail.contains("a-3a"), "{:#?}", v.checks);
+}

@@ -73,7 +73,7 @@ fn nothing_above_the_format_mark_depends_on_the_request() {
     let diagram: serde_json::Value = serde_json::from_slice(&example("diagram.json")).unwrap();
     let mut other_diagram = diagram.clone();
     other_diagram["params"]["organisation"] = json!("Another archive");
-    for standard in ["a-2a", "none"] {
+    for standard in ["a-2a", "a-3a", "none"] {
         let a = head(&summary, 1_790_000_000, standard).expect("a format mark");
         assert_eq!(Some(a.clone()), head(&other, 1_700_000_000, standard), "{standard}: the summary's head changed with the request");
         assert!(!a.contains("Quarterly") && !a.contains("reportq tests"), "user text above the mark");
@@ -88,5 +88,7 @@ fn nothing_above_the_format_mark_depends_on_the_request() {
     assert_eq!(head(&summary, 0, "a-2b"), None, "pdfx documents have no format mark");
     // What setup builds: one format per distinct head.
     let heads = reportq::setup::heads().unwrap();
-    assert_eq!(heads.len(), 4, "{:?}", heads.iter().map(|(_, w)| w).collect::<Vec<_>>());
+    // (a-3a's head names PDF/A-3a where a-2a's names PDF/A-2a.)
+    assert_ne!(head(&summary, 0, "a-3a"), head(&summary, 0, "a-2a"));
+    assert_eq!(heads.len(), 6, "{:?}", heads.iter().map(|(_, w)| w).collect::<Vec<_>>());
 }

@@ -63,7 +63,8 @@ pub fn ctx(req: &ReportRequest) -> RenderContext {
 
 pub fn render_json(h: &Harness, json: &serde_json::Value) -> Vec<u8> {
     let req = ReportRequest::from_value(json.clone()).unwrap();
-    h.renderer.render(&req, &ctx(&req)).unwrap_or_else(|e| panic!("{e}")).pdf
+    // The request as given is what an a-3 report embeds.
+    h.renderer.render(&req, &ctx(&req).with_source(json.clone(), None)).unwrap_or_else(|e| panic!("{e}")).pdf
 }
 
 fn poppler(tool: &str, args: &[&str], pdf: &[u8]) -> String {
