@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs LocalStack (S3, SQS and Secrets Manager) on the host, without Docker, as localstack-on-host.md describes.
+# Runs LocalStack (S3, SQS, Secrets Manager and KMS) on the host, without Docker, as localstack-on-host.md describes.
 #
 #   scripts/localstack.sh start [STATE_DIR]   start on a free 127.0.0.1 port (or $LOCALSTACK_PORT),
 #                                             wait until S3 and SQS run, print AWS_ENDPOINT_URL=...
@@ -38,7 +38,7 @@ start)
   # would then write outside its folder and take port 53. S3_SKIP_SIGNATURE_VALIDATION=0: check
   # presigned URLs as S3 does.
   env OVERRIDE_IN_DOCKER=0 DNS_ADDRESS=0 GATEWAY_LISTEN="127.0.0.1:$port" LOCALSTACK_HOST="127.0.0.1:$port" \
-      SERVICES=s3,sqs,secretsmanager EAGER_SERVICE_LOADING=1 S3_SKIP_SIGNATURE_VALIDATION=0 SQS_ENDPOINT_STRATEGY=path \
+      SERVICES=s3,sqs,secretsmanager,kms EAGER_SERVICE_LOADING=1 S3_SKIP_SIGNATURE_VALIDATION=0 SQS_ENDPOINT_STRATEGY=path \
       DISABLE_EVENTS=1 SKIP_SSL_CERT_DOWNLOAD=1 FILESYSTEM_ROOT="$STATE/root" \
       nohup "$VENV/bin/python" -m localstack.runtime.main >"$STATE/localstack.log" 2>&1 </dev/null &
   echo $! >"$STATE/pid"

@@ -41,6 +41,7 @@ pub mod request;
 pub mod sandbox;
 pub mod scoring;
 pub mod setup;
+pub mod signing;
 pub mod startup;
 pub mod store;
 pub mod submit;

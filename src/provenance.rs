@@ -231,6 +231,9 @@ pub struct Verification {
     /// `request.json` as embedded.
     #[serde(skip)]
     pub request: Option<Vec<u8>>,
+    /// The signer's certificate (PEM), when the PDF is signed.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub certificate: Option<String>,
 }
 
 impl Verification {
@@ -245,11 +248,20 @@ impl Verification {
     }
 }
 
-/// The checks that need nothing but the file: the embedded files are there and parse, the
-/// request is the one the provenance names and a valid request, TeX's bytes are unchanged,
-/// and (for now) whether it is signed.
-pub fn verify(pdf: &[u8]) -> Verification {
-    let mut v = Verification { ok: false, checks: Vec::new(), provenance: None, request: None };
+/// The checks that need nothing but the file (and the certificate to trust, if given): the
+/// signature when there is one, the embedded files are there and parse, the request is the one
+/// the provenance names and a valid request, and TeX's bytes are unchanged.
+pub fn verify(pdf: &[u8], trusted_cert: Option<&str>) -> Verification {
+    let mut v = Verification { ok: false, checks: Vec::new(), provenance: None, request: None, certificate: None };
+    // The signature first: it covers everything after it, the embedded files included.
+    match crate::signing::check(pdf, trusted_cert) {
+        Some(s) => {
+            v.certificate = s.certificate.clone();
+            v.push("signature", s.ok, s.detail);
+        }
+        None if trusted_cert.is_some() => v.push("signature", false, "the PDF is not signed, and a certificate was given to check it against"),
+        None => {}
+    }
     let files = match embedded(pdf) {
         Ok(f) => f,
         Err(e) => {
@@ -345,7 +357,7 @@ pub fn rerender(v: &mut Verification, renderer: &crate::render::Renderer, scorer
         Ok(r) => r,
         Err(e) => return v.add("rerender", false, format!("rendering it again failed: {e}")),
     };
-    let Some(now) = verify(&again.pdf).provenance else {
+    let Some(now) = verify(&again.pdf, None).provenance else {
         return v.add("rerender", false, "the new render carries no provenance");
     };
     let diffs = differences(&prov, &now);

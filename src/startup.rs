@@ -95,7 +95,12 @@ impl Services {
             }
         };
         let secrets = self.signing_secrets(&cfg.webhooks).await?;
-        let mut worker = Worker::new(self.store.clone(), renderer, cfg, scorer);
+        let signer = crate::aws::signer(Some(&self.sdk), &cfg.signing).await.map_err(|reason| ConfigError::Invalid {
+            name: "REPORTQ_SIGNING_KEY",
+            value: format!("{:?}", cfg.signing.key),
+            reason,
+        })?;
+        let mut worker = Worker::new(self.store.clone(), renderer, cfg, scorer).with_signer(signer);
         if let Some(q) = &queues.webhooks {
             worker = worker.with_webhooks(q.clone(), secrets);
         }

@@ -1,5 +1,6 @@
 //! `POST /v1/reports/verify`: the checks `reportq verify` makes on an uploaded `a-3a`/`a-3b`
-//! report (embedded request and provenance, TeX's bytes against the recorded SHA-256), without
+//! report (its signature when signed, checked with the certificate it carries; embedded request
+//! and provenance; TeX's bytes against the recorded SHA-256), without
 //! rendering it again: a re-render is the CLI's (`reportq verify --rerender`), as it takes a
 //! render slot and seconds.
 
@@ -26,6 +27,6 @@ pub async fn verify(headers: HeaderMap, body: Body) -> Result<Response, ApiError
     if !pdf.starts_with(b"%PDF-") {
         return Err(ApiError::Invalid(ParamError::new("body", "is not a PDF (it does not start with %PDF-)")));
     }
-    let v = blocking(move || crate::provenance::verify(&pdf)).await?;
+    let v = blocking(move || crate::provenance::verify(&pdf, None)).await?;
     Ok(no_store(v))
 }

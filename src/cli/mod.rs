@@ -174,9 +174,19 @@ pub(crate) enum Cmd {
         /// The DiAGRAM network (.bif) the report was scored with, for --rerender.
         #[arg(long, env = "REPORTQ_DIAGRAM_MODEL")]
         model: Option<PathBuf>,
+        /// The certificate (PEM) the report must be signed with; without it a signature is
+        /// checked against the certificate it carries.
+        #[arg(long)]
+        cert: Option<PathBuf>,
         /// Print the result as JSON (as `POST /v1/reports/verify` answers).
         #[arg(long)]
         json: bool,
+    },
+    /// Report signing: print the signing key's certificate (REPORTQ_SIGNING_KEY), for an
+    /// archive to publish and check reports against.
+    Signing {
+        #[command(subcommand)]
+        cmd: SigningCmd,
     },
     /// Webhooks: check a delivery's signature, or make a signing secret.
     Webhook {
@@ -239,6 +249,13 @@ pub(crate) enum WebhookCmd {
     },
     /// Print a new random signing secret (whsec_...), for REPORTQ_WEBHOOK_SECRETS.
     Secret,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SigningCmd {
+    /// Print the self-signed certificate of REPORTQ_SIGNING_KEY (PEM); the same for the same
+    /// key and REPORTQ_SIGNING_NAME wherever it is made.
+    Certificate,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -340,7 +357,15 @@ pub(crate) fn run(cli: Cli) -> Res {
             }
         }
         Cmd::Keys { cmd } => runtime()?.block_on(keys(cmd)),
-        Cmd::Verify { pdf, rerender, model, json } => render::verify(pdf, rerender, model, json),
+        Cmd::Verify { pdf, rerender, model, cert, json } => render::verify(pdf, rerender, model, cert, json),
+        Cmd::Signing { cmd: SigningCmd::Certificate } => runtime()?.block_on(async {
+            let settings = reportq::config::SigningSettings::read(&reportq::config::Env::process())?;
+            let signer = reportq::aws::signer(None, &settings)
+                .await?
+                .ok_or("REPORTQ_SIGNING_KEY is not set: kms:<key id> or the path of an RSA key in PEM")?;
+            print!("{}", signer.certificate_pem());
+            Ok(())
+        }),
         Cmd::Webhook { cmd: WebhookCmd::Secret } => {
             println!("{}", reportq::domain::webhook::Secret::generate());
             Ok(())

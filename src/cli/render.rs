@@ -49,7 +49,16 @@ pub(crate) fn render(request: PathBuf, output: PathBuf, format: Format, epoch: O
             let renderer = Renderer::new(RenderConfig::from_env()?)?;
             let date = epoch.map(Date::from_epoch).unwrap_or_else(Date::now);
             let ctx = RenderContext::new(date, req.pdf.standard).with_scorer(scorer).with_source(normalised(&req, &value), None);
-            renderer.render(&req, &ctx)?.pdf
+            let pdf = renderer.render(&req, &ctx)?.pdf;
+            // Signed as the worker signs, when REPORTQ_SIGNING_KEY names a key.
+            let signing = reportq::config::SigningSettings::read(&reportq::config::Env::process())?;
+            match signing.key {
+                None => pdf,
+                Some(_) => super::runtime()?.block_on(async {
+                    let signer = reportq::aws::signer(None, &signing).await?.expect("a key is set");
+                    signer.sign_pdf(pdf, date.epoch).await
+                })?,
+            }
         }
     };
     write_output(&output, &out)?;
@@ -59,9 +68,10 @@ pub(crate) fn render(request: PathBuf, output: PathBuf, format: Format, epoch: O
     Ok(())
 }
 
-pub(crate) fn verify(pdf: PathBuf, rerender: bool, model: Option<PathBuf>, json: bool) -> Res {
+pub(crate) fn verify(pdf: PathBuf, rerender: bool, model: Option<PathBuf>, cert: Option<PathBuf>, json: bool) -> Res {
     let bytes = read_input(&pdf).map_err(|e| format!("reading {}: {e}", pdf.display()))?;
-    let mut v = reportq::provenance::verify(&bytes);
+    let cert = cert.map(|c| std::fs::read_to_string(&c).map_err(|e| format!("reading {}: {e}", c.display()))).transpose()?;
+    let mut v = reportq::provenance::verify(&bytes, cert.as_deref());
     if rerender && v.ok {
         let renderer = Renderer::new(RenderConfig::from_env()?)?;
         reportq::provenance::rerender(&mut v, &renderer, load_scorer(model)?);

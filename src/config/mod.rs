@@ -4,9 +4,11 @@
 //! from the environment by the binaries ([`Env::process`]) and built explicitly by tests
 //! ([`Env::from_pairs`], or the structs' own fields), never from a developer's shell by accident.
 
+mod signing;
 mod telemetry;
 mod webhooks;
 
+pub use signing::{SigningKeySpec, SigningSettings};
 pub use telemetry::{LogFormat, MetricsMode, Role, Telemetry};
 pub use webhooks::WebhookSettings;
 
@@ -357,6 +359,8 @@ pub struct WorkerSettings {
     pub job_expiry: Duration,
     /// Where final events go, how they are signed and retried.
     pub webhooks: WebhookSettings,
+    /// The key reports are signed with, if any.
+    pub signing: SigningSettings,
 }
 
 impl WorkerSettings {
@@ -373,6 +377,7 @@ impl WorkerSettings {
             poll_wait: env.secs("REPORTQ_POLL_WAIT_SECS", 20.0, 0.0, 20.0)?,
             job_expiry: env.secs("REPORTQ_JOB_EXPIRY_SECS", 345_600.0, 60.0, 1_209_600.0)?,
             webhooks: WebhookSettings::read(env)?,
+            signing: SigningSettings::read(env)?,
             metrics_listen: match env.var("REPORTQ_METRICS_LISTEN") {
                 Some(v) if v == "off" => None,
                 Some(v) => Some(v),

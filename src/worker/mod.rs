@@ -103,6 +103,8 @@ pub enum WorkerError {
     Panic(String),
     #[error("the job's webhook could not be queued: {0}")]
     Notify(String),
+    #[error("signing the report failed: {0}")]
+    Sign(String),
 }
 
 impl WorkerError {
@@ -117,6 +119,7 @@ impl WorkerError {
             WorkerError::Deadline(_) => "deadline",
             WorkerError::Panic(_) => "panic",
             WorkerError::Notify(_) => "webhook_not_queued",
+            WorkerError::Sign(_) => "sign_failed",
         }
     }
 }
@@ -140,6 +143,8 @@ pub struct Worker {
     /// Queues the final events of jobs with a callback (none: webhooks are off).
     notifier: Option<crate::webhook::Notifier>,
     deliverer: Option<crate::webhook::Deliverer>,
+    /// Signs every PDF before upload, when a signing key is configured.
+    signer: Option<crate::signing::Signer>,
 }
 
 /// This process as a job's timeline names it.
@@ -171,7 +176,7 @@ fn safe_message(e: &RenderError) -> String {
 
 impl Worker {
     pub fn new(store: Arc<dyn JobStore>, renderer: Arc<dyn Typesetter>, cfg: WorkerSettings, scorer: Option<Arc<Scorer>>) -> Self {
-        Self { store, renderer, cfg, scorer, id: worker_id(), notifier: None, deliverer: None }
+        Self { store, renderer, cfg, scorer, id: worker_id(), notifier: None, deliverer: None, signer: None }
     }
 
     /// Sends final events to callbacks through this delivery queue. It delivers them too (for
@@ -184,6 +189,12 @@ impl Worker {
     ) -> Self {
         self.notifier = Some(crate::webhook::Notifier::new(self.store.clone(), queue.clone()));
         self.deliverer = secrets.map(|s| crate::webhook::Deliverer::new(self.store.clone(), queue, self.cfg.webhooks.clone(), s));
+        self
+    }
+
+    /// Signs every PDF before it is uploaded ([`crate::signing`]).
+    pub fn with_signer(mut self, signer: Option<crate::signing::Signer>) -> Self {
+        self.signer = signer;
         self
     }
 
@@ -367,6 +378,12 @@ impl Worker {
                         let mut rendered = Event::new(EventKind::Rendered, now_ms());
                         rendered.ms = Some(render_ms);
                         rendered.sandbox = Some(sandbox.clone());
+                        // Signed with the job's date: a retry signs to the same bytes, so the
+                        // create-only upload finds its earlier copy identical.
+                        let pdf = match &self.signer {
+                            Some(signer) => signer.sign_pdf(pdf, job.created_at_epoch).await.map_err(WorkerError::Sign)?,
+                            None => pdf,
+                        };
                         let t = Instant::now();
                         let out = self.upload(id, pdf).await?;
                         let upload_ms = t.elapsed().as_millis() as u64;

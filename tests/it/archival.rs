@@ -319,7 +319,7 @@ fn a3_reports_carry_their_request_and_provenance_and_verify_by_rerendering() {
         let files = reportq::provenance::embedded(&pdf).unwrap();
         let request: Value = serde_json::from_slice(&files.iter().find(|(n, _)| n == "request.json").unwrap().1).unwrap();
         assert_eq!(request, req);
-        let mut v = reportq::provenance::verify(&pdf);
+        let mut v = reportq::provenance::verify(&pdf, None);
         assert!(v.ok, "{name} {standard}: {:#?}", v.checks);
         let prov = v.provenance.clone().unwrap();
         assert_eq!((prov.template.name.as_str(), prov.pdf_standard.as_str()), (if name == "diagram" { "diagram" } else { "summary" }, standard));
@@ -349,14 +349,14 @@ fn verify_names_a_changed_byte_a_swapped_request_and_another_bundle() {
     let at = tex.windows(13).position(|w| w == b"pdfaid:part>3").expect("the XMP's part") + 12;
     let mut changed = pdf.clone();
     changed[at] = b'2';
-    let v = verify(&changed);
+    let v = verify(&changed, None);
     assert!(!v.ok && !check(&v, "fixity").ok, "{:#?}", v.checks);
     assert!(check(&v, "fixity").detail.contains("changed"), "{}", check(&v, "fixity").detail);
     // Any byte, wherever it falls: the file fails to verify, and a check says why.
     for at in [prov.rendered.bytes as usize / 3, prov.rendered.bytes as usize / 2, prov.rendered.bytes as usize - 40] {
         let mut changed = pdf.clone();
         changed[at] ^= 0x20;
-        let v = verify(&changed);
+        let v = verify(&changed, None);
         let failed: Vec<_> = v.checks.iter().filter(|c| !c.ok).collect();
         assert!(!v.ok && !failed.is_empty() && !failed[0].detail.is_empty(), "byte {at}: {:#?}", v.checks);
     }
@@ -365,7 +365,7 @@ fn verify_names_a_changed_byte_a_swapped_request_and_another_bundle() {
     let mut other: Value = serde_json::from_slice(&file("request.json")).unwrap();
     other["params"]["title"] = json!("Something else entirely");
     let swapped = attach(tex.to_vec(), &serde_json::to_vec_pretty(&other).unwrap(), &file("provenance.json"), 1_790_000_000).unwrap();
-    let v = verify(&swapped);
+    let v = verify(&swapped, None);
     assert!(!v.ok && !check(&v, "request").ok, "{:#?}", v.checks);
     assert!(check(&v, "request").detail.contains("swapped"), "{}", check(&v, "request").detail);
 
@@ -374,7 +374,7 @@ fn verify_names_a_changed_byte_a_swapped_request_and_another_bundle() {
     let mut elsewhere = prov.clone();
     elsewhere.tex.bundle_sha256 = "0".repeat(64);
     let moved = attach(tex.to_vec(), &file("request.json"), &serde_json::to_vec_pretty(&elsewhere).unwrap(), 1_790_000_000).unwrap();
-    let mut v = verify(&moved);
+    let mut v = verify(&moved, None);
     assert!(v.ok, "{:#?}", v.checks);
     rerender(&mut v, &h.renderer, None);
     assert!(!v.ok, "{:#?}", v.checks);
@@ -382,6 +382,6 @@ fn verify_names_a_changed_byte_a_swapped_request_and_another_bundle() {
 
     // A report rendered without provenance (the default a-2a) carries nothing to check.
     let plain = render_json(&h, &example_json("summary.json"));
-    let v = verify(&plain);
+    let v = verify(&plain, None);
     assert!(!v.ok && check(&v, "embedded").detail.contains("a-3a"), "{:#?}", v.checks);
 }

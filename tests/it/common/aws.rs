@@ -106,15 +106,15 @@ impl LocalStack {
     }
 }
 
-/// The settings of localstack-on-host.md: no Docker, nothing outside its own folder, S3, SQS and
-/// Secrets Manager only, presigned URLs checked.
+/// The settings of localstack-on-host.md: no Docker, nothing outside its own folder, S3, SQS,
+/// Secrets Manager and KMS only, presigned URLs checked.
 pub fn localstack_env(port: u16, root: &std::path::Path) -> Vec<(String, String)> {
     [
         ("OVERRIDE_IN_DOCKER", "0".to_string()),
         ("DNS_ADDRESS", "0".to_string()),
         ("GATEWAY_LISTEN", format!("127.0.0.1:{port}")),
         ("LOCALSTACK_HOST", format!("127.0.0.1:{port}")),
-        ("SERVICES", "s3,sqs,secretsmanager".to_string()),
+        ("SERVICES", "s3,sqs,secretsmanager,kms".to_string()),
         ("EAGER_SERVICE_LOADING", "1".to_string()),
         ("S3_SKIP_SIGNATURE_VALIDATION", "0".to_string()),
         ("SQS_ENDPOINT_STRATEGY", "path".to_string()),
