@@ -26,5 +26,6 @@ mod render;
 mod schemas;
 mod scoring;
 mod scoring_cli;
+mod signing;
 mod soak;
 mod texformat;
