@@ -295,6 +295,7 @@ def check_limits(t):
             if "REPORTQ_WEBHOOK_SECRETS" in json.dumps(r["Properties"].get("Environment", {})) or "REPORTQ_WEBHOOK_SECRETS" in json.dumps(env):
                 problems.append(f"{name}: the worker holds the webhook signing secret, which it never uses (renders run beside it)")
     problems += check_signing_secret(t)
+    problems += check_report_signing(t)
     if str(env.get("REPORTQ_REQUIRE_SANDBOX")) != "io":
         problems.append("Globals: REPORTQ_REQUIRE_SANDBOX is not \"io\" (Lambda refuses prctl: a required seccomp or Landlock layer refuses every render, and the old 0/1 values are a start-up error)")
     return problems
@@ -328,6 +329,38 @@ def check_signing_secret(t):
             problems.append(f"{where}: may read secrets, and only the webhook function's role signs")
         elif actions != ["secretsmanager:GetSecretValue"] or as_list(st.get("Resource")) not in [[{"Ref": s}] for s in secrets]:
             problems.append(f"{where}: more than secretsmanager:GetSecretValue on the signing secret ({actions}, {st.get('Resource')!r})")
+    return problems
+
+
+def check_report_signing(t):
+    """Reports are signed with the template's KMS key (RSA, SIGN_VERIFY, kept when the stack
+    goes): the worker is given it, and only the worker's role may use it, to sign and read its
+    public key, nothing else."""
+    problems = []
+    res = t["Resources"]
+    keys = [n for n, r in res.items() if r["Type"] == "AWS::KMS::Key" and r["Properties"].get("KeyUsage") == "SIGN_VERIFY"]
+    if len(keys) != 1:
+        return [f"one KMS signing key expected, found {keys}"]
+    key = keys[0]
+    props = res[key]["Properties"]
+    if not str(props.get("KeySpec", "")).startswith("RSA_"):
+        problems.append(f"{key}: KeySpec {props.get('KeySpec')} (reportq signs with RSA: deterministic signatures)")
+    if res[key].get("DeletionPolicy") != "Retain":
+        problems.append(f"{key}: not kept when the stack goes (DeletionPolicy Retain): the published certificate is made from it")
+    workers = [n for n, r in res.items() if r["Type"] == "AWS::Serverless::Function" and any(e["Type"] == "SQS" and "Job" in json.dumps(e["Properties"].get("Queue")) for e in r["Properties"].get("Events", {}).values())]
+    for w in workers:
+        v = res[w]["Properties"].get("Environment", {}).get("Variables", {}).get("REPORTQ_SIGNING_KEY")
+        if v != {"Fn::Sub": "kms:${" + key + ".Arn}"}:
+            problems.append(f"{w}: REPORTQ_SIGNING_KEY is not the signing key ({v!r})")
+    worker_roles = [res[w]["Properties"].get("Role", {}).get("Fn::GetAtt", [None])[0] for w in workers]
+    for where, st in statements(t):
+        actions = [a for a in as_list(st.get("Action", [])) if a.lower().startswith("kms:")]
+        if st.get("Effect") != "Allow" or not actions:
+            continue
+        if where.split(".")[0] not in worker_roles:
+            problems.append(f"{where}: may use KMS keys, and only the worker signs")
+        elif sorted(actions) != ["kms:GetPublicKey", "kms:Sign"] or as_list(st.get("Resource")) != [{"Fn::GetAtt": [key, "Arn"]}]:
+            problems.append(f"{where}: more than kms:Sign and kms:GetPublicKey on the signing key ({actions}, {st.get('Resource')!r})")
     return problems
 
 
@@ -546,6 +579,12 @@ def self_test(t):
         "the signing secret's value in the webhook function's environment": lambda tt: hook_env(tt).update(REPORTQ_WEBHOOK_SECRETS={"Fn::Sub": "{{resolve:secretsmanager:${WebhookSigningSecret}}}"}),
         "the webhook function without the secret's ARN": lambda tt: hook_env(tt).pop("REPORTQ_WEBHOOK_SECRETS_ARN"),
         "the API's role reading the secret": lambda tt: next(st for w, st in statements(tt) if ".reportq-api[" in w).update(Action="secretsmanager:GetSecretValue", Resource={"Ref": "WebhookSigningSecret"}),
+        "the worker signing with any key": lambda tt: next(st for _, st in statements(tt) if "kms:Sign" in as_list(st.get("Action", []))).update(Resource="*"),
+        "the worker decrypting with the key": lambda tt: next(st for _, st in statements(tt) if "kms:Sign" in as_list(st.get("Action", []))).update(Action=["kms:Sign", "kms:GetPublicKey", "kms:Decrypt"]),
+        "the API's role signing": lambda tt: next(st for w, st in statements(tt) if ".reportq-api[" in w).update(Action="kms:Sign", Resource={"Fn::GetAtt": ["ReportSigningKey", "Arn"]}),
+        "the worker without the signing key": lambda tt: worker(tt)["Properties"]["Environment"]["Variables"].pop("REPORTQ_SIGNING_KEY"),
+        "the signing key deleted with the stack": lambda tt: tt["Resources"]["ReportSigningKey"].pop("DeletionPolicy"),
+        "an elliptic-curve signing key": lambda tt: tt["Resources"]["ReportSigningKey"]["Properties"].update(KeySpec="ECC_NIST_P256"),
         "the webhook role reading every secret": lambda tt: next(st for _, st in statements(tt) if "secretsmanager:GetSecretValue" in as_list(st.get("Action", []))).update(Resource="*"),
         "a kernel layer required on Lambda": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="io+landlock"),
         "the old on/off sandbox value": lambda tt: tt["Globals"]["Function"]["Environment"]["Variables"].update(REPORTQ_REQUIRE_SANDBOX="1"),
@@ -627,7 +666,7 @@ def main(argv):
             return 1
     print(f"check_template: {paths[0]}: queue visibility >= 6x worker timeout, job deadline < timeout, CORS headers as the app's, partial batch "
           "failures, bucket CORS as the LocalStack init script's, alarm and dashboard metrics the code's, reserved concurrency, "
-          "route throttles, the PDF wait in its own function (rate x wait + burst <= reserved), JWT scope prefix and quota passed, access log, ListBucket prefixes, auth on by default, JWT authorizer on /v1 only, API keys never expired, every DLQ alarmed, notifying alarms, signing secret by ARN and read by the webhook role alone, sandbox required, expiry = retention, sweep scheduled, no wildcard Allow, explicit roles, private expiring bucket: ok"
+          "route throttles, the PDF wait in its own function (rate x wait + burst <= reserved), JWT scope prefix and quota passed, access log, ListBucket prefixes, auth on by default, JWT authorizer on /v1 only, API keys never expired, every DLQ alarmed, notifying alarms, signing secret by ARN and read by the webhook role alone, reports signed with the RSA KMS key only the worker may use, sandbox required, expiry = retention, sweep scheduled, no wildcard Allow, explicit roles, private expiring bucket: ok"
           + (" (self-test ok)" if selftest else ""), file=sys.stderr)
     return 0
 

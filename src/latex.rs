@@ -1,4 +1,5 @@
-//! Turning user text into LaTeX that typesets literally.
+//! Turning user text into LaTeX that typesets literally (and TeX's log into what a person
+//! needs of it).
 //!
 //! This is the first line of defence against injection: after escaping, user text contains no
 //! character that TeX reads as a command, group, parameter, comment, math shift, alignment tab,
@@ -139,6 +140,27 @@ pub fn number(x: f64, decimals: usize) -> String {
         s.remove(0);
     }
     s
+}
+
+/// The part of a TeX log a person needs: each error line (`! ...`) with the lines after it
+/// that show where it happened.
+pub fn log_excerpt(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if l.starts_with('!') {
+            out.extend(lines[i..(i + 6).min(lines.len())].iter().copied());
+            out.push("...");
+        }
+        if out.len() > 40 {
+            break;
+        }
+    }
+    if out.is_empty() {
+        // No TeX error line: the end of the log says what TeX was doing.
+        out = lines[lines.len().saturating_sub(12)..].to_vec();
+    }
+    out.join("\n")
 }
 
 #[cfg(test)]

@@ -48,6 +48,7 @@ pub mod submit;
 pub mod sweep;
 pub mod template;
 pub mod texformat;
+pub mod verify;
 pub mod webhook;
 pub mod wire;
 pub mod worker;

@@ -1,5 +1,5 @@
 //! Provenance: what a report was made from, carried inside the PDF, and the checks that read it
-//! back (`reportq verify`, `POST /v1/reports/verify`).
+//! back ([`crate::verify`]: `reportq verify`, `POST /v1/reports/verify`).
 //!
 //! `a-3a` and `a-3b` reports carry two PDF/A-3 associated files, on the document (the
 //! catalog's `/AF`) and in its `/EmbeddedFiles` name tree:
@@ -92,6 +92,38 @@ pub struct Fixity {
 /// Hex SHA-256.
 pub fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+/// What a render knows that its provenance records, beside the request.
+#[derive(Debug, Clone)]
+pub struct Made<'a> {
+    pub template: &'a str,
+    pub standard: crate::domain::PdfStandard,
+    pub bundle_sha256: &'a str,
+    pub tex_format: &'a str,
+    pub confinement: &'a str,
+    pub network_sha256: Option<&'a str>,
+    pub job_id: Option<uuid::Uuid>,
+    pub epoch: i64,
+}
+
+/// TeX's `pdf` with `request` and its provenance record embedded ([`attach`]).
+pub fn embed(pdf: Vec<u8>, request: &serde_json::Value, m: &Made) -> Result<Vec<u8>, String> {
+    let request = serde_json::to_vec_pretty(request).map_err(|e| e.to_string())?;
+    let record = Provenance {
+        schema: SCHEMA.into(),
+        reportq: Software { version: env!("CARGO_PKG_VERSION").into(), commit: env!("REPORTQ_GIT_COMMIT").into() },
+        template: TemplateSource { name: m.template.into(), sha256: crate::template::source_sha256(m.template) },
+        tex: TexInstall { bundle_sha256: m.bundle_sha256.into(), format: m.tex_format.into() },
+        diagram_network_sha256: m.network_sha256.map(str::to_owned),
+        job: JobInfo { id: m.job_id, created: crate::domain::job::rfc3339(m.epoch), created_epoch: m.epoch },
+        pdf_standard: m.standard.as_str().into(),
+        request_sha256: sha256(&request),
+        rendered: Fixity { bytes: pdf.len() as u64, sha256: sha256(&pdf) },
+        confinement: m.confinement.into(),
+    };
+    let record = serde_json::to_vec_pretty(&record).map_err(|e| e.to_string())?;
+    attach(pdf, &request, &record, m.epoch)
 }
 
 /// One embedded file.
@@ -221,7 +253,7 @@ pub struct Check {
 }
 
 /// What `verify` found: each check, and what the PDF carries.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Verification {
     /// Every check held.
     pub ok: bool,
@@ -237,37 +269,23 @@ pub struct Verification {
 }
 
 impl Verification {
-    fn push(&mut self, check: &str, ok: bool, detail: impl Into<String>) {
+    pub fn new() -> Verification {
+        Verification { ok: false, checks: Vec::new(), provenance: None, request: None, certificate: None }
+    }
+
+    /// Adds a check; `ok` is whether every check so far held.
+    pub fn push(&mut self, check: &str, ok: bool, detail: impl Into<String>) {
         self.checks.push(Check { check: check.into(), ok, detail: detail.into() });
         self.ok = self.checks.iter().all(|c| c.ok);
     }
-
-    /// Adds a check made elsewhere (the re-render).
-    pub fn add(&mut self, check: &str, ok: bool, detail: impl Into<String>) {
-        self.push(check, ok, detail)
-    }
 }
 
-/// The checks that need nothing but the file (and the certificate to trust, if given): the
-/// signature when there is one, the embedded files are there and parse, the request is the one
-/// the provenance names and a valid request, and TeX's bytes are unchanged.
-pub fn verify(pdf: &[u8], trusted_cert: Option<&str>) -> Verification {
-    let mut v = Verification { ok: false, checks: Vec::new(), provenance: None, request: None, certificate: None };
-    // The signature first: it covers everything after it, the embedded files included.
-    match crate::signing::check(pdf, trusted_cert) {
-        Some(s) => {
-            v.certificate = s.certificate.clone();
-            v.push("signature", s.ok, s.detail);
-        }
-        None if trusted_cert.is_some() => v.push("signature", false, "the PDF is not signed, and a certificate was given to check it against"),
-        None => {}
-    }
+/// The checks of what a report carries: the embedded files are there and parse, the request
+/// is the one the provenance names and a valid request, and TeX's bytes are unchanged.
+pub fn check_contents(pdf: &[u8], v: &mut Verification) {
     let files = match embedded(pdf) {
         Ok(f) => f,
-        Err(e) => {
-            v.push("embedded", false, e);
-            return v;
-        }
+        Err(e) => return v.push("embedded", false, e),
     };
     let get = |n: &str| files.iter().find(|(name, _)| name == n).map(|(_, b)| b.clone());
     let (Some(request), Some(prov)) = (get(REQUEST_FILE), get(PROVENANCE_FILE)) else {
@@ -277,18 +295,14 @@ pub fn verify(pdf: &[u8], trusted_cert: Option<&str>) -> Verification {
             false,
             format!("{REQUEST_FILE} and {PROVENANCE_FILE} are not both embedded (found: {names:?}); render with \"pdf\": {{\"standard\": \"a-3a\"}}"),
         );
-        return v;
+        return;
     };
     let prov: Provenance = match serde_json::from_slice(&prov) {
         Ok(p) => p,
-        Err(e) => {
-            v.push("embedded", false, format!("{PROVENANCE_FILE} is not a reportq provenance record: {e}"));
-            return v;
-        }
+        Err(e) => return v.push("embedded", false, format!("{PROVENANCE_FILE} is not a reportq provenance record: {e}")),
     };
     if prov.schema != SCHEMA {
-        v.push("embedded", false, format!("{PROVENANCE_FILE} is {:?}; this reportq reads {SCHEMA}", prov.schema));
-        return v;
+        return v.push("embedded", false, format!("{PROVENANCE_FILE} is {:?}; this reportq reads {SCHEMA}", prov.schema));
     }
     v.push("embedded", true, format!("{REQUEST_FILE} ({} bytes) and {PROVENANCE_FILE}", request.len()));
     let request_sha = sha256(&request);
@@ -330,51 +344,6 @@ pub fn verify(pdf: &[u8], trusted_cert: Option<&str>) -> Verification {
     }
     v.provenance = Some(prov);
     v.request = Some(request);
-    v
-}
-
-/// Renders the embedded request again, with the recorded date and job, and compares what TeX
-/// wrote with the file's first `rendered.bytes` bytes. A DiAGRAM report scored with a network
-/// needs that network (`scorer`) to come out the same. When the bytes differ, the check names
-/// the inputs that differ from the recorded ones.
-pub fn rerender(v: &mut Verification, renderer: &crate::render::Renderer, scorer: Option<std::sync::Arc<crate::scoring::Scorer>>) {
-    let (Some(prov), Some(request)) = (v.provenance.clone(), v.request.clone()) else {
-        v.add("rerender", false, "nothing to render again: the embedded request or provenance is missing");
-        return;
-    };
-    let value: serde_json::Value = match serde_json::from_slice(&request) {
-        Ok(v) => v,
-        Err(e) => return v.add("rerender", false, format!("{REQUEST_FILE} is not JSON: {e}")),
-    };
-    let req = match crate::request::ReportRequest::parse(&value, scorer.as_deref()) {
-        Ok(r) => r,
-        Err(e) => return v.add("rerender", false, format!("{REQUEST_FILE} is not a valid request here: {e}")),
-    };
-    let ctx = crate::template::RenderContext::new(crate::domain::Date::from_epoch(prov.job.created_epoch), req.pdf.standard)
-        .with_scorer(scorer)
-        .with_source(value, prov.job.id);
-    let again = match renderer.render(&req, &ctx) {
-        Ok(r) => r,
-        Err(e) => return v.add("rerender", false, format!("rendering it again failed: {e}")),
-    };
-    let Some(now) = verify(&again.pdf, None).provenance else {
-        return v.add("rerender", false, "the new render carries no provenance");
-    };
-    let diffs = differences(&prov, &now);
-    if now.rendered == prov.rendered && diffs.is_empty() {
-        v.add("rerender", true, format!("rendered again with the recorded inputs: TeX's {} bytes are identical", now.rendered.bytes));
-        return;
-    }
-    if now.rendered == prov.rendered {
-        // Identical bytes from other inputs prove less than they seem: say which.
-        return v.add("rerender", false, format!("TeX's bytes came out identical, but from other inputs than recorded: {}", diffs.join("; ")));
-    }
-    let detail = if diffs.is_empty() {
-        "rendered again with the recorded inputs, and TeX's bytes differ: the render is not deterministic (a bug; please report it)".to_string()
-    } else {
-        format!("rendered again, and TeX's bytes differ; these inputs differ from the recorded ones: {}", diffs.join("; "))
-    };
-    v.add("rerender", false, detail);
 }
 
 /// Which of two provenance records' inputs differ (what a re-render's bytes depend on).

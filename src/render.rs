@@ -202,25 +202,20 @@ impl Renderer {
 
     /// An `a-3` report's request and provenance, appended to what TeX wrote.
     fn attach_provenance(&self, pdf: Vec<u8>, req: &ReportRequest, ctx: &RenderContext, r: &Rendered) -> Result<Vec<u8>, RenderError> {
-        use crate::provenance as p;
         let source =
             ctx.source.as_ref().ok_or_else(|| RenderError::Provenance(format!("{} embeds the request, and none was given", ctx.pdf.as_str())))?;
-        let request = serde_json::to_vec_pretty(&*source.request).map_err(|e| RenderError::Provenance(e.to_string()))?;
         let template = req.template_name();
-        let record = p::Provenance {
-            schema: p::SCHEMA.into(),
-            reportq: p::Software { version: env!("CARGO_PKG_VERSION").into(), commit: env!("REPORTQ_GIT_COMMIT").into() },
-            template: p::TemplateSource { name: template.into(), sha256: template::source_sha256(template) },
-            tex: p::TexInstall { bundle_sha256: self.bundle_sha256.clone(), format: r.tex_format.clone() },
-            diagram_network_sha256: ctx.scorer.as_ref().filter(|_| template == "diagram").and_then(|s| s.source_sha256()).map(str::to_owned),
-            job: p::JobInfo { id: source.job_id, created: crate::domain::job::rfc3339(ctx.date.epoch), created_epoch: ctx.date.epoch },
-            pdf_standard: ctx.pdf.as_str().into(),
-            request_sha256: p::sha256(&request),
-            rendered: p::Fixity { bytes: pdf.len() as u64, sha256: p::sha256(&pdf) },
-            confinement: r.sandbox.clone(),
+        let made = crate::provenance::Made {
+            template,
+            standard: ctx.pdf,
+            bundle_sha256: &self.bundle_sha256,
+            tex_format: &r.tex_format,
+            confinement: &r.sandbox,
+            network_sha256: ctx.scorer.as_ref().filter(|_| template == "diagram").and_then(|s| s.source_sha256()),
+            job_id: source.job_id,
+            epoch: ctx.date.epoch,
         };
-        let record = serde_json::to_vec_pretty(&record).map_err(|e| RenderError::Provenance(e.to_string()))?;
-        p::attach(pdf, &request, &record, ctx.date.epoch).map_err(RenderError::Provenance)
+        crate::provenance::embed(pdf, &source.request, &made).map_err(RenderError::Provenance)
     }
 
     /// The TeX bundle's digest (`SHA256SUM`).
@@ -501,23 +496,4 @@ impl Drop for SlotGuard<'_> {
     }
 }
 
-/// The part of a TeX log a person needs: each error line (`! ...`) with the lines after it
-/// that show where it happened.
-pub fn log_excerpt(log: &str) -> String {
-    let lines: Vec<&str> = log.lines().collect();
-    let mut out = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        if l.starts_with('!') {
-            out.extend(lines[i..(i + 6).min(lines.len())].iter().copied());
-            out.push("...");
-        }
-        if out.len() > 40 {
-            break;
-        }
-    }
-    if out.is_empty() {
-        // No TeX error line: the end of the log says what TeX was doing.
-        out = lines[lines.len().saturating_sub(12)..].to_vec();
-    }
-    out.join("\n")
-}
+pub use crate::latex::log_excerpt;

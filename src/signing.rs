@@ -39,6 +39,9 @@ const ID_SHA256: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.16.840.1.101
 const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
 const SHA256_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.11");
 
+/// The most any one stream of a PDF being checked may decode to.
+const MAX_DECODED: usize = 64 << 20;
+
 /// Room for the CMS signature in the file: a 4096-bit key's signature and certificate fit
 /// with room to spare.
 const CONTENTS_BYTES: usize = 8192;
@@ -81,6 +84,70 @@ impl SigningKey for PemKey {
     async fn sign_sha256(&self, digest: &[u8; 32]) -> Result<Vec<u8>, String> {
         self.0.sign(rsa::Pkcs1v15Sign::new::<Sha256>(), digest).map_err(|e| e.to_string())
     }
+}
+
+/// An AWS KMS asymmetric RSA key (`KeySpec` RSA_2048 to RSA_4096, `KeyUsage` SIGN_VERIFY):
+/// reports are signed with it, and the private key never leaves KMS.
+#[derive(Debug, Clone)]
+pub struct KmsKey {
+    client: aws_sdk_kms::Client,
+    key_id: String,
+}
+
+impl KmsKey {
+    pub fn new(shared: &aws_config::SdkConfig, key_id: &str) -> KmsKey {
+        let mut timeouts = shared.timeout_config().map(|t| t.to_builder()).unwrap_or_default();
+        if timeouts.clone().build().operation_attempt_timeout().is_none() {
+            timeouts = timeouts.operation_attempt_timeout(std::time::Duration::from_secs(5));
+        }
+        let conf = aws_sdk_kms::config::Builder::from(shared).timeout_config(timeouts.build()).build();
+        KmsKey { client: aws_sdk_kms::Client::from_conf(conf), key_id: key_id.into() }
+    }
+}
+
+#[async_trait::async_trait]
+impl SigningKey for KmsKey {
+    async fn public_key_der(&self) -> Result<Vec<u8>, String> {
+        let out = self
+            .client
+            .get_public_key()
+            .key_id(&self.key_id)
+            .send()
+            .await
+            .map_err(|e| format!("KMS GetPublicKey {}: {}", self.key_id, crate::aws::describe(&e)))?;
+        out.public_key().map(|b| b.as_ref().to_vec()).ok_or_else(|| format!("KMS gave no public key for {}", self.key_id))
+    }
+
+    async fn sign_sha256(&self, digest: &[u8; 32]) -> Result<Vec<u8>, String> {
+        use aws_sdk_kms::types::{MessageType, SigningAlgorithmSpec};
+        let out = self
+            .client
+            .sign()
+            .key_id(&self.key_id)
+            .message(aws_sdk_kms::primitives::Blob::new(digest.to_vec()))
+            .message_type(MessageType::Digest)
+            .signing_algorithm(SigningAlgorithmSpec::RsassaPkcs1V15Sha256)
+            .send()
+            .await
+            .map_err(|e| format!("KMS Sign {}: {}", self.key_id, crate::aws::describe(&e)))?;
+        out.signature().map(|b| b.as_ref().to_vec()).ok_or_else(|| format!("KMS gave no signature for {}", self.key_id))
+    }
+}
+
+/// The signer `settings` name, if any: the key from KMS (with `shared`'s endpoint, region and
+/// credentials, or the standard configuration's when `None`) or a PEM file, and its
+/// certificate (one KMS signature, at start).
+pub async fn signer(shared: Option<&aws_config::SdkConfig>, settings: &crate::config::SigningSettings) -> Result<Option<Signer>, String> {
+    use crate::config::SigningKeySpec;
+    let key: Arc<dyn SigningKey> = match &settings.key {
+        None => return Ok(None),
+        Some(SigningKeySpec::Kms(id)) => match shared {
+            Some(sdk) => Arc::new(KmsKey::new(sdk, id)),
+            None => Arc::new(KmsKey::new(&crate::aws::sdk_config().await, id)),
+        },
+        Some(SigningKeySpec::Pem(path)) => Arc::new(PemKey::read(path)?),
+    };
+    Signer::new(key, &settings.name).await.map(Some)
 }
 
 /// Signs PDFs with one key and its certificate.
@@ -294,11 +361,7 @@ pub struct SignatureCheck {
 /// digest matches, and the signature verifies with the embedded certificate; `trusted` (PEM),
 /// when given, must be that certificate. `None` when the PDF has no signature.
 pub fn check(pdf: &[u8], trusted: Option<&str>) -> Option<SignatureCheck> {
-    let doc = Document::load_mem_with_options(
-        pdf,
-        lopdf::LoadOptions { max_decompressed_size: Some(crate::provenance::MAX_DECODED), ..Default::default() },
-    )
-    .ok()?;
+    let doc = Document::load_mem_with_options(pdf, lopdf::LoadOptions { max_decompressed_size: Some(MAX_DECODED), ..Default::default() }).ok()?;
     let catalog = doc.catalog().ok()?;
     let form = doc.dereference(catalog.get(b"AcroForm").ok()?).ok()?.1.as_dict().ok()?.clone();
     let fields = doc.dereference(form.get(b"Fields").ok()?).ok()?.1.as_array().ok()?.clone();

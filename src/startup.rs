@@ -95,7 +95,7 @@ impl Services {
             }
         };
         let secrets = self.signing_secrets(&cfg.webhooks).await?;
-        let signer = crate::aws::signer(Some(&self.sdk), &cfg.signing).await.map_err(|reason| ConfigError::Invalid {
+        let signer = crate::signing::signer(Some(&self.sdk), &cfg.signing).await.map_err(|reason| ConfigError::Invalid {
             name: "REPORTQ_SIGNING_KEY",
             value: format!("{:?}", cfg.signing.key),
             reason,
@@ -123,7 +123,7 @@ impl Services {
     /// start if that fails), or given in the environment; `None` when neither is set.
     pub async fn signing_secrets(&self, w: &crate::config::WebhookSettings) -> Result<Option<DeploymentSecrets>, ConfigError> {
         if let Some(arn) = &w.secrets_arn {
-            let source = Arc::new(crate::aws::SecretsManagerSecret::new(&self.sdk, arn));
+            let source = Arc::new(crate::webhook::secrets::SecretsManagerSecret::new(&self.sdk, arn));
             let secrets = DeploymentSecrets::from_source(source, crate::webhook::secrets::REFRESH).await.map_err(|reason| ConfigError::Invalid {
                 name: "REPORTQ_WEBHOOK_SECRETS_ARN",
                 value: arn.clone(),

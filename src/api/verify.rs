@@ -27,6 +27,6 @@ pub async fn verify(headers: HeaderMap, body: Body) -> Result<Response, ApiError
     if !pdf.starts_with(b"%PDF-") {
         return Err(ApiError::Invalid(ParamError::new("body", "is not a PDF (it does not start with %PDF-)")));
     }
-    let v = blocking(move || crate::provenance::verify(&pdf, None)).await?;
+    let v = blocking(move || crate::verify::verify(&pdf, None)).await?;
     Ok(no_store(v))
 }

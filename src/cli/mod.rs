@@ -360,7 +360,7 @@ pub(crate) fn run(cli: Cli) -> Res {
         Cmd::Verify { pdf, rerender, model, cert, json } => render::verify(pdf, rerender, model, cert, json),
         Cmd::Signing { cmd: SigningCmd::Certificate } => runtime()?.block_on(async {
             let settings = reportq::config::SigningSettings::read(&reportq::config::Env::process())?;
-            let signer = reportq::aws::signer(None, &settings)
+            let signer = reportq::signing::signer(None, &settings)
                 .await?
                 .ok_or("REPORTQ_SIGNING_KEY is not set: kms:<key id> or the path of an RSA key in PEM")?;
             print!("{}", signer.certificate_pem());

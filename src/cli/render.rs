@@ -55,7 +55,7 @@ pub(crate) fn render(request: PathBuf, output: PathBuf, format: Format, epoch: O
             match signing.key {
                 None => pdf,
                 Some(_) => super::runtime()?.block_on(async {
-                    let signer = reportq::aws::signer(None, &signing).await?.expect("a key is set");
+                    let signer = reportq::signing::signer(None, &signing).await?.expect("a key is set");
                     signer.sign_pdf(pdf, date.epoch).await
                 })?,
             }
@@ -71,10 +71,10 @@ pub(crate) fn render(request: PathBuf, output: PathBuf, format: Format, epoch: O
 pub(crate) fn verify(pdf: PathBuf, rerender: bool, model: Option<PathBuf>, cert: Option<PathBuf>, json: bool) -> Res {
     let bytes = read_input(&pdf).map_err(|e| format!("reading {}: {e}", pdf.display()))?;
     let cert = cert.map(|c| std::fs::read_to_string(&c).map_err(|e| format!("reading {}: {e}", c.display()))).transpose()?;
-    let mut v = reportq::provenance::verify(&bytes, cert.as_deref());
+    let mut v = reportq::verify::verify(&bytes, cert.as_deref());
     if rerender && v.ok {
         let renderer = Renderer::new(RenderConfig::from_env()?)?;
-        reportq::provenance::rerender(&mut v, &renderer, load_scorer(model)?);
+        reportq::verify::rerender(&mut v, &renderer, load_scorer(model)?);
     }
     if json {
         println!("{}", serde_json::to_string_pretty(&v)?);

@@ -70,6 +70,40 @@ impl DeploymentSecrets {
     }
 }
 
+/// A Secrets Manager secret's current value (`AWSCURRENT`), read each time it is asked for.
+#[derive(Debug, Clone)]
+pub struct SecretsManagerSecret {
+    client: aws_sdk_secretsmanager::Client,
+    id: String,
+}
+
+impl SecretsManagerSecret {
+    /// The secret `id` (an ARN or a name), with the same endpoint, region and credentials as
+    /// the S3 and SQS clients.
+    pub fn new(shared: &aws_config::SdkConfig, id: &str) -> SecretsManagerSecret {
+        let mut timeouts = shared.timeout_config().map(|t| t.to_builder()).unwrap_or_default();
+        if timeouts.clone().build().operation_attempt_timeout().is_none() {
+            timeouts = timeouts.operation_attempt_timeout(std::time::Duration::from_secs(5));
+        }
+        let conf = aws_sdk_secretsmanager::config::Builder::from(shared).timeout_config(timeouts.build()).build();
+        SecretsManagerSecret { client: aws_sdk_secretsmanager::Client::from_conf(conf), id: id.into() }
+    }
+}
+
+#[async_trait::async_trait]
+impl SecretSource for SecretsManagerSecret {
+    async fn read(&self) -> Result<String, String> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.id)
+            .send()
+            .await
+            .map_err(|e| format!("reading {}: {}", self.id, crate::aws::describe(&e)))?;
+        out.secret_string().map(str::to_owned).ok_or_else(|| format!("{} holds binary data, not whsec_ text", self.id))
+    }
+}
+
 /// `whsec_...` values, comma- or space-separated; at least one.
 pub fn parse(text: &str) -> Result<Vec<Secret>, String> {
     let secrets = text.split([',', ' ', '\n']).filter(|s| !s.trim().is_empty()).map(Secret::parse).collect::<Result<Vec<_>, _>>()?;

@@ -319,13 +319,13 @@ fn a3_reports_carry_their_request_and_provenance_and_verify_by_rerendering() {
         let files = reportq::provenance::embedded(&pdf).unwrap();
         let request: Value = serde_json::from_slice(&files.iter().find(|(n, _)| n == "request.json").unwrap().1).unwrap();
         assert_eq!(request, req);
-        let mut v = reportq::provenance::verify(&pdf, None);
+        let mut v = reportq::verify::verify(&pdf, None);
         assert!(v.ok, "{name} {standard}: {:#?}", v.checks);
         let prov = v.provenance.clone().unwrap();
         assert_eq!((prov.template.name.as_str(), prov.pdf_standard.as_str()), (if name == "diagram" { "diagram" } else { "summary" }, standard));
         assert_eq!(prov.tex.bundle_sha256, h.renderer.bundle_sha256());
         assert_eq!(prov.job.created_epoch, 1_790_000_000);
-        reportq::provenance::rerender(&mut v, &h.renderer, None);
+        reportq::verify::rerender(&mut v, &h.renderer, None);
         assert!(v.ok, "{name} {standard}: {:#?}", v.checks);
         // The whole file again, byte for byte (nothing appended depends on the clock).
         assert_eq!(render_json(&h, &req), pdf, "{name} {standard}: not deterministic");
@@ -336,7 +336,8 @@ fn a3_reports_carry_their_request_and_provenance_and_verify_by_rerendering() {
 /// request, provenance from another bundle, and a PDF that carries nothing.
 #[test]
 fn verify_names_a_changed_byte_a_swapped_request_and_another_bundle() {
-    use reportq::provenance::{Provenance, attach, embedded, rerender, verify};
+    use reportq::provenance::{Provenance, attach, embedded};
+    use reportq::verify::{rerender, verify};
     let h = harness();
     let req = with_standard(example_json("summary.json"), "a-3a");
     let pdf = render_json(&h, &req);

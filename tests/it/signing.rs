@@ -161,7 +161,7 @@ async fn the_worker_signs_with_kms_and_openssl_reportq_and_the_api_verify_it() {
     for at in [100, n / 3, n / 2, n - 300, n - 3] {
         let mut changed = pdf.clone();
         changed[at] ^= if changed[at].is_ascii_digit() { 0x01 } else { 0x20 };
-        let v = reportq::provenance::verify(&changed, Some(&String::from_utf8(cert.stdout.clone()).unwrap()));
+        let v = reportq::verify::verify(&changed, Some(&String::from_utf8(cert.stdout.clone()).unwrap()));
         let sig = v.checks.iter().find(|c| c.check == "signature");
         assert!(!v.ok, "byte {at} changed and it verified: {:#?}", v.checks);
         if let Some(sig) = sig {
@@ -171,7 +171,7 @@ async fn the_worker_signs_with_kms_and_openssl_reportq_and_the_api_verify_it() {
     // Bytes appended after signing (an incremental update of someone else's) are refused too.
     let mut appended = pdf.clone();
     appended.extend_from_slice(b"\n% appended\n");
-    let v = reportq::provenance::verify(&appended, None);
+    let v = reportq::verify::verify(&appended, None);
     let sig = v.checks.iter().find(|c| c.check == "signature").unwrap();
     assert!(!sig.ok && sig.detail.contains("added"), "{sig:?}");
     // Another key's certificate: refused by name.
@@ -186,7 +186,7 @@ async fn the_worker_signs_with_kms_and_openssl_reportq_and_the_api_verify_it() {
     other_env.retain(|(k, _)| k != "REPORTQ_SIGNING_KEY");
     other_env.push(("REPORTQ_SIGNING_KEY".into(), other.path().display().to_string()));
     let other_cert = String::from_utf8(run(&["signing", "certificate"], &other_env).stdout).unwrap();
-    let v = reportq::provenance::verify(&pdf, Some(&other_cert));
+    let v = reportq::verify::verify(&pdf, Some(&other_cert));
     assert!(!v.ok && v.checks[0].detail.contains("not by the certificate given"), "{:#?}", v.checks);
 }
 
@@ -207,7 +207,7 @@ async fn signing_the_same_file_twice_gives_the_same_bytes() {
     let b = signer.sign_pdf(pdf.clone(), 1_790_000_000).await.unwrap();
     assert_eq!(a, b);
     assert!(a.starts_with(&pdf), "the signature is an update after the file");
-    let v = reportq::provenance::verify(&a, Some(&signer.certificate_pem()));
+    let v = reportq::verify::verify(&a, Some(&signer.certificate_pem()));
     assert!(v.ok, "{:#?}", v.checks);
     // PDF/A-3b still holds with the signature field.
     let report =
