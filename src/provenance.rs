@@ -199,6 +199,27 @@ pub fn attach(pdf: Vec<u8>, request: &[u8], provenance: &[u8], epoch: i64) -> Re
     let mut catalog = catalog;
     catalog.set("Names", Object::Dictionary(names));
     catalog.set("AF", Object::Array(af));
+    // The XMP names the files too (Dublin Core's relation: no extension schema needed).
+    if let Ok(meta) = catalog.get(b"Metadata").and_then(Object::as_reference) {
+        let stream = prev.get_object(meta).and_then(Object::as_stream).map_err(|e| format!("TeX's XMP: {e}"))?;
+        let xmp = if stream.dict.has(b"Filter") { stream.decompressed_content().map_err(|e| e.to_string())? } else { stream.content.clone() };
+        let xmp = String::from_utf8(xmp).map_err(|_| "TeX's XMP is not UTF-8".to_string())?;
+        if let (Some(at), false) = (xmp.rfind("</rdf:RDF>"), xmp.contains("<dc:relation")) {
+            let items: String = files
+                .iter()
+                .map(|f| format!("     <rdf:li>{}: {} (embedded file, SHA-256 {})</rdf:li>\n", f.name, f.description, sha256(f.bytes)))
+                .collect();
+            let xmp = format!(
+                "{}<rdf:Description rdf:about=\"\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\">\n   <dc:relation>\n    <rdf:Bag>\n{items}    </rdf:Bag>\n   </dc:relation>\n  </rdf:Description>\n  {}",
+                &xmp[..at],
+                &xmp[at..]
+            );
+            let mut dict = Dictionary::new();
+            dict.set("Type", Object::Name(b"Metadata".to_vec()));
+            dict.set("Subtype", Object::Name(b"XML".to_vec()));
+            catalog.set("Metadata", Object::Reference(inc.new_document.add_object(Object::Stream(Stream::new(dict, xmp.into_bytes())))));
+        }
+    }
     inc.new_document.set_object(root, Object::Dictionary(catalog));
     let mut out = Vec::new();
     inc.save_to(&mut out).map_err(|e| format!("writing the update: {e}"))?;

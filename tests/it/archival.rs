@@ -290,6 +290,13 @@ fn detached(pdf: &[u8]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+fn poppler_meta(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    String::from_utf8_lossy(&Command::new("pdfinfo").arg("-meta").arg(&path).output().expect("pdfinfo").stdout).into_owned()
+}
+
 fn check<'a>(v: &'a reportq::provenance::Verification, name: &str) -> &'a reportq::provenance::Check {
     v.checks.iter().find(|c| c.check == name).unwrap_or_else(|| panic!("no {name} check: {:?}", v.checks))
 }
@@ -314,6 +321,16 @@ fn a3_reports_carry_their_request_and_provenance_and_verify_by_rerendering() {
         for p in profiles {
             let fails = failures(&pdf, *p);
             assert!(fails.is_empty(), "{name} {standard} fails {p:?}:\n{}", fails.join("\n"));
+        }
+        // The XMP names both files (Dublin Core relation), with their hashes.
+        let xmp = poppler_meta(&pdf);
+        for f in ["request.json", "provenance.json"] {
+            let li = xmp
+                .lines()
+                .find(|l| l.contains(&format!("<rdf:li>{f}:")))
+                .unwrap_or_else(|| panic!("{name} {standard}: the XMP does not name {f}:\n{xmp}"));
+            let sha = reportq::provenance::sha256(&reportq::provenance::embedded(&pdf).unwrap().into_iter().find(|(n, _)| n == f).unwrap().1);
+            assert!(li.contains(&sha), "{li}");
         }
         // The embedded request is the one rendered; the provenance names this install.
         let files = reportq::provenance::embedded(&pdf).unwrap();
