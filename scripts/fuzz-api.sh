@@ -82,7 +82,8 @@ TOML
 
 # From the scratch folder: schemathesis keeps its cache in the working directory, and reads
 # schemathesis.toml from there.
-(cd "$STATE" && "$VENV/bin/schemathesis" run "http://$REPORTQ_LISTEN/openapi.json" \
+# The hooks module teaches schemathesis to send application/pdf bodies (the verify route).
+(cd "$STATE" && PYTHONPATH="$OLDPWD/scripts" SCHEMATHESIS_HOOKS=schemathesis_hooks "$VENV/bin/schemathesis" run "http://$REPORTQ_LISTEN/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection \
   --max-examples "$N" --seed 20261125 --max-time 300 --phases examples,coverage,fuzzing --request-timeout 30 --workers 1 \
   --suppress-health-check all --no-shrink --header "Authorization: Bearer $key" "${@:2}") || { echo "fuzz-api: failures above; server log:"; tail -40 "$STATE/serve.log"; exit 1; }

@@ -34,14 +34,19 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 /// (packets dropped on the way) would hold its caller for ever.
 pub fn clients_from(shared: &aws_config::SdkConfig) -> (aws_sdk_s3::Client, aws_sdk_sqs::Client) {
     let path_style = shared.endpoint_url().is_some();
-    let mut timeouts = shared.timeout_config().map(|t| t.to_builder()).unwrap_or_default();
-    if timeouts.clone().build().operation_attempt_timeout().is_none() {
-        timeouts = timeouts.operation_attempt_timeout(ATTEMPT_TIMEOUT);
-    }
-    let timeouts = timeouts.build();
+    let timeouts = timeouts(shared, ATTEMPT_TIMEOUT);
     let s3 = aws_sdk_s3::config::Builder::from(shared).force_path_style(path_style).timeout_config(timeouts.clone()).build();
     let sqs = aws_sdk_sqs::config::Builder::from(shared).timeout_config(timeouts).build();
     (aws_sdk_s3::Client::from_conf(s3), aws_sdk_sqs::Client::from_conf(sqs))
+}
+
+/// `shared`'s time limits, with `attempt` as the limit per attempt unless it sets one.
+pub fn timeouts(shared: &aws_config::SdkConfig, attempt: std::time::Duration) -> aws_config::timeout::TimeoutConfig {
+    let mut t = shared.timeout_config().map(|t| t.to_builder()).unwrap_or_default();
+    if t.clone().build().operation_attempt_timeout().is_none() {
+        t = t.operation_attempt_timeout(attempt);
+    }
+    t.build()
 }
 
 /// The longest one S3 or SQS call attempt may wait: above SQS's longest long poll (20 s), far

@@ -96,11 +96,8 @@ pub struct KmsKey {
 
 impl KmsKey {
     pub fn new(shared: &aws_config::SdkConfig, key_id: &str) -> KmsKey {
-        let mut timeouts = shared.timeout_config().map(|t| t.to_builder()).unwrap_or_default();
-        if timeouts.clone().build().operation_attempt_timeout().is_none() {
-            timeouts = timeouts.operation_attempt_timeout(std::time::Duration::from_secs(5));
-        }
-        let conf = aws_sdk_kms::config::Builder::from(shared).timeout_config(timeouts.build()).build();
+        let timeouts = crate::aws::timeouts(shared, std::time::Duration::from_secs(5));
+        let conf = aws_sdk_kms::config::Builder::from(shared).timeout_config(timeouts).build();
         KmsKey { client: aws_sdk_kms::Client::from_conf(conf), key_id: key_id.into() }
     }
 }

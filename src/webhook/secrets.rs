@@ -81,11 +81,8 @@ impl SecretsManagerSecret {
     /// The secret `id` (an ARN or a name), with the same endpoint, region and credentials as
     /// the S3 and SQS clients.
     pub fn new(shared: &aws_config::SdkConfig, id: &str) -> SecretsManagerSecret {
-        let mut timeouts = shared.timeout_config().map(|t| t.to_builder()).unwrap_or_default();
-        if timeouts.clone().build().operation_attempt_timeout().is_none() {
-            timeouts = timeouts.operation_attempt_timeout(std::time::Duration::from_secs(5));
-        }
-        let conf = aws_sdk_secretsmanager::config::Builder::from(shared).timeout_config(timeouts.build()).build();
+        let timeouts = crate::aws::timeouts(shared, std::time::Duration::from_secs(5));
+        let conf = aws_sdk_secretsmanager::config::Builder::from(shared).timeout_config(timeouts).build();
         SecretsManagerSecret { client: aws_sdk_secretsmanager::Client::from_conf(conf), id: id.into() }
     }
 }

@@ -85,3 +85,30 @@ fn report_ranks_improvements_when_a_network_is_configured() {
     }
     assert!(text.contains(&format!("(+{:.1})", best.gain_renderability.max(best.gain_intellectual_control))));
 }
+
+/// An `a-3a` DiAGRAM report scored with a network records the network's SHA-256; a re-render
+/// without that network is refused and names it, and with it TeX's bytes come out identical.
+#[test]
+fn a_scored_report_rerenders_only_with_its_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut req: serde_json::Value = serde_json::from_slice(&example("diagram.json")).unwrap();
+    req["pdf"] = serde_json::json!({ "standard": "a-3a" });
+    let (req_path, pdf_path) = (dir.path().join("req.json"), dir.path().join("report.pdf"));
+    std::fs::write(&req_path, req.to_string()).unwrap();
+    let bif = fixture("diagram-like.bif");
+    let (bif_s, pdf_s) = (bif.to_str().unwrap(), pdf_path.to_str().unwrap());
+    let out = reportq(&["render", req_path.to_str().unwrap(), "-o", pdf_s, "--epoch", "1790000000", "--model", bif_s]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pdf = std::fs::read(&pdf_path).unwrap();
+    let v = reportq::verify::verify(&pdf, None);
+    assert!(v.ok, "{:#?}", v.checks);
+    let recorded = v.provenance.unwrap().diagram_network_sha256;
+    assert_eq!(recorded.as_deref(), Some(reportq::provenance::sha256(&std::fs::read(&bif).unwrap()).as_str()));
+
+    let out = reportq(&["verify", pdf_s, "--rerender"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && text.contains("FAIL rerender") && text.contains("DiAGRAM network: recorded"), "{text}");
+    let out = reportq(&["verify", pdf_s, "--rerender", "--model", bif_s]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("ok   rerender"), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -5,27 +5,14 @@
 
 use crate::common;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::aws::{LocalStack, resources};
+use common::spawn;
 use serde_json::{Value, json};
 
 const EXE: &str = env!("CARGO_BIN_EXE_reportq");
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(args: &[&str], env: &[(String, String)]) -> Proc {
-    let cmd = Command::new(EXE).args(args).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).stdin(Stdio::null()).spawn();
-    Proc(cmd.unwrap())
-}
 
 fn run(args: &[&str], env: &[(String, String)]) -> std::process::Output {
     Command::new(EXE).args(args).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).stdin(Stdio::null()).output().unwrap()
@@ -132,6 +119,12 @@ async fn the_worker_signs_with_kms_and_openssl_reportq_and_the_api_verify_it() {
     };
     assert_eq!(job["status"], "succeeded", "{job}");
     let pdf = reqwest::get(job["result"]["url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap().to_vec();
+
+    // Signed, it is still PDF/A-3a and PDF/UA-1.
+    for profile in [page_validation::ValidationProfile::PdfA3a, page_validation::ValidationProfile::PdfUa1] {
+        let report = page_validation::validate_pdf_bytes(&pdf, &page_validation::ValidationOptions::default().profile(profile)).unwrap();
+        assert!(report.failures.is_empty(), "{profile:?}: {:?}", report.failures.iter().map(|f| &f.message).collect::<Vec<_>>());
+    }
 
     // OpenSSL, independently: the CMS verifies over the byte range with the published cert.
     let (ok, err) = openssl_verifies(&pdf, &cert_path);

@@ -111,3 +111,27 @@ pub fn wait_for(path: &Path, d: Duration) -> bool {
     }
     path.exists()
 }
+
+/// A child `reportq` process, killed when dropped (and when the test process dies).
+pub struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `reportq ARGS` with `env`, in the background.
+pub fn spawn(args: &[&str], env: &[(String, String)]) -> Proc {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_reportq"));
+    cmd.args(args).envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str()))).stdin(std::process::Stdio::null());
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    Proc(cmd.spawn().unwrap())
+}
