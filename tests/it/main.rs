@@ -20,6 +20,7 @@ mod image;
 mod image_confinement;
 mod inference_random;
 mod lambda;
+mod layout;
 mod model_routes;
 mod pipeline;
 mod render;

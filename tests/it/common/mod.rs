@@ -86,6 +86,14 @@ pub fn pdf_text(pdf: &[u8]) -> String {
     poppler("pdftotext", &["-enc", "UTF-8"], pdf)
 }
 
+/// One page's text as poppler lays it out (`pdftotext -layout -f N -l N`), white space runs
+/// squeezed to one space: what a reader sees on that page, independent of how the words are
+/// split into runs or marked content.
+pub fn pdf_page_text(pdf: &[u8], page: usize) -> String {
+    let n = page.to_string();
+    poppler("pdftotext", &["-layout", "-enc", "UTF-8", "-f", &n, "-l", &n], pdf).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The text with all white space removed: TeX breaks lines where it likes.
 pub fn squash(s: &str) -> String {
     s.split_whitespace().collect()
