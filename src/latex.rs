@@ -58,6 +58,23 @@ pub fn escape(s: &str) -> String {
 /// Characters the main font lacks (CJK, emoji) are wrapped, a run at a time, in a group that
 /// selects a fallback font from the bundle, so they print instead of vanishing.
 pub fn escape_into(out: &mut String, s: &str) {
+    escape_with(out, s, Spaces::Glue)
+}
+
+/// How a word break in user text is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Spaces {
+    /// A space: TeX's interword glue, and nothing in the PDF's text (readers guess word
+    /// breaks from glyph positions).
+    Glue,
+    /// `\rqsp `, once per run of white space: in a tagged document the same glue plus a
+    /// zero-width space character (base.tex), so that text read through the structure tree has
+    /// its word breaks (ISO 32000-1, 14.8.2.5, "Identifying word breaks").
+    Character,
+}
+
+/// [`escape_into`] with word breaks written as `spaces` says.
+pub fn escape_with(out: &mut String, s: &str, spaces: Spaces) {
     /// Characters in a row without a space before a break opportunity is added.
     const LONG_WORD: usize = 30;
     /// XeTeX reads its input a line at a time into a 200,000-byte buffer, and one escaped
@@ -67,6 +84,9 @@ pub fn escape_into(out: &mut String, s: &str) {
     let mut run: Option<Fallback> = None;
     let mut word = 0;
     let mut line_start = out.rfind('\n').map_or(0, |i| i + 1);
+    // Within a run of white space (and the control characters dropped inside it): TeX reads
+    // such a run as one space, so it gets one \rqsp.
+    let mut in_space = false;
     for c in s.chars() {
         // Never before white space: TeX drops the spaces that begin a line.
         if out.len() - line_start >= LINE && !c.is_whitespace() {
@@ -94,8 +114,18 @@ pub fn escape_into(out: &mut String, s: &str) {
         }
         if fb.is_some() {
             out.push(c);
+            in_space = false;
             continue;
         }
+        let space = matches!(c, ' ' | '\n' | '\r' | '\t' | '\u{0b}' | '\u{0c}' | '\u{2028}' | '\u{2029}');
+        if spaces == Spaces::Character && (space || in_space && is_dropped(c)) {
+            if !in_space {
+                out.push_str(r"\rqsp ");
+                in_space = true;
+            }
+            continue;
+        }
+        in_space = false;
         match c {
             '\\' => out.push_str(r"\textbackslash{}"),
             '{' => out.push_str(r"\{"),
@@ -122,13 +152,42 @@ pub fn escape_into(out: &mut String, s: &str) {
             // A blank line would end a paragraph (or break a table cell); control characters
             // have no glyph and U+FFFE/FFFF are not characters. Whitespace becomes one space.
             '\n' | '\r' | '\t' | '\u{0b}' | '\u{0c}' | '\u{2028}' | '\u{2029}' => out.push(' '),
-            c if c.is_control() || c == '\u{feff}' || c == '\u{fffe}' || c == '\u{ffff}' => {}
+            c if is_dropped(c) => {}
             c => out.push(c),
         }
     }
     if run.is_some() {
         out.push('}');
     }
+}
+
+/// A template's prose (LaTeX source, not user text) with each word break written as
+/// `\rqsp `, as [`Spaces::Character`] writes user text's. A run of white space stays as it is
+/// where it is no word break or where a `\rqsp` box would change the layout: after a control
+/// word (TeX skips it), when it holds a blank line (a paragraph ends), before `\par`, and at the
+/// start or end of the text.
+pub fn words(tex: &str) -> String {
+    let mut out = String::with_capacity(tex.len() + tex.len() / 8);
+    let mut pos = 0;
+    while let Some(start) = tex[pos..].find([' ', '\n']).map(|k| pos + k) {
+        let end = tex[start..].find(|c: char| c != ' ' && c != '\n').map_or(tex.len(), |k| start + k);
+        out.push_str(&tex[pos..start]);
+        let run = &tex[start..end];
+        let before = &tex[..start];
+        let word = before.trim_end_matches(|c: char| c.is_ascii_alphabetic() || c == '@');
+        // `\\` followed by letters is a line break and a word, not a control word.
+        let after_control_word = word.len() < before.len() && word.ends_with('\\') && !word.ends_with("\\\\");
+        let keep = start == 0 || end == tex.len() || run.matches('\n').count() > 1 || after_control_word || tex[end..].starts_with("\\par");
+        out.push_str(if keep { run } else { r"\rqsp " });
+        pos = end;
+    }
+    out.push_str(&tex[pos..]);
+    out
+}
+
+/// Characters with no glyph, left out of the output.
+fn is_dropped(c: char) -> bool {
+    c.is_control() || c == '\u{feff}' || c == '\u{fffe}' || c == '\u{ffff}'
 }
 
 /// Formats a number for a report: no exponent, at most `decimals` places, trailing zeros kept
@@ -189,6 +248,36 @@ mod tests {
         }
         assert!(!out.contains('\n'));
         assert!(!out.contains("^^"));
+    }
+
+    #[test]
+    fn word_breaks_become_one_space_command_per_run_in_tagged_text() {
+        let tagged = |s: &str| {
+            let mut out = String::new();
+            escape_with(&mut out, s, Spaces::Character);
+            out
+        };
+        assert_eq!(tagged("a b"), r"a\rqsp b");
+        // A run of white space is one break, as TeX reads it; control characters in it too.
+        assert_eq!(tagged("a \t\n\u{7} b"), r"a\rqsp b");
+        // A no-break space is a character, not a break.
+        assert_eq!(tagged("a\u{a0}b"), "a\u{a0}b");
+        assert_eq!(tagged("漢 字"), r"{\rqcjk 漢}\rqsp {\rqcjk 字}");
+        assert_eq!(tagged(r"\x y"), r"\textbackslash{}x\rqsp y");
+        // Untagged text keeps its spaces.
+        assert_eq!(escape("a  b"), "a  b");
+    }
+
+    #[test]
+    fn template_prose_gets_a_space_command_at_each_word_break() {
+        assert_eq!(words("a higher\nscore"), r"a\rqsp higher\rqsp score");
+        // After a control word the space ends the word; a blank line ends a paragraph; the
+        // ends of the text and a space before \par are left as they are.
+        assert_eq!(words(r"\bfseries Topic and \emph{x} y"), r"\bfseries Topic\rqsp and\rqsp \emph{x}\rqsp y");
+        assert_eq!(words("a.\n\nB c \\par\n"), "a.\n\nB\\rqsp c \\par\n");
+        assert_eq!(words(" Zoë é "), r" Zoë\rqsp é ");
+        // The escaper's own \rqsp is a control word: the space after it stays.
+        assert_eq!(words(r"x\rqsp y z"), r"x\rqsp y\rqsp z");
     }
 
     #[test]

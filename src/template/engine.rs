@@ -50,7 +50,19 @@ fn env() -> &'static Environment<'static> {
         // a heading of 300 backslashes took 0.75 s and 100 of them outlived the render timeout.
         // In the outline they become their fullwidth forms, which XeTeX passes through as they
         // are; the heading on the page keeps the real characters. Still escaped like any text.
-        env.add_filter("outline", |s: String| s.replace('\\', "\u{FF3C}").replace('~', "\u{FF5E}").replace('^', "\u{FF3E}"));
+        // Escaped here, spaces as spaces (an outline entry is not typeset: see `plain`).
+        env.add_filter("outline", |s: String| {
+            Value::from_safe_string(crate::latex::escape(&s.replace('\\', "\u{FF3C}").replace('~', "\u{FF5E}").replace('^', "\u{FF3E}")))
+        });
+        // Text that is never typeset (the PDF's metadata): escaped, its spaces left as spaces
+        // in a tagged document too. hyperref turns each \rqsp in a metadata string into a
+        // space the slow way: 99 of them in a long subject took 15 s.
+        env.add_filter("plain", |s: String| Value::from_safe_string(crate::latex::escape(&s)));
+        // A template's own prose (`<% filter words %>...<% endfilter %>`): in a tagged document
+        // its word breaks become \rqsp, as user text's do (crate::latex::words).
+        env.add_filter("words", |state: &minijinja::State<'_, '_>, s: String| {
+            Value::from_safe_string(if tagged(state) { crate::latex::words(&s) } else { s })
+        });
         // Text for a PDF text string (alternative text of a figure) as UTF-16BE hex with its byte
         // order mark: what tagpdf writes into the structure tree. Hex digits only, so nothing in
         // it means anything to TeX.
@@ -81,7 +93,7 @@ fn env() -> &'static Environment<'static> {
 /// The most characters of a figure's alternative text (`utf16hex`).
 pub const MAX_ALT: usize = 1_000;
 
-fn latex_formatter(out: &mut minijinja::Output<'_>, _state: &minijinja::State<'_, '_>, value: &Value) -> Result<(), minijinja::Error> {
+fn latex_formatter(out: &mut minijinja::Output<'_>, state: &minijinja::State<'_, '_>, value: &Value) -> Result<(), minijinja::Error> {
     if value.is_safe() {
         return write!(out, "{value}").map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure));
     }
@@ -92,9 +104,16 @@ fn latex_formatter(out: &mut minijinja::Output<'_>, _state: &minijinja::State<'_
     } else {
         value.to_string()
     };
+    // A tagged document's word breaks are characters too (base.tex's \rqsp).
+    let spaces = if tagged(state) { crate::latex::Spaces::Character } else { crate::latex::Spaces::Glue };
     let mut escaped = String::with_capacity(text.len());
-    crate::latex::escape_into(&mut escaped, &text);
+    crate::latex::escape_with(&mut escaped, &text, spaces);
     out.write_str(&escaped).map_err(|_| minijinja::Error::from(minijinja::ErrorKind::WriteFailure))
+}
+
+/// Whether the document being rendered is tagged (`doc.tagged`).
+fn tagged(state: &minijinja::State<'_, '_>) -> bool {
+    state.lookup("doc").and_then(|d| d.get_attr("tagged").ok()).is_some_and(|t| t.is_true())
 }
 
 /// Renders template `name` with `ctx` to LaTeX source.

@@ -29,4 +29,5 @@ mod scoring;
 mod scoring_cli;
 mod signing;
 mod soak;
+mod tagged_text;
 mod texformat;
