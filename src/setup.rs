@@ -35,7 +35,7 @@ pub fn heads() -> Result<Vec<(String, String)>, RenderError> {
         for standard in PdfStandard::ALL {
             let ctx = RenderContext::new(Date::from_epoch(0), standard);
             let prepared = template::prepare(&req.params, &ctx)?;
-            // PDF/A through pdfx has no preamble format (templates/base.tex says why).
+            // PDF/A-1b (through pdfx) has no preamble format (templates/base.tex says why).
             let Some((head, _)) = texformat::split(&prepared.tex) else { continue };
             match out.iter_mut().find(|(h, _)| h == head) {
                 Some((_, what)) => what.push_str(&format!(", {name} {}", standard.as_str())),

@@ -1,8 +1,8 @@
 //! TeX formats with a template's preamble already in them.
 //!
 //! Most of a render used to be LaTeX reading the same packages again (geometry, hyperref,
-//! bookmark, xcolor, graphicx, longtable, booktabs and, for tagged reports, LaTeX's PDF
-//! management and tagpdf): the same work for every request of a kind. `reportq setup` runs
+//! bookmark, xcolor, graphicx, longtable, booktabs and, for PDF/A reports, LaTeX's PDF
+//! management (and tagpdf for tagged ones)): the same work for every request of a kind. `reportq setup` runs
 //! that part once and dumps TeX's memory into a format file; a render that finds the format
 //! for its preamble loads it and starts where the dump stopped.
 //!
@@ -137,13 +137,14 @@ pub fn source(head: &str, metrics: &str) -> String {
     )
 }
 
-/// Whether a document is tagged (LaTeX's `\DocumentMetadata` starts it): tagged documents take
+/// Whether a document is tagged (tagpdf is activated at its start; untagged PDF/A documents
+/// have `\DocumentMetadata` too): tagged documents take
 /// two passes. tagpdf numbers each marked content and finds its page from the first pass's
 /// records (the aux file, kept in memory between passes); in one pass the structure tree
 /// points at the wrong content. Templates are otherwise written for one pass (no
 /// cross-references; bookmarks via `bookmark`).
 pub fn tagged(tex: &str) -> bool {
-    const MARK: &str = "\\DocumentMetadata";
+    const MARK: &str = "\\tagpdfsetup{activate-all}";
     let start = &tex.as_bytes()[..tex.len().min(4096)];
     start.windows(MARK.len()).any(|w| w == MARK.as_bytes())
 }
@@ -186,7 +187,9 @@ mod tests {
     fn a_document_without_its_format_compiles_whole() {
         let bundle = tempfile::tempdir().unwrap();
         std::fs::write(bundle.path().join("SHA256SUM"), "ab".repeat(32)).unwrap();
-        let doc = format!("\\DocumentMetadata{{}}\n\\documentclass{{article}}\n{MARK}\\begin{{document}}x\\end{{document}}\n");
+        let doc = format!(
+            "\\DocumentMetadata{{}}\n\\tagpdfsetup{{activate-all}}\n\\documentclass{{article}}\n{MARK}\\begin{{document}}x\\end{{document}}\n"
+        );
         let p = plan(bundle.path(), &doc, true);
         assert_eq!((p.format.as_str(), p.text, p.passes), (LATEX, doc.as_str(), 2));
         let (head, tail) = split(&doc).unwrap();

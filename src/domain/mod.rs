@@ -43,7 +43,7 @@ pub struct PdfOptions {
 
 /// Which PDF flavour to write. The default is tagged and accessible (PDF/A-2a and PDF/UA-1
 /// at once): reports are filed by archivists and read by people with screen readers. The
-/// untagged PDF/A flavours (through pdfx) and plain PDF stay selectable.
+/// untagged PDF/A flavours (LaTeX's PDF management without tagging; pdfx for PDF/A-1b) and plain PDF stay selectable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 pub enum PdfStandard {
     /// PDF/A-2a and PDF/UA-1: a structure tree (headings, paragraphs, tables, figures with
@@ -57,7 +57,7 @@ pub enum PdfStandard {
     /// associated files ([`crate::provenance`]).
     #[serde(rename = "a-3a")]
     A3a,
-    /// PDF/A-3b (through pdfx), carrying the request and provenance as `a-3a` does.
+    /// PDF/A-3b (untagged), carrying the request and provenance as `a-3a` does.
     #[serde(rename = "a-3b")]
     A3b,
     #[serde(rename = "a-1b")]
@@ -81,15 +81,12 @@ impl PdfStandard {
         }
     }
 
-    /// The option name pdfx takes, if any.
+    /// The option name pdfx takes, if any: PDF/A-1b only, which LaTeX's PDF management (2022)
+    /// does not write.
     pub fn pdfx_option(self) -> Option<&'static str> {
         match self {
-            PdfStandard::A2a => None,
-            PdfStandard::A2b => Some("a-2b"),
-            PdfStandard::A3a => None,
-            PdfStandard::A3b => Some("a-3b"),
             PdfStandard::A1b => Some("a-1b"),
-            PdfStandard::None => None,
+            _ => None,
         }
     }
 
@@ -98,12 +95,16 @@ impl PdfStandard {
         matches!(self, PdfStandard::A2a | PdfStandard::A3a)
     }
 
-    /// The PDF/A part LaTeX's `\DocumentMetadata` writes for a tagged document.
-    pub fn tagged_pdfa(self) -> Option<&'static str> {
+    /// The PDF/A part LaTeX's `\DocumentMetadata` writes (XMP packet, output intent): every
+    /// PDF/A flavour but PDF/A-1b (pdfx's). Untagged ones through it too, so that their
+    /// preamble can be dumped into a format as the tagged ones' is.
+    pub fn metadata_pdfa(self) -> Option<&'static str> {
         match self {
             PdfStandard::A2a => Some("A-2a"),
             PdfStandard::A3a => Some("A-3a"),
-            _ => None,
+            PdfStandard::A2b => Some("A-2b"),
+            PdfStandard::A3b => Some("A-3b"),
+            PdfStandard::A1b | PdfStandard::None => None,
         }
     }
 

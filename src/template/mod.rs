@@ -194,7 +194,7 @@ pub(crate) fn engine_doc(meta: &DocMeta, ctx: &RenderContext, landscape: bool) -
         landscape => landscape,
         pdfx => ctx.pdf.pdfx_option().map(|s| Value::from_safe_string(s.to_string())),
         tagged => ctx.pdf.tagged(),
-        pdfa => ctx.pdf.tagged_pdfa().map(|s| Value::from_safe_string(s.to_string())),
+        pdfa => ctx.pdf.metadata_pdfa().map(|s| Value::from_safe_string(s.to_string())),
         // The job's date as a PDF date: every date in a tagged file's XMP is this one.
         pdfdate => Value::from_safe_string(pdf_date(ctx.date.epoch)),
     }

@@ -77,7 +77,7 @@ fn every_template_is_tagged_pdfa_2a_and_pdfua_1_by_default() {
 
 #[test]
 fn an_untagged_pdf_fails_the_accessibility_checks() {
-    // The negative control: the same report untagged (PDF/A-2b through pdfx) fails PDF/UA-1
+    // The negative control: the same report untagged (PDF/A-2b) fails PDF/UA-1
     // and PDF/A-2a, on the rules tagging satisfies.
     let h = harness();
     let pdf = render_json(&h, &with_standard(example_json("summary.json"), "a-2b"));

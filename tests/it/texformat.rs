@@ -19,8 +19,8 @@ fn preamble_formats_give_the_bytes_of_the_whole_document() {
     let fast = harness();
     let whole = harness_with(|c| c.preload = false);
     for example_file in ["diagram.json", "summary.json"] {
-        // PDF/A-2b (pdfx) documents have no preamble format: they compile whole either way.
-        for standard in ["a-2a", "none"] {
+        // (PDF/A-1b documents, through pdfx, have no preamble format: they compile whole.)
+        for standard in ["a-2a", "a-2b", "none"] {
             let req = with_standard(example_file, standard);
             let a = fast.renderer.render(&req, &ctx(&req)).unwrap_or_else(|e| panic!("{e}"));
             let b = whole.renderer.render(&req, &ctx(&req)).unwrap_or_else(|e| panic!("{e}"));
@@ -35,7 +35,7 @@ fn preamble_formats_give_the_bytes_of_the_whole_document() {
 #[test]
 fn pdfx_documents_compile_whole() {
     let h = harness();
-    let req = with_standard("diagram.json", "a-2b");
+    let req = with_standard("diagram.json", "a-1b");
     assert_eq!(h.renderer.render(&req, &ctx(&req)).unwrap_or_else(|e| panic!("{e}")).tex_format, "latex");
 }
 
@@ -73,7 +73,7 @@ fn nothing_above_the_format_mark_depends_on_the_request() {
     let diagram: serde_json::Value = serde_json::from_slice(&example("diagram.json")).unwrap();
     let mut other_diagram = diagram.clone();
     other_diagram["params"]["organisation"] = json!("Another archive");
-    for standard in ["a-2a", "a-3a", "none"] {
+    for standard in ["a-2a", "a-3a", "a-2b", "a-3b", "none"] {
         let a = head(&summary, 1_790_000_000, standard).expect("a format mark");
         assert_eq!(Some(a.clone()), head(&other, 1_700_000_000, standard), "{standard}: the summary's head changed with the request");
         assert!(!a.contains("Quarterly") && !a.contains("reportq tests"), "user text above the mark");
@@ -85,10 +85,12 @@ fn nothing_above_the_format_mark_depends_on_the_request() {
     let mut german = summary.clone();
     german["params"]["language"] = json!("de-DE");
     assert_ne!(head(&german, 0, "a-2a"), head(&summary, 0, "a-2a"));
-    assert_eq!(head(&summary, 0, "a-2b"), None, "pdfx documents have no format mark");
+    assert_eq!(head(&summary, 0, "a-1b"), None, "pdfx documents have no format mark");
     // What setup builds: one format per distinct head.
     let heads = reportq::setup::heads().unwrap();
     // (a-3a's head names PDF/A-3a where a-2a's names PDF/A-2a.)
     assert_ne!(head(&summary, 0, "a-3a"), head(&summary, 0, "a-2a"));
-    assert_eq!(heads.len(), 6, "{:?}", heads.iter().map(|(_, w)| w).collect::<Vec<_>>());
+    assert_ne!(head(&summary, 0, "a-2b"), head(&summary, 0, "a-2a"));
+    // Two templates, five standards with a format (all but PDF/A-1b).
+    assert_eq!(heads.len(), 10, "{:?}", heads.iter().map(|(_, w)| w).collect::<Vec<_>>());
 }
