@@ -6,7 +6,7 @@ use crate::common;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::aws::{LocalStack, resources};
+use common::aws::{LocalStack, process_env, resources};
 use common::spawn;
 use serde_json::{Value, json};
 
@@ -18,19 +18,7 @@ async fn submit_render_poll_download_over_http() {
     let res = resources(&ls.endpoint, 30, 3);
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
-    let env: Vec<(String, String)> = [
-        ("AWS_ENDPOINT_URL", ls.endpoint.clone()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ("REPORTQ_BUCKET", res.bucket.clone()),
-        ("REPORTQ_QUEUE_URL", res.queue_url.clone()),
-        ("REPORTQ_LISTEN", format!("127.0.0.1:{port}")),
-        ("REPORTQ_POLL_WAIT_SECS", "1".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = process_env(&res, port, &[]);
     let _api = spawn(&["serve"], &env);
     let http = reqwest::Client::new();
     let end = Instant::now() + Duration::from_secs(20);

@@ -8,7 +8,7 @@ use crate::common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::aws::{LocalStack, resources};
+use common::aws::{LocalStack, process_env, resources};
 use common::spawn;
 use serde_json::{Value, json};
 
@@ -70,22 +70,15 @@ async fn the_worker_signs_with_kms_and_openssl_reportq_and_the_api_verify_it() {
         .to_string();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
-    let env: Vec<(String, String)> = [
-        ("AWS_ENDPOINT_URL", ls.endpoint.clone()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "test".into()),
-        ("AWS_SECRET_ACCESS_KEY", "test".into()),
-        ("REPORTQ_BUCKET", res.bucket.clone()),
-        ("REPORTQ_QUEUE_URL", res.queue_url.clone()),
-        ("REPORTQ_LISTEN", format!("127.0.0.1:{port}")),
-        ("REPORTQ_POLL_WAIT_SECS", "1".into()),
-        ("REPORTQ_METRICS_LISTEN", "off".into()),
-        ("REPORTQ_SIGNING_KEY", format!("kms:{key}")),
-        ("REPORTQ_SIGNING_NAME", "CN=Ravenscar Borough Archive reports,O=Ravenscar Borough Archive".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = process_env(
+        &res,
+        port,
+        &[
+            ("REPORTQ_METRICS_LISTEN", "off".into()),
+            ("REPORTQ_SIGNING_KEY", format!("kms:{key}")),
+            ("REPORTQ_SIGNING_NAME", "CN=Ravenscar Borough Archive reports,O=Ravenscar Borough Archive".into()),
+        ],
+    );
 
     // The certificate an archive publishes: made from the key alone, the same each time.
     let dir = tempfile::tempdir().unwrap();

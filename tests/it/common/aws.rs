@@ -158,6 +158,25 @@ pub struct Resources {
 }
 
 /// Creates a bucket and a queue with its DLQ, running `infra/localstack/init/ready.d/reportq-init.py`.
+/// The environment of a `reportq serve` / `reportq worker` process on these resources, the API
+/// listening on `port`, plus `extra` settings.
+pub fn process_env(res: &Resources, port: u16, extra: &[(&str, String)]) -> Vec<(String, String)> {
+    [
+        ("AWS_ENDPOINT_URL", res.endpoint.clone()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "test".into()),
+        ("AWS_SECRET_ACCESS_KEY", "test".into()),
+        ("REPORTQ_BUCKET", res.bucket.clone()),
+        ("REPORTQ_QUEUE_URL", res.queue_url.clone()),
+        ("REPORTQ_LISTEN", format!("127.0.0.1:{port}")),
+        ("REPORTQ_POLL_WAIT_SECS", "1".into()),
+    ]
+    .into_iter()
+    .chain(extra.iter().cloned())
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
 pub fn resources(endpoint: &str, visibility_secs: u32, max_receive: u32) -> Resources {
     let tag = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
     let out = Command::new(python())
