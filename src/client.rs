@@ -270,6 +270,78 @@ impl Client {
         Ok(run)
     }
 
+    /// A bulk run from a JSONL file of any size up to the manifest limits: makes the manifest
+    /// batch, uploads the file (streamed, never held whole), starts it, and with `wait`
+    /// follows its counts with a progress bar (rate, ETA) until every line is final.
+    pub async fn run_manifest(&self, input: &Path, wait: bool, timeout: Duration) -> Result<(Uuid, BatchView), ClientError> {
+        use std::io::{BufRead, Read};
+        let lines = std::io::BufReader::new(std::fs::File::open(input)?).split(b'\n').count() as u64;
+        let size = std::fs::metadata(input)?.len();
+        let created: crate::wire::ManifestCreated =
+            self.post("/v1/batches", &serde_json::json!({ "manifest": { "lines": lines } }), &Uuid::new_v4().to_string()).await?;
+        let id = created.batch_id;
+        eprintln!("batch {id}: uploading {lines} lines ({size} bytes)");
+        let file = std::fs::File::open(input)?;
+        let chunks = futures::stream::unfold(file, |mut f| async move {
+            let mut buf = vec![0u8; 1 << 20];
+            match f.read(&mut buf) {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok::<_, std::io::Error>(buf), f))
+                }
+                Err(e) => Some((Err(e), f)),
+            }
+        });
+        let put = reqwest::Client::new()
+            .put(&created.upload.url)
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .map_err(transport)?;
+        if !put.status().is_success() {
+            return Err(ClientError::Input(format!("uploading the manifest: {} {}", put.status(), put.text().await.unwrap_or_default())));
+        }
+        let _: Value = self.post(&created.links.start, &serde_json::json!({}), &Uuid::new_v4().to_string()).await?;
+        let path = format!("/v1/batches/{id}?limit=1");
+        if !wait {
+            return Ok((id, self.get(&path).await?));
+        }
+        let bar = indicatif::ProgressBar::new(lines);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} lines final, {per_sec}, ETA {eta} | {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        let start = Instant::now();
+        loop {
+            let view: BatchView = self.get(&path).await?;
+            let m = view.manifest.clone().unwrap_or(crate::wire::ManifestView {
+                lines: lines as u32,
+                state: "awaiting_upload".into(),
+                lines_read: 0,
+                validated: 0,
+                invalid: 0,
+                errors_url: None,
+            });
+            let c = &view.counts;
+            bar.set_position((c.succeeded + c.failed) as u64 + u64::from(m.invalid));
+            bar.set_message(format!(
+                "{}: {} validated, {} invalid, {} queued, {} running, {} succeeded, {} failed",
+                m.state, m.validated, m.invalid, c.queued, c.running, c.succeeded, c.failed
+            ));
+            if view.done {
+                bar.finish();
+                return Ok((id, view));
+            }
+            if start.elapsed() > timeout {
+                bar.abandon();
+                return Err(ClientError::Input(format!("gave up after {timeout:?}: batch {id} is not done")));
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+    }
+
     /// Downloads a finished job's PDF to `path` (through `/pdf`, which redirects to a fresh
     /// presigned URL: the URL in an older status answer may have expired).
     pub async fn download(&self, id: Uuid, path: &Path) -> Result<u64, ClientError> {

@@ -22,7 +22,9 @@
 
 pub mod access;
 pub mod api;
+pub mod archive;
 pub mod aws;
+pub mod batch;
 pub mod bayes;
 pub mod bench;
 pub mod chart;
@@ -31,6 +33,7 @@ pub mod config;
 pub mod consumer;
 pub mod csv;
 pub mod domain;
+pub mod fanout;
 pub mod latex;
 pub mod logging;
 pub mod metrics;

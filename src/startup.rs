@@ -104,6 +104,7 @@ impl Services {
         if let Some(q) = &queues.webhooks {
             worker = worker.with_webhooks(q.clone(), secrets);
         }
+        let worker = worker.with_fanout(queues.bulk.clone());
         Ok((worker, queues))
     }
 

@@ -211,7 +211,8 @@ impl Submitter {
                 let b = Batch {
                     id: batch_id,
                     created_at_epoch: now_epoch(),
-                    job_ids: (0..items.len()).map(|_| Uuid::new_v4()).collect(),
+                    job_ids: (0..items.len() as u32).map(|i| crate::domain::job::item_id(batch_id, i)).collect(),
+                    manifest: None,
                     owner: caller.owner.clone(),
                     callback: callback.clone(),
                 };
@@ -240,16 +241,22 @@ impl Submitter {
             })
             .collect();
         let templates: Vec<String> = new_jobs.iter().map(|j| j.template.clone()).collect();
-        let created: Vec<Result<bool, StoreError>> = futures::stream::iter(new_jobs)
-            .map(|job| {
-                let store = self.store.clone();
-                async move { store.create_job(&job).await }
-            })
-            .buffered(32)
-            .collect()
-            .await;
-        for r in created {
-            r?;
+        if new_jobs.iter().all(|j| crate::domain::job::item_of(j.id).is_some()) {
+            // A chunk record per hundred jobs ([`crate::store::items`]).
+            self.store.create_items(&new_jobs).await?;
+        } else {
+            // A batch recorded before its jobs had item ids (replayed by its key): a record each.
+            let created: Vec<Result<bool, StoreError>> = futures::stream::iter(new_jobs)
+                .map(|job| {
+                    let store = self.store.clone();
+                    async move { store.create_job(&job).await }
+                })
+                .buffered(32)
+                .collect()
+                .await;
+            for r in created {
+                r?;
+            }
         }
         let to_send: Vec<JobMessage> = if replay && self.sent.is_sent(Sent::Batch(batch_id)).await? {
             Vec::new()
@@ -270,5 +277,34 @@ impl Submitter {
         }
         tracing::info!(batch_id = %batch_id, jobs = batch.job_ids.len(), replay, made, "batch queued");
         Ok((batch, made))
+    }
+
+    /// Makes a manifest batch (no jobs yet: the fan-out makes them from the uploaded file).
+    /// Returns the batch and whether this call created it (a replayed key returns the first).
+    pub async fn create_manifest(&self, lines: u32, new: NewBatch<'_>) -> Result<(Batch, bool), SubmitError> {
+        let NewBatch { fingerprint, key, caller, callback } = new;
+        let mut batch_id = Uuid::new_v4();
+        if let Some(key) = key
+            && let Some(old) = self.claim(IdempotencyScope::Batch, caller.owner.as_deref(), key, fingerprint, batch_id).await?
+        {
+            batch_id = old;
+            if let Some(b) = self.store.batch(batch_id).await? {
+                return Ok((b, false));
+            }
+        }
+        let b = Batch {
+            id: batch_id,
+            created_at_epoch: now_epoch(),
+            job_ids: Vec::new(),
+            manifest: Some(crate::domain::manifest::Manifest { lines }),
+            owner: caller.owner.clone(),
+            callback,
+        };
+        if self.store.create_batch(&b).await? {
+            tracing::info!(batch_id = %batch_id, lines, "manifest batch created");
+            return Ok((b, true));
+        }
+        let vanished = || StoreError { op: "GetObject", key: format!("batch {batch_id}"), message: "the batch record vanished".into() };
+        Ok((self.store.batch(batch_id).await?.ok_or_else(vanished)?, false))
     }
 }

@@ -210,6 +210,86 @@ pub struct BatchView {
     /// The `batch.completed` delivery, when the batch has a callback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookView>,
+    /// A manifest batch's fan-out (its jobs are its valid lines; `total` grows as they are read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<ManifestView>,
+}
+
+/// Where a manifest's fan-out stands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestView {
+    /// Lines declared at creation.
+    pub lines: u32,
+    /// `awaiting_upload` (not started), `fanning_out`, `done` (every line read).
+    pub state: String,
+    pub lines_read: u32,
+    /// Lines that became jobs, lines that failed (in `errors.jsonl`).
+    pub validated: u32,
+    pub invalid: u32,
+    /// `errors.jsonl` (one `{line, field, message}` a line), once every line was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub errors_url: Option<String>,
+}
+
+/// A batch's archive (`/v1/batches/{id}/archive`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveView {
+    pub batch_id: Uuid,
+    /// `building`, `ready` or `failed`.
+    pub state: String,
+    /// Built while the batch still had jobs to finish: only the reports finished then.
+    pub partial: bool,
+    /// PDFs in the ZIP; rows of its `manifest.csv` (one a job or line).
+    pub reports: u32,
+    pub rows: u32,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    pub requested_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub built_at: Option<String>,
+    /// A fresh presigned download, when `ready`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub links: ArchiveLinks,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArchiveLinks {
+    #[serde(rename = "self")]
+    pub this: String,
+    pub batch: String,
+}
+
+/// `201` to `POST /v1/batches`: where to upload the manifest, and how to start it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestCreated {
+    pub batch_id: Uuid,
+    pub lines: u32,
+    pub created_at: String,
+    pub upload: Upload,
+    pub links: ManifestLinks,
+}
+
+/// A presigned upload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Upload {
+    pub method: String,
+    pub url: String,
+    pub expires_at: String,
+    pub max_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestLinks {
+    #[serde(rename = "self")]
+    pub this: String,
+    /// `POST` here once the file is uploaded.
+    pub start: String,
 }
 
 /// A callback's delivery, as the job or batch shows it.

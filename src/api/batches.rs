@@ -14,10 +14,11 @@ use crate::config::MAX_BATCH;
 use crate::domain::ParamError;
 use crate::domain::access::Caller;
 use crate::domain::job::{Status, rfc3339};
+use crate::domain::manifest::{CHUNK_LINES, Cursor, Manifest};
 use crate::domain::trace::Trace;
 use crate::domain::webhook::{Callback, Subject};
 use crate::submit::NewBatch;
-use crate::wire::{BatchJob, BatchSubmitted, BatchView, Counts, ItemError, JobLinks, WebhookView};
+use crate::wire::{BatchJob, BatchSubmitted, BatchView, ItemError, JobLinks, ManifestView, WebhookView};
 
 pub async fn submit_batch(
     State(s): State<Shared>,
@@ -114,26 +115,55 @@ pub async fn get_batch(
         None => None,
     };
     // One listing of the markers, not one read per job.
-    let moved = store.batch_statuses(id).await?;
-    let status_of = |j: &Uuid| moved.get(j).copied().unwrap_or(Status::Queued);
-    let mut counts = Counts::default();
-    batch.job_ids.iter().for_each(|j| counts.add(status_of(j)));
-    let end = (start + limit).min(batch.job_ids.len());
-    let jobs = batch
-        .job_ids
-        .get(start.min(end)..end)
-        .unwrap_or_default()
-        .iter()
-        .map(|j| BatchJob { job_id: *j, status: status_of(j), links: JobLinks::new(*j) })
-        .collect();
+    let progress = crate::batch::progress(store.as_ref(), &batch).await?;
+    let status_of = |j: &Uuid| progress.moved.get(j).copied().unwrap_or(Status::Queued);
+    // The page's jobs, and where the next page starts (none after the last).
+    let (ids, next) = match &batch.manifest {
+        None => {
+            let end = (start + limit).min(batch.job_ids.len());
+            (batch.job_ids.get(start.min(end)..end).unwrap_or_default().to_vec(), (end < batch.job_ids.len()).then_some(end))
+        }
+        // A manifest's page is by line: its item chunks, read in line order.
+        Some(_) => {
+            let read = progress.cursor.as_ref().map_or(0, |c| c.next_line as usize);
+            let end = (start + limit).min(read);
+            let chunk = |line: usize| (line / CHUNK_LINES as usize) as u32;
+            let ids =
+                if start < end { crate::store::items::batch_items(store.as_ref(), id, chunk(start)..chunk(end - 1) + 1).await? } else { Vec::new() };
+            let in_page = |j: &Uuid| crate::domain::job::item_of(*j).is_some_and(|(_, line)| (start..end).contains(&(line as usize)));
+            // Lines still to be read: the next page starts where this one ended.
+            let more = end < read || progress.cursor.as_ref().is_none_or(|c| !c.done);
+            (ids.into_iter().filter(in_page).collect(), more.then_some(end.max(start)))
+        }
+    };
+    let manifest = match &batch.manifest {
+        None => None,
+        Some(m) => Some(manifest_view(&s, id, m, progress.cursor.as_ref()).await?),
+    };
+    let jobs = ids.iter().map(|j| BatchJob { job_id: *j, status: status_of(j), links: JobLinks::new(*j) }).collect();
     Ok(no_store(BatchView {
         batch_id: id,
         created_at: rfc3339(batch.created_at_epoch),
-        total: batch.job_ids.len(),
-        done: batch.job_ids.iter().all(|j| status_of(j).is_final()),
-        counts,
+        total: progress.total,
+        done: progress.done,
+        counts: progress.counts,
         jobs,
-        next_cursor: (end < batch.job_ids.len()).then(|| end.to_string()),
+        next_cursor: next.map(|n| n.to_string()),
         webhook,
+        manifest,
     }))
+}
+
+async fn manifest_view(s: &Shared, id: Uuid, m: &Manifest, cursor: Option<&Cursor>) -> Result<ManifestView, ApiError> {
+    let state = match cursor {
+        None => "awaiting_upload",
+        Some(c) if c.done => "done",
+        Some(_) => "fanning_out",
+    };
+    let errors_url = match cursor {
+        Some(c) if c.done && c.invalid > 0 => Some(s.submitter.store.errors_url(id, s.cfg.url_expiry).await?.url),
+        _ => None,
+    };
+    let c = cursor.cloned().unwrap_or_default();
+    Ok(ManifestView { lines: m.lines, state: state.into(), lines_read: c.next_line, validated: c.valid, invalid: c.invalid, errors_url })
 }

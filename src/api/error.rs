@@ -49,6 +49,8 @@ pub enum ApiError {
     Store(#[from] StoreError),
     #[error("{0}")]
     Queue(#[from] QueueError),
+    #[error("the manifest of batch {0} is not uploaded yet: PUT it to the batch's upload URL, then start the batch")]
+    ManifestMissing(uuid::Uuid),
     #[error("{0}")]
     Internal(String),
     #[error("{0}")]
@@ -74,7 +76,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::NotReady(_) | ApiError::JobFailed(_) => StatusCode::CONFLICT,
+            ApiError::NotReady(_) | ApiError::JobFailed(_) | ApiError::ManifestMissing(_) => StatusCode::CONFLICT,
             ApiError::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::ScoringUnavailable(_) | ApiError::Store(_) | ApiError::Queue(_) | ApiError::PdfPending { .. } | ApiError::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
@@ -107,6 +109,7 @@ impl ApiError {
             ApiError::ScoringUnavailable(_) => "scoring_unavailable",
             ApiError::Store(_) => "store_unavailable",
             ApiError::Queue(_) => "queue_unavailable",
+            ApiError::ManifestMissing(_) => "manifest_not_uploaded",
             ApiError::Internal(_) => "internal",
             ApiError::Access(e) => match e {
                 AccessError::Missing | AccessError::NoClaims => "unauthorized",

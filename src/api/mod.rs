@@ -7,10 +7,12 @@
 //! Every route is listed once in [`routes`]; the router is built from that table and
 //! `openapi.json` describes the same table (a test holds the two together).
 
+mod archives;
 mod batches;
 mod body;
 mod error;
 mod legacy;
+mod manifests;
 pub mod openapi;
 mod reports;
 mod scoring;
@@ -158,7 +160,11 @@ routes! {
     POST "/v1/reports/verify" Read => verify::verify;
     GET "/v1/reports/{id}" Read => reports::get_job;
     GET "/v1/reports/{id}/pdf" Read => reports::get_pdf;
+    POST "/v1/batches" Submit => manifests::create;
+    POST "/v1/batches/{id}/start" Submit => manifests::start;
     GET "/v1/batches/{id}" Read => batches::get_batch;
+    POST "/v1/batches/{id}/archive" Read => archives::request;
+    GET "/v1/batches/{id}/archive" Read => archives::get;
     POST "/v1/score" Score => scoring::score_many;
     POST "/v1/score/improvements" Score => scoring::improvements;
     POST "/api/model/score" open => legacy::score;

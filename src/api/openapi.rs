@@ -209,6 +209,56 @@ fn paths_and_schemas() -> Value {
                     "503": store_unavailable.clone()
                 }
             }},
+            "/v1/batches": { "post": {
+                "summary": "A bulk run from a JSONL manifest (1 to 100,000 requests, one a line, at most 256 MiB): answers with a presigned PUT for the file",
+                "description": "Charged for the declared lines now. PUT the file to upload.url, then POST links.start. The worker side validates it line by line and queues the valid lines as jobs a chunk at a time; each invalid line is in errors.jsonl (GET the batch once its manifest.state is done).",
+                "operationId": "createManifestBatch",
+                "parameters": [idem_param()],
+                "requestBody": json_body("ManifestRequest"),
+                "callbacks": callbacks("manifestCompleted", "batch.completed, once every line is read and every job has ended"),
+                "responses": submit_errors(json!({
+                    "201": ok_json("Made; upload the manifest, then start it", "ManifestCreated"),
+                    "422": err("Idempotency-Key reused for a different request"),
+                    "503": store_unavailable.clone(),
+                }))
+            }},
+            "/v1/batches/{id}/start": { "post": {
+                "summary": "Start a manifest batch's fan-out once its file is uploaded (starting twice is harmless)",
+                "operationId": "startManifestBatch",
+                "parameters": id_param("Batch id"),
+                "responses": {
+                    "202": { "description": "The fan-out is queued; Location names the batch", "content": { "application/json": { "schema": { "type": "object", "properties": {
+                        "batch_id": { "type": "string", "format": "uuid" }, "links": { "type": "object" } } } } } },
+                    "404": err("No such manifest batch"),
+                    "409": err("The manifest is not uploaded yet (code manifest_not_uploaded)"),
+                    "413": err("The manifest is larger than 256 MiB"),
+                    "503": store_unavailable.clone()
+                }
+            }},
+            "/v1/batches/{id}/archive": {
+                "post": {
+                    "summary": "Build one ZIP of the batch's PDFs and a manifest.csv (line, job_id, file, sha256, status, error)",
+                    "description": "Built by the workers, streamed into S3. Asked while the batch still runs, the archive is partial: it holds the reports finished then. A complete archive of a finished batch is answered at once (200).",
+                    "operationId": "requestBatchArchive",
+                    "parameters": id_param("Batch id"),
+                    "responses": {
+                        "200": ok_json("The archive of the finished batch, with a fresh download URL", "Archive"),
+                        "202": ok_json("Building; poll links.self", "Archive"),
+                        "404": err("No such batch"),
+                        "503": store_unavailable.clone()
+                    }
+                },
+                "get": {
+                    "summary": "Where the batch's archive stands; a fresh presigned download once ready",
+                    "operationId": "getBatchArchive",
+                    "parameters": id_param("Batch id"),
+                    "responses": {
+                        "200": ok_json("The archive (state building, ready or failed)", "Archive"),
+                        "404": err("No such batch, or no archive asked for"),
+                        "503": store_unavailable.clone()
+                    }
+                }
+            },
             "/v1/batches/{id}": { "get": {
                 "summary": "A batch's counts per status and its jobs, a page at a time",
                 "operationId": "getBatch",
@@ -380,7 +430,32 @@ fn paths_and_schemas() -> Value {
                 "jobs": { "type": "array", "items": { "type": "object", "properties": {
                     "job_id": { "type": "string", "format": "uuid" }, "status": { "$ref": "#/components/schemas/Status" }, "links": { "$ref": "#/components/schemas/Links" } } } },
                 "next_cursor": { "type": "string", "nullable": true },
-                "webhook": { "$ref": "#/components/schemas/Webhook" } } },
+                "webhook": { "$ref": "#/components/schemas/Webhook" },
+                "manifest": { "type": "object", "description": "A manifest batch's fan-out: its jobs are its valid lines, paged by line number", "properties": {
+                    "lines": { "type": "integer" }, "state": { "type": "string", "enum": ["awaiting_upload", "fanning_out", "done"] },
+                    "lines_read": { "type": "integer" }, "validated": { "type": "integer" }, "invalid": { "type": "integer" },
+                    "errors_url": { "type": "string", "description": "Presigned GET of errors.jsonl ({line, field, message} a line), once done, when a line was invalid" } } } } },
+            "Archive": { "type": "object", "required": ["batch_id", "state", "partial", "reports", "rows", "size", "requested_at", "links"], "properties": {
+                "batch_id": { "type": "string", "format": "uuid" },
+                "state": { "type": "string", "enum": ["building", "ready", "failed"] },
+                "partial": { "type": "boolean", "description": "Built while jobs were still queued or running" },
+                "reports": { "type": "integer" }, "rows": { "type": "integer" }, "size": { "type": "integer" },
+                "sha256": { "type": "string" }, "requested_at": { "type": "string", "format": "date-time" },
+                "built_at": { "type": "string", "format": "date-time" },
+                "url": { "type": "string", "description": "Presigned GET of the ZIP, when ready" },
+                "expires_at": { "type": "string", "format": "date-time" }, "error": { "type": "string" },
+                "links": { "type": "object", "properties": { "self": { "type": "string" }, "batch": { "type": "string" } } } } },
+            "ManifestRequest": { "type": "object", "required": ["manifest"], "additionalProperties": false, "properties": {
+                "manifest": { "type": "object", "required": ["lines"], "additionalProperties": false, "properties": {
+                    "lines": { "type": "integer", "minimum": 1, "maximum": 100000 } } },
+                "callback": { "type": "object", "required": ["url"], "properties": { "url": { "type": "string", "format": "uri" } } } } },
+            "ManifestCreated": { "type": "object", "required": ["batch_id", "lines", "upload", "links"], "properties": {
+                "batch_id": { "type": "string", "format": "uuid" }, "lines": { "type": "integer" },
+                "created_at": { "type": "string", "format": "date-time" },
+                "upload": { "type": "object", "required": ["method", "url"], "properties": {
+                    "method": { "type": "string", "enum": ["PUT"] }, "url": { "type": "string" },
+                    "expires_at": { "type": "string", "format": "date-time" }, "max_bytes": { "type": "integer" } } },
+                "links": { "type": "object", "properties": { "self": { "type": "string" }, "start": { "type": "string" } } } } },
             "DiagramModel": diagram_model(),
             "DiagramModels": { "type": "array", "items": { "$ref": "#/components/schemas/DiagramModel" } },
             "ScoreRow": { "type": "object", "required": ["model_name", "scenario", "intellectual_control", "renderability"], "properties": {

@@ -140,6 +140,11 @@ pub(crate) enum Cmd {
         /// The input is a batch (folder or JSONL), sent in batches of up to 1,000.
         #[arg(long)]
         batch: bool,
+        /// Send the JSONL file as one manifest (presigned upload, fanned out by the workers;
+        /// up to 100,000 lines). Automatic for a JSONL file of more than 1,000 lines. With
+        /// --wait: a progress bar until every line is final (PDFs are not downloaded).
+        #[arg(long, requires = "batch")]
+        manifest: bool,
         /// Wait for the jobs to finish and download the PDFs.
         #[arg(long)]
         wait: bool,
@@ -347,11 +352,11 @@ pub(crate) fn run(cli: Cli) -> Res {
             println!("{}", serde_json::to_string_pretty(&report)?);
             Ok(())
         }),
-        Cmd::Submit { input, batch, wait, output, url, timeout, api_key } => {
+        Cmd::Submit { input, batch, manifest, wait, output, url, timeout, api_key } => {
             let timeout = std::time::Duration::from_secs(timeout);
             let client = reportq::client::Client::with_key(&url, api_key.as_deref())?;
             if batch {
-                runtime()?.block_on(submit_batch(client, &input, wait, output, timeout))
+                runtime()?.block_on(submit_batch(client, &input, manifest, wait, output, timeout))
             } else {
                 runtime()?.block_on(submit_one(client, &input, wait, output, timeout))
             }

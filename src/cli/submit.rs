@@ -30,10 +30,26 @@ pub(crate) async fn submit_one(
 pub(crate) async fn submit_batch(
     client: reportq::client::Client,
     input: &std::path::Path,
+    manifest: bool,
     wait: bool,
     output: Option<PathBuf>,
     timeout: std::time::Duration,
 ) -> Res {
+    // A JSONL file larger than one batch call goes up whole, as a manifest.
+    let lines = || std::fs::read(input).map(|b| b.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count()).unwrap_or(0);
+    if manifest || (input.is_file() && lines() > reportq::config::MAX_BATCH) {
+        let (id, view) = client.run_manifest(input, wait, timeout).await?;
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "batch_id": id, "done": view.done, "counts": view.counts, "manifest": view.manifest })
+            )?
+        );
+        return match view.manifest.filter(|_| wait).map(|m| m.invalid) {
+            Some(n) if n > 0 || view.counts.failed > 0 => Err(format!("{n} lines invalid, {} jobs failed", view.counts.failed).into()),
+            _ => Ok(()),
+        };
+    }
     let items = reportq::client::read_batch(input)?;
     if items.is_empty() {
         return Err(format!("{}: no requests found", input.display()).into());

@@ -361,6 +361,9 @@ pub struct WorkerSettings {
     pub webhooks: WebhookSettings,
     /// The key reports are signed with, if any.
     pub signing: SigningSettings,
+    /// A manifest's fan-out pauses while the bulk queue holds more than this
+    /// (`REPORTQ_MAX_BACKLOG`, the API's admission limit).
+    pub max_backlog: u64,
 }
 
 impl WorkerSettings {
@@ -383,6 +386,7 @@ impl WorkerSettings {
                 Some(v) => Some(v),
                 None => Some("127.0.0.1:9091".into()),
             },
+            max_backlog: env.parse("REPORTQ_MAX_BACKLOG", 10_000u64)?,
         })
     }
 

@@ -2,9 +2,11 @@
 //! what a job is and how it may move. Everything else (HTTP, S3, SQS, TeX) is built on these.
 
 pub mod access;
+pub mod archive;
 pub mod confinement;
 pub mod diagram;
 pub mod job;
+pub mod manifest;
 pub mod trace;
 pub mod webhook;
 

@@ -75,6 +75,8 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
     /// Sends every message (in batches where the queue has them); the error says how many
     /// never got through.
     async fn send_all(&self, msgs: &[JobMessage]) -> Result<(), QueueError>;
+    /// Sends a message that is not a job's (a manifest's fan-out), visible after `delay`.
+    async fn send_raw(&self, body: &str, delay: std::time::Duration) -> Result<(), QueueError>;
     /// Whether the queue answers at all (`/healthz`).
     async fn ping(&self) -> Result<(), QueueError>;
     /// Messages waiting to be taken (SQS: ApproximateNumberOfMessages): the backlog the API's
@@ -86,6 +88,8 @@ pub trait JobQueue: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Default)]
 pub struct MemoryQueue {
     messages: Mutex<Vec<JobMessage>>,
+    /// Other messages' bodies ([`JobQueue::send_raw`]), in the order sent.
+    raw: Mutex<Vec<String>>,
     down: AtomicBool,
 }
 
@@ -102,6 +106,11 @@ impl MemoryQueue {
     /// Takes every message sent so far.
     pub fn drain(&self) -> Vec<JobMessage> {
         std::mem::take(&mut *self.messages.lock().unwrap())
+    }
+
+    /// Takes every other message (a fan-out's) sent so far.
+    pub fn drain_raw(&self) -> Vec<String> {
+        std::mem::take(&mut *self.raw.lock().unwrap())
     }
 
     pub fn len(&self) -> usize {
@@ -140,6 +149,12 @@ impl JobQueue for MemoryQueue {
     async fn send_all(&self, msgs: &[JobMessage]) -> Result<(), QueueError> {
         self.check("SendMessageBatch")?;
         self.messages.lock().unwrap().extend_from_slice(msgs);
+        Ok(())
+    }
+
+    async fn send_raw(&self, body: &str, _delay: std::time::Duration) -> Result<(), QueueError> {
+        self.check("SendMessage")?;
+        self.raw.lock().unwrap().push(body.to_string());
         Ok(())
     }
 }

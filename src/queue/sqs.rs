@@ -249,6 +249,10 @@ impl JobQueue for SqsQueue {
         self.send_many(msgs).await
     }
 
+    async fn send_raw(&self, body: &str, delay: Duration) -> Result<(), QueueError> {
+        self.send_body(body.to_string(), delay).await
+    }
+
     async fn ping(&self) -> Result<(), QueueError> {
         self.visibility_timeout().await.map(|_| ())
     }

@@ -25,6 +25,45 @@ pub fn batch(id: Uuid) -> String {
     format!("batches/{id}.json")
 }
 
+/// A chunk of a batch's jobs (see [`super::items`]): under `batches/` so that the batch
+/// records' expiry removes it, and outside every batch's marker prefix.
+pub fn items(prefix: &str, chunk: u32) -> String {
+    format!("batches/items/{prefix}/{chunk:06}.json")
+}
+
+pub const ITEMS: &str = "batches/items/";
+
+/// A manifest batch's uploaded JSONL, its fan-out cursor, its invalid lines (a part per
+/// chunk while fanning out, then one file): beside the batch record, outside its markers.
+pub fn manifest(batch: Uuid) -> String {
+    format!("batches/{batch}.manifest.jsonl")
+}
+
+pub fn fanout(batch: Uuid) -> String {
+    format!("batches/{batch}.fanout.json")
+}
+
+pub fn errors_part(batch: Uuid, chunk: u32) -> String {
+    format!("batches/{batch}.errors/{chunk:06}.jsonl")
+}
+
+pub fn errors_parts(batch: Uuid) -> String {
+    format!("batches/{batch}.errors/")
+}
+
+pub fn errors(batch: Uuid) -> String {
+    format!("batches/{batch}.errors.jsonl")
+}
+
+/// A batch's ZIP archive and its record (`crate::domain::archive`).
+pub fn archive(batch: Uuid) -> String {
+    format!("batches/{batch}.zip")
+}
+
+pub fn archive_record(batch: Uuid) -> String {
+    format!("batches/{batch}.archive.json")
+}
+
 /// Prefix of a batch's status markers: `batches/{id}/{job_id}/{status}`, empty objects
 /// written as jobs move, so a batch's progress is one listing rather than one read per job.
 pub fn marker_prefix(batch: Uuid) -> String {

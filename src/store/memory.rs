@@ -120,7 +120,13 @@ impl JobStore for MemoryStore {
     /// Every job: the memory store keeps no write times (the sweep reads each record).
     async fn jobs_written_before(&self, _epoch: i64) -> Result<Vec<Uuid>, StoreError> {
         self.check("ListObjectsV2", keys::JOBS)?;
-        Ok(self.objects.lock().unwrap().keys().filter_map(|k| keys::parse_job(k)).collect())
+        let (mut ids, chunks): (Vec<Uuid>, Vec<String>) = {
+            let objects = self.objects.lock().unwrap();
+            (objects.keys().filter_map(|k| keys::parse_job(k)).collect(), objects.keys().filter(|k| k.starts_with(keys::ITEMS)).cloned().collect())
+        };
+        let written: std::collections::HashSet<Uuid> = ids.iter().copied().collect();
+        ids.extend(super::items::ids_in(self, &chunks).await?.into_iter().filter(|id| !written.contains(id)));
+        Ok(ids)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -132,11 +138,15 @@ impl JobStore for MemoryStore {
     }
 
     async fn job(&self, id: Uuid) -> Result<Option<Versioned<Job>>, StoreError> {
-        self.get_json(&keys::job(id))
+        super::items::job(self, id).await
+    }
+
+    async fn create_items(&self, jobs: &[Job]) -> Result<usize, StoreError> {
+        super::items::create(self, jobs).await
     }
 
     async fn replace_job(&self, job: &Job, version: &str) -> Result<Put, StoreError> {
-        self.put_if(&keys::job(job.id), Self::json(job), None, Some(version))
+        self.put_if(&keys::job(job.id), Self::json(job), None, super::items::if_match(version))
     }
 
     async fn create_batch(&self, batch: &Batch) -> Result<bool, StoreError> {
@@ -179,6 +189,68 @@ impl JobStore for MemoryStore {
 
     async fn report(&self, job: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.get(&keys::report(job))?.map(|o| o.bytes))
+    }
+
+    async fn manifest_upload_url(&self, batch: Uuid, expiry: Duration) -> Result<Presigned, StoreError> {
+        Ok(Presigned { url: format!("memory:///{}", keys::manifest(batch)), expires_at: SystemTime::now() + expiry })
+    }
+
+    async fn manifest_size(&self, batch: Uuid) -> Result<Option<u64>, StoreError> {
+        Ok(self.get(&keys::manifest(batch))?.map(|o| o.bytes.len() as u64))
+    }
+
+    async fn manifest_range(&self, batch: Uuid, from: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        let o = self.get(&keys::manifest(batch))?.unwrap_or_else(|| Object { bytes: Vec::new(), version: String::new(), meta: None });
+        let start = (from as usize).min(o.bytes.len());
+        let end = (from.saturating_add(len) as usize).min(o.bytes.len());
+        Ok(o.bytes[start..end].to_vec())
+    }
+
+    async fn put_manifest(&self, batch: Uuid, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.put(&keys::manifest(batch), bytes, None)
+    }
+
+    async fn errors_url(&self, batch: Uuid, expiry: Duration) -> Result<Presigned, StoreError> {
+        Ok(Presigned { url: format!("memory:///{}", keys::errors(batch)), expires_at: SystemTime::now() + expiry })
+    }
+
+    async fn begin_archive(&self, batch: Uuid) -> Result<String, StoreError> {
+        self.check("CreateMultipartUpload", &keys::archive(batch))?;
+        Ok(Uuid::new_v4().to_string())
+    }
+
+    async fn archive_part(&self, batch: Uuid, upload: &str, number: i32, bytes: Vec<u8>) -> Result<String, StoreError> {
+        // Parts wait under their own keys, as S3 keeps them out of the bucket's listing.
+        let key = format!("{}#{upload}/{number:05}", keys::archive(batch));
+        self.put(&key, bytes, None)?;
+        Ok(self.get(&key)?.map(|o| o.version).unwrap_or_default())
+    }
+
+    async fn finish_archive(&self, batch: Uuid, upload: &str, parts: Vec<(i32, String)>) -> Result<(), StoreError> {
+        let key = keys::archive(batch);
+        self.check("CompleteMultipartUpload", &key)?;
+        let mut whole = Vec::new();
+        {
+            let mut objects = self.objects.lock().unwrap();
+            for (n, etag) in parts {
+                let part = objects.remove(&format!("{key}#{upload}/{n:05}"));
+                match part {
+                    Some(o) if o.version == etag => whole.extend_from_slice(&o.bytes),
+                    _ => return Err(StoreError { op: "CompleteMultipartUpload", key, message: format!("no part {n} with ETag {etag}") }),
+                }
+            }
+        }
+        self.put(&key, whole, None)
+    }
+
+    async fn abort_archive(&self, batch: Uuid, upload: &str) -> Result<(), StoreError> {
+        let prefix = format!("{}#{upload}/", keys::archive(batch));
+        self.objects.lock().unwrap().retain(|k, _| !k.starts_with(&prefix));
+        Ok(())
+    }
+
+    async fn archive_url(&self, batch: Uuid, expiry: Duration, filename: &str) -> Result<Presigned, StoreError> {
+        Ok(Presigned { url: format!("memory:///{}?filename={filename}", keys::archive(batch)), expires_at: SystemTime::now() + expiry })
     }
 
     async fn report_url(&self, job: Uuid, expiry: Duration, filename: &str) -> Result<Presigned, StoreError> {

@@ -10,6 +10,9 @@
 //! replace only the version that was read. A lost race is an answer ([`Put::Conflict`]), not
 //! an error.
 
+mod archive;
+mod fanout;
+pub mod items;
 pub mod keys;
 pub mod memory;
 mod records;
@@ -24,6 +27,8 @@ use uuid::Uuid;
 
 use crate::domain::job::{Batch, Job, Output, Status};
 
+pub use archive::ArchiveRecords;
+pub use fanout::FanoutRecords;
 pub use memory::MemoryStore;
 pub use s3::S3Store;
 pub use typed::{ApiKeys, Deliveries, IdempotencyKeys, ReportLink, ReportLinks, Sent, SentMarkers, Usage};
@@ -97,9 +102,14 @@ pub trait Objects: Send + Sync + std::fmt::Debug {
 pub trait JobStore: Objects {
     /// Creates a job record; `false` if one with that id exists.
     async fn create_job(&self, job: &Job) -> Result<bool, StoreError>;
+    /// A job: its record, or a batch item not yet written on its own ([`items`]).
     async fn job(&self, id: Uuid) -> Result<Option<Versioned<Job>>, StoreError>;
-    /// Replaces a job record only if it is still at `version`.
+    /// Replaces a job record only if it is still at `version` (creates it at
+    /// [`items::UNWRITTEN`]).
     async fn replace_job(&self, job: &Job, version: &str) -> Result<Put, StoreError>;
+    /// Stores a batch's jobs (ids from [`crate::domain::job::item_id`]) a chunk at a time;
+    /// chunks already there are kept. Returns how many chunks this call wrote.
+    async fn create_items(&self, jobs: &[Job]) -> Result<usize, StoreError>;
 
     /// Creates a batch record; `false` if one with that id exists.
     async fn create_batch(&self, batch: &Batch) -> Result<bool, StoreError>;
@@ -119,6 +129,26 @@ pub trait JobStore: Objects {
     /// A URL that downloads the report without credentials until `expiry` has passed, saved
     /// as `filename`.
     async fn report_url(&self, job: Uuid, expiry: Duration, filename: &str) -> Result<Presigned, StoreError>;
+    /// A URL a client PUTs a batch's manifest to, without credentials, until `expiry`.
+    async fn manifest_upload_url(&self, batch: Uuid, expiry: Duration) -> Result<Presigned, StoreError>;
+    /// The uploaded manifest's size, or `None` before it is uploaded.
+    async fn manifest_size(&self, batch: Uuid) -> Result<Option<u64>, StoreError>;
+    /// Bytes `from..from + len` of the manifest (fewer at its end).
+    async fn manifest_range(&self, batch: Uuid, from: u64, len: u64) -> Result<Vec<u8>, StoreError>;
+    /// Stores a manifest (what a presigned PUT does; the CLI and tests over the memory store).
+    async fn put_manifest(&self, batch: Uuid, bytes: Vec<u8>) -> Result<(), StoreError>;
+    /// A download of the batch's `errors.jsonl`, once its fan-out is done.
+    async fn errors_url(&self, batch: Uuid, expiry: Duration) -> Result<Presigned, StoreError>;
+    /// Starts writing a batch's archive in parts (an S3 multipart upload): the upload's id.
+    async fn begin_archive(&self, batch: Uuid) -> Result<String, StoreError>;
+    /// Part `number` (from 1; every part but the last at least 5 MiB): its ETag.
+    async fn archive_part(&self, batch: Uuid, upload: &str, number: i32, bytes: Vec<u8>) -> Result<String, StoreError>;
+    /// Joins the parts: the archive replaces any earlier one at once, whole.
+    async fn finish_archive(&self, batch: Uuid, upload: &str, parts: Vec<(i32, String)>) -> Result<(), StoreError>;
+    /// Drops an unfinished upload's parts.
+    async fn abort_archive(&self, batch: Uuid, upload: &str) -> Result<(), StoreError>;
+    /// A download of the batch's archive, saved as `filename`.
+    async fn archive_url(&self, batch: Uuid, expiry: Duration, filename: &str) -> Result<Presigned, StoreError>;
     /// Whether the store answers at all (`/healthz`).
     async fn ping(&self) -> Result<(), StoreError>;
     /// Ids of the job records last written before `epoch` (the sweep's candidates; an

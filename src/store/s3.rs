@@ -199,7 +199,12 @@ impl Objects for S3Store {
 impl JobStore for S3Store {
     async fn jobs_written_before(&self, epoch: i64) -> Result<Vec<Uuid>, StoreError> {
         let old = self.list_where(keys::JOBS, |o| o.last_modified().is_some_and(|t| t.secs() < epoch)).await?;
-        Ok(old.iter().filter_map(|k| keys::parse_job(k)).collect())
+        let mut ids: Vec<Uuid> = old.iter().filter_map(|k| keys::parse_job(k)).collect();
+        // Batch items never written on their own: their chunk's age is theirs.
+        let chunks = self.list_where(keys::ITEMS, |o| o.last_modified().is_some_and(|t| t.secs() < epoch)).await?;
+        let written: std::collections::HashSet<Uuid> = ids.iter().copied().collect();
+        ids.extend(super::items::ids_in(self, &chunks).await?.into_iter().filter(|id| !written.contains(id)));
+        Ok(ids)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
@@ -212,11 +217,15 @@ impl JobStore for S3Store {
     }
 
     async fn job(&self, id: Uuid) -> Result<Option<Versioned<Job>>, StoreError> {
-        self.get_json(&keys::job(id)).await
+        super::items::job(self, id).await
+    }
+
+    async fn create_items(&self, jobs: &[Job]) -> Result<usize, StoreError> {
+        super::items::create(self, jobs).await
     }
 
     async fn replace_job(&self, job: &Job, version: &str) -> Result<Put, StoreError> {
-        self.put_json_if(&keys::job(job.id), job, Some(version)).await
+        self.put_json_if(&keys::job(job.id), job, super::items::if_match(version)).await
     }
 
     async fn create_batch(&self, batch: &Batch) -> Result<bool, StoreError> {
@@ -264,6 +273,104 @@ impl JobStore for S3Store {
 
     async fn report(&self, job: Uuid) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.get(&keys::report(job)).await?.map(|o| o.bytes))
+    }
+
+    async fn manifest_upload_url(&self, batch: Uuid, expiry: Duration) -> Result<Presigned, StoreError> {
+        let key = keys::manifest(batch);
+        let cfg =
+            PresigningConfig::expires_in(expiry).map_err(|e| StoreError { op: "presign PutObject", key: key.clone(), message: e.to_string() })?;
+        let start = SystemTime::now();
+        let req =
+            self.client.put_object().bucket(&self.bucket).key(&key).presigned(cfg).await.map_err(|e| Self::err("presign PutObject", &key, &e))?;
+        Ok(Presigned { url: req.uri().to_string(), expires_at: start + expiry })
+    }
+
+    async fn manifest_size(&self, batch: Uuid) -> Result<Option<u64>, StoreError> {
+        let key = keys::manifest(batch);
+        match self.client.head_object().bucket(&self.bucket).key(&key).send().await {
+            Ok(out) => Ok(Some(out.content_length().unwrap_or_default().max(0) as u64)),
+            Err(e) if status(&e) == Some(404) => Ok(None),
+            Err(e) => Err(Self::err("HeadObject", &key, &e)),
+        }
+    }
+
+    async fn manifest_range(&self, batch: Uuid, from: u64, len: u64) -> Result<Vec<u8>, StoreError> {
+        let key = keys::manifest(batch);
+        let range = format!("bytes={from}-{}", from + len.max(1) - 1);
+        let out = self.client.get_object().bucket(&self.bucket).key(&key).range(range).send().await.map_err(|e| Self::err("GetObject", &key, &e))?;
+        let bytes = out.body.collect().await.map_err(|e| StoreError { op: "GetObject", key: key.clone(), message: e.to_string() })?;
+        Ok(bytes.to_vec())
+    }
+
+    async fn put_manifest(&self, batch: Uuid, bytes: Vec<u8>) -> Result<(), StoreError> {
+        self.put(&keys::manifest(batch), bytes, "application/x-ndjson", &[]).await.map(|_| ())
+    }
+
+    async fn errors_url(&self, batch: Uuid, expiry: Duration) -> Result<Presigned, StoreError> {
+        self.presign_get(&keys::errors(batch), expiry, "errors.jsonl", "application/x-ndjson").await
+    }
+
+    async fn begin_archive(&self, batch: Uuid) -> Result<String, StoreError> {
+        let key = keys::archive(batch);
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&key)
+            .content_type("application/zip")
+            .send()
+            .await
+            .map_err(|e| Self::err("CreateMultipartUpload", &key, &e))?;
+        out.upload_id().map(str::to_string).ok_or_else(|| StoreError { op: "CreateMultipartUpload", key, message: "no upload id".into() })
+    }
+
+    async fn archive_part(&self, batch: Uuid, upload: &str, number: i32, bytes: Vec<u8>) -> Result<String, StoreError> {
+        let key = keys::archive(batch);
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&key)
+            .upload_id(upload)
+            .part_number(number)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| Self::err("UploadPart", &key, &e))?;
+        out.e_tag().map(str::to_string).ok_or_else(|| StoreError { op: "UploadPart", key, message: "no ETag".into() })
+    }
+
+    async fn finish_archive(&self, batch: Uuid, upload: &str, parts: Vec<(i32, String)>) -> Result<(), StoreError> {
+        use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+        let key = keys::archive(batch);
+        let parts = parts.into_iter().map(|(n, etag)| CompletedPart::builder().part_number(n).e_tag(etag).build()).collect();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&key)
+            .upload_id(upload)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| Self::err("CompleteMultipartUpload", &key, &e))?;
+        Ok(())
+    }
+
+    async fn abort_archive(&self, batch: Uuid, upload: &str) -> Result<(), StoreError> {
+        let key = keys::archive(batch);
+        self.client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&key)
+            .upload_id(upload)
+            .send()
+            .await
+            .map_err(|e| Self::err("AbortMultipartUpload", &key, &e))?;
+        Ok(())
+    }
+
+    async fn archive_url(&self, batch: Uuid, expiry: Duration, filename: &str) -> Result<Presigned, StoreError> {
+        self.presign_get(&keys::archive(batch), expiry, filename, "application/zip").await
     }
 
     async fn report_url(&self, job: Uuid, expiry: Duration, filename: &str) -> Result<Presigned, StoreError> {

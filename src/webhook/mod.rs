@@ -72,11 +72,10 @@ impl Notifier {
 
     /// Sends `batch.completed` if every job of the batch is final. Each job's marker is written
     /// before this listing, so of two jobs finishing last at once, at least the later sees both.
-    async fn batch_progress(&self, batch_id: Uuid) -> Result<(), NotifyError> {
+    pub async fn batch_progress(&self, batch_id: Uuid) -> Result<(), NotifyError> {
         let Some(batch) = self.store.batch(batch_id).await? else { return Ok(()) };
         let Some(cb) = &batch.callback else { return Ok(()) };
-        let moved = self.store.batch_statuses(batch_id).await?;
-        if batch.job_ids.iter().all(|j| moved.get(j).is_some_and(|s| s.is_final())) {
+        if crate::batch::progress(self.store.as_ref(), &batch).await?.done {
             self.enqueue(Subject::Batch(batch_id), EventType::BatchCompleted, &cb.url).await?;
         }
         Ok(())
@@ -295,13 +294,12 @@ impl Deliverer {
             Subject::Batch(id) => {
                 let Some(batch) = self.store.batch(id).await? else { return Ok(None) };
                 owner = batch.owner.clone();
-                let moved = self.store.batch_statuses(id).await?;
-                let count = |s: Status| batch.job_ids.iter().filter(|j| moved.get(j) == Some(&s)).count();
+                let p = crate::batch::progress(self.store.as_ref(), &batch).await?;
                 json!({
                     "batch_id": id,
-                    "total": batch.job_ids.len(),
-                    "succeeded": count(Status::Succeeded),
-                    "failed": count(Status::Failed),
+                    "total": p.total,
+                    "succeeded": p.counts.succeeded,
+                    "failed": p.counts.failed,
                     "links": {"self": format!("/v1/batches/{id}")},
                 })
             }

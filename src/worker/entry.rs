@@ -42,6 +42,14 @@ impl Worker {
     pub async fn process(&self, records: &[SqsMessage], deadline: Duration) -> Vec<RecordResult> {
         let sem = tokio::sync::Semaphore::new(self.cfg.concurrency);
         let work = records.iter().map(|m| async {
+            if let Some(f) = m.body.as_deref().and_then(crate::fanout::FanoutMessage::parse) {
+                let result = self.fan_out(f.fanout, deadline).await;
+                return RecordResult { message_id: m.message_id.clone().unwrap_or_default(), receipt_handle: m.receipt_handle.clone(), result };
+            }
+            if let Some(a) = m.body.as_deref().and_then(crate::archive::ArchiveMessage::parse) {
+                let result = self.build_archive(a, deadline, self.last_delivery(m)).await;
+                return RecordResult { message_id: m.message_id.clone().unwrap_or_default(), receipt_handle: m.receipt_handle.clone(), result };
+            }
             let _permit = sem.acquire().await.expect("never closed");
             // One span per delivery: every event of this job's attempt carries its ids.
             let parsed = parse_message(m).ok();
@@ -79,6 +87,52 @@ impl Worker {
             RecordResult { message_id: m.message_id.clone().unwrap_or_default(), receipt_handle: m.receipt_handle.clone(), result }
         });
         futures::future::join_all(work).await
+    }
+
+    /// A manifest's fan-out, within the record's deadline (and at most two minutes, so that
+    /// it shares the worker with renders): paused runs resume from their own message.
+    async fn fan_out(&self, batch: uuid::Uuid, deadline: Duration) -> Result<super::Outcome, WorkerError> {
+        use crate::fanout::FanoutOutcome;
+        let Some(f) = &self.fanout else {
+            return Err(WorkerError::BadMessage("a fan-out message, and this worker has no bulk queue to fan out to".into()));
+        };
+        let budget = deadline.saturating_sub(Duration::from_secs(10)).min(Duration::from_secs(120));
+        let span = tracing::info_span!("fanout", batch_id = %batch);
+        let out = tracing::Instrument::instrument(f.run(batch, budget), span).await;
+        let state = match out.map_err(|e| WorkerError::Batch { what: "fanning the manifest out", message: e.to_string() })? {
+            FanoutOutcome::Done(_) => "FanoutDone",
+            FanoutOutcome::Paused(..) => "FanoutPaused",
+            FanoutOutcome::Busy => "FanoutBusy",
+        };
+        tracing::info!(batch_id = %batch, outcome = state, "message handled");
+        Ok(super::Outcome::Batch { batch_id: batch, state })
+    }
+
+    /// A batch's archive ([`crate::archive`]), within the record's deadline; on its last
+    /// delivery a failure is recorded for the client instead of retried.
+    async fn build_archive(&self, msg: crate::archive::ArchiveMessage, deadline: Duration, last: bool) -> Result<super::Outcome, WorkerError> {
+        let span = tracing::info_span!("archive", batch_id = %msg.archive);
+        let work = tokio::time::timeout(deadline, crate::archive::build(self.store.as_ref(), msg));
+        let result = match tracing::Instrument::instrument(work, span).await {
+            Ok(Ok(out)) => Ok(out.kind()),
+            Ok(Err(crate::archive::ArchiveError::NoSuchBatch(id))) => {
+                crate::archive::give_up(self.store.as_ref(), msg, &format!("no batch {id}")).await?;
+                Ok("ArchiveFailed")
+            }
+            Ok(Err(e)) => Err(WorkerError::Batch { what: "building the archive", message: e.to_string() }),
+            Err(_) => Err(WorkerError::Deadline(deadline)),
+        };
+        let state = match result {
+            Ok(state) => state,
+            Err(e) if last => {
+                crate::archive::give_up(self.store.as_ref(), msg, &e.to_string()).await?;
+                tracing::warn!(batch_id = %msg.archive, error = %e, "archive failed for good");
+                "ArchiveFailed"
+            }
+            Err(e) => return Err(e),
+        };
+        tracing::info!(batch_id = %msg.archive, outcome = state, "message handled");
+        Ok(super::Outcome::Batch { batch_id: msg.archive, state })
     }
 
     /// One long poll of the queue, handled like a Lambda invocation ([`crate::consumer`]).

@@ -57,6 +57,8 @@ pub enum Outcome {
     Recovered { job_id: Uuid },
     /// The job was already finished: a duplicate or late delivery.
     AlreadyDone { job_id: Uuid, status: Status },
+    /// A batch's own work ran: its manifest's fan-out (`state` Fanout*) or its archive (Archive*).
+    Batch { batch_id: Uuid, state: &'static str },
     /// The job failed for good (bad parameters, TeX error); recorded, not retried.
     Failed { job_id: Uuid, code: String },
 }
@@ -68,6 +70,7 @@ impl Outcome {
             | Outcome::Recovered { job_id }
             | Outcome::AlreadyDone { job_id, .. }
             | Outcome::Failed { job_id, .. } => *job_id,
+            Outcome::Batch { batch_id, .. } => *batch_id,
         }
     }
 
@@ -78,6 +81,7 @@ impl Outcome {
             Outcome::Recovered { .. } => "Recovered",
             Outcome::AlreadyDone { .. } => "AlreadyDone",
             Outcome::Failed { .. } => "Failed",
+            Outcome::Batch { state, .. } => state,
         }
     }
 }
@@ -105,6 +109,8 @@ pub enum WorkerError {
     Notify(String),
     #[error("signing the report failed: {0}")]
     Sign(String),
+    #[error("{what} failed: {message}")]
+    Batch { what: &'static str, message: String },
 }
 
 impl WorkerError {
@@ -120,6 +126,7 @@ impl WorkerError {
             WorkerError::Panic(_) => "panic",
             WorkerError::Notify(_) => "webhook_not_queued",
             WorkerError::Sign(_) => "sign_failed",
+            WorkerError::Batch { .. } => "batch_work_failed",
         }
     }
 }
@@ -145,6 +152,8 @@ pub struct Worker {
     deliverer: Option<crate::webhook::Deliverer>,
     /// Signs every PDF before upload, when a signing key is configured.
     signer: Option<crate::signing::Signer>,
+    /// Fans manifests out to the bulk queue (none: a fan-out message is not handled).
+    fanout: Option<crate::fanout::Fanout>,
 }
 
 /// This process as a job's timeline names it.
@@ -176,7 +185,7 @@ fn safe_message(e: &RenderError) -> String {
 
 impl Worker {
     pub fn new(store: Arc<dyn JobStore>, renderer: Arc<dyn Typesetter>, cfg: WorkerSettings, scorer: Option<Arc<Scorer>>) -> Self {
-        Self { store, renderer, cfg, scorer, id: worker_id(), notifier: None, deliverer: None, signer: None }
+        Self { store, renderer, cfg, scorer, id: worker_id(), notifier: None, deliverer: None, signer: None, fanout: None }
     }
 
     /// Sends final events to callbacks through this delivery queue. It delivers them too (for
@@ -189,6 +198,15 @@ impl Worker {
     ) -> Self {
         self.notifier = Some(crate::webhook::Notifier::new(self.store.clone(), queue.clone()));
         self.deliverer = secrets.map(|s| crate::webhook::Deliverer::new(self.store.clone(), queue, self.cfg.webhooks.clone(), s));
+        self
+    }
+
+    /// Fans manifests out to `bulk` ([`crate::fanout`]); after [`Worker::with_webhooks`], so
+    /// that a manifest's end can ask for its `batch.completed`.
+    pub fn with_fanout(mut self, bulk: Arc<dyn crate::queue::JobQueue>) -> Self {
+        let (store, scorer, me, max_backlog, notifier) =
+            (self.store.clone(), self.scorer.clone(), self.id.clone(), self.cfg.max_backlog, self.notifier.clone());
+        self.fanout = Some(crate::fanout::Fanout { store, queue: bulk, scorer, me, max_backlog, notifier, lease: crate::fanout::LEASE });
         self
     }
 

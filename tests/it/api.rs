@@ -312,7 +312,7 @@ async fn openapi_schemas_have_the_wire_types_fields() {
         k
     });
     assert_eq!(keys(serde_json::to_value(Submitted::of(&job)).unwrap()), schema_keys("Submitted"));
-    let batch = Batch { id, created_at_epoch: 0, job_ids: vec![id], owner: None, callback: None };
+    let batch = Batch { id, created_at_epoch: 0, job_ids: vec![id], manifest: None, owner: None, callback: None };
     assert_eq!(keys(serde_json::to_value(BatchSubmitted::of(&batch)).unwrap()), schema_keys("BatchSubmitted"));
     let page = BatchView {
         batch_id: id,
@@ -323,6 +323,7 @@ async fn openapi_schemas_have_the_wire_types_fields() {
         jobs: vec![BatchJob { job_id: id, status: Status::Queued, links: JobLinks::new(id) }],
         next_cursor: None,
         webhook: Some(webhook),
+        manifest: Some(reportq::wire::ManifestView { lines: 1, state: "done".into(), lines_read: 1, validated: 1, invalid: 0, errors_url: None }),
     };
     assert_eq!(keys(serde_json::to_value(&page).unwrap()), schema_keys("BatchStatus"));
     assert_eq!(keys(serde_json::to_value(JobLinks::new(id)).unwrap()), schema_keys("Links"));

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
 use common::app::{App, Opts, app};
-use common::aws::{LocalStack, list_keys};
+use common::aws::{LocalStack, list_keys, stored_jobs};
 use reportq::domain::access::Scope;
 use reportq::domain::webhook::{Secret, TOLERANCE_SECS, verify};
 use reportq::webhook::ssrf::AllowList;
@@ -339,7 +339,7 @@ async fn keys_are_stored_as_hashes_and_a_quota_is_exact_under_50_concurrent_subm
     let refused = results.iter().filter(|(s, b)| *s == 429 && b["error"]["code"] == "quota_exceeded").count();
     assert_eq!((accepted.len(), refused), (30, 20), "{:?}", results.iter().map(|r| r.0).collect::<Vec<_>>());
     assert_eq!(access.used_today(&rec.id, reportq::domain::now_epoch()).await.unwrap(), 30);
-    let jobs = list_keys(&app.s3, &app.res.bucket).await.into_iter().filter(|k| k.starts_with("jobs/") && k.ends_with(".json")).count();
+    let jobs = stored_jobs(&app.s3, &app.res.bucket).await;
     assert_eq!(jobs, 30, "one job per accepted submit");
 
     // Another key cannot see these jobs.

@@ -21,6 +21,7 @@ mod image_confinement;
 mod inference_random;
 mod lambda;
 mod layout;
+mod manifest;
 mod model_routes;
 mod pipeline;
 mod render;

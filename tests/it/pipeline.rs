@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use common::app::{App, Opts, app};
-use common::aws::{FaultProxy, LocalStack, list_keys, queue_depth};
+use common::aws::{FaultProxy, LocalStack, list_keys, queue_depth, stored_jobs};
 use reportq::domain::job::{Job, Status};
 use reportq::queue::{JobMessage, JobQueue};
 use reportq::worker::Outcome;
@@ -404,8 +404,7 @@ async fn idempotency_key_returns_the_same_job_and_batch() {
     let y: Value = post("/v1/reports/batch", "k-2", reqs.clone()).await.unwrap().json().await.unwrap();
     assert_eq!(x["batch_id"], y["batch_id"]);
     assert_eq!(x["job_ids"], y["job_ids"]);
-    let jobs = list_keys(&app.s3, &app.res.bucket).await.into_iter().filter(|k| k.starts_with("jobs/") && k.ends_with(".json")).count();
-    assert_eq!(jobs, 4, "one job + a batch of three");
+    assert_eq!(stored_jobs(&app.s3, &app.res.bucket).await, 4, "one job + a batch of three");
     // Neither replay sent anything again (each first try sent its messages, and marked so):
     // four messages, four renders.
     let results = drive(&app, Duration::from_secs(60), |all| rendered(all) >= 4).await;
@@ -449,7 +448,7 @@ async fn diagram_pdf_route_answers_the_pdf_or_an_error_never_other_2xx() {
     assert!(r.headers()["content-disposition"].to_str().unwrap().contains("models-"));
     let pdf = r.bytes().await.unwrap();
     assert!(common::squash(&common::pdf_text(&pdf)).contains("OldRouteArchive"));
-    let jobs = list_keys(&app.s3, &app.res.bucket).await.into_iter().filter(|k| k.starts_with("jobs/") && k.ends_with(".json")).count();
+    let jobs = stored_jobs(&app.s3, &app.res.bucket).await;
     assert_eq!(jobs, 1, "three tries of one export made one job");
     // Another body is another job.
     models[0]["notes"] = json!("changed");
@@ -461,7 +460,7 @@ async fn diagram_pdf_route_answers_the_pdf_or_an_error_never_other_2xx() {
         r = app.post_json("/api/report/pdf", &models).await;
     }
     assert_eq!(r.status(), 200);
-    let jobs = list_keys(&app.s3, &app.res.bucket).await.into_iter().filter(|k| k.starts_with("jobs/") && k.ends_with(".json")).count();
+    let jobs = stored_jobs(&app.s3, &app.res.bucket).await;
     assert_eq!(jobs, 2);
     drop(stop);
 }

@@ -240,6 +240,13 @@ pub async fn list_keys(s3: &aws_sdk_s3::Client, bucket: &str) -> Vec<String> {
     reportq::store::S3Store::new(s3.clone(), bucket).list("").await.unwrap()
 }
 
+/// Every job the bucket holds: own records and batch items not yet written on their own
+/// (the store's own enumeration, as the sweep sees it).
+pub async fn stored_jobs(s3: &aws_sdk_s3::Client, bucket: &str) -> usize {
+    use reportq::store::JobStore;
+    reportq::store::S3Store::new(s3.clone(), bucket).jobs_written_before(i64::MAX).await.unwrap().len()
+}
+
 /// What the proxy does to traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]

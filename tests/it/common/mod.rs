@@ -143,3 +143,21 @@ pub fn spawn(args: &[&str], env: &[(String, String)]) -> Proc {
     }
     Proc(cmd.spawn().unwrap())
 }
+
+/// A ZIP's files by name, read by another implementation (Python's `zipfile`, every CRC
+/// checked): what a user's unzip would see.
+pub fn read_zip(zip: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("archive.zip");
+    std::fs::write(&path, zip).unwrap();
+    let out_dir = dir.path().join("out");
+    let script = "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nbad = z.testzip()\nassert bad is None, bad\nz.extractall(sys.argv[2])\nprint('\\n'.join(z.namelist()))";
+    let out = std::process::Command::new("python3").arg("-c").arg(script).arg(&path).arg(&out_dir).output().expect("python3 runs");
+    assert!(out.status.success(), "zipfile refused the archive: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|name| (name.to_string(), std::fs::read(out_dir.join(name)).unwrap()))
+        .collect()
+}

@@ -1,0 +1,283 @@
+//! Bulk runs from a manifest, on LocalStack: the presigned upload, the API's checks, the
+//! worker-side fan-out (through the worker's own message handling, and killed mid-run), the
+//! invalid lines' `errors.jsonl`, and the batch's counts.
+
+use crate::common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::app::{App, Opts, app};
+use common::aws::{LocalStack, stored_jobs};
+use reportq::domain::job::item_id;
+use reportq::fanout::{Fanout, FanoutOutcome};
+use reportq::worker::Outcome;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const EXE: &str = env!("CARGO_BIN_EXE_reportq");
+
+fn small(org: &str) -> Value {
+    let mut v: Value = serde_json::from_slice(&std::fs::read(common::root().join("tests/fixtures/diagram-small.json")).unwrap()).unwrap();
+    v["params"]["organisation"] = json!(org);
+    v
+}
+
+/// Makes a manifest batch for `lines` lines and uploads `body` to its presigned URL.
+async fn upload(app: &App, lines: usize, body: Vec<u8>) -> (Uuid, Value) {
+    let r = app.post_json("/v1/batches", &json!({ "manifest": { "lines": lines } })).await;
+    assert_eq!(r.status(), 201);
+    let location = r.headers()["location"].to_str().unwrap().to_string();
+    let created: Value = r.json().await.unwrap();
+    let id: Uuid = created["batch_id"].as_str().unwrap().parse().unwrap();
+    assert_eq!(location, format!("/v1/batches/{id}"));
+    assert_eq!(created["upload"]["method"], "PUT");
+    let put = reqwest::Client::new().put(created["upload"]["url"].as_str().unwrap()).body(body).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.text().await.unwrap());
+    (id, created)
+}
+
+fn jsonl(lines: &[String]) -> Vec<u8> {
+    lines.iter().flat_map(|l| format!("{l}\n").into_bytes()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_manifest_is_uploaded_fanned_out_by_the_worker_and_rendered_with_its_bad_lines_in_errors_jsonl() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts::new(EXE)).await;
+    // Refused shapes name their field and make nothing.
+    for (body, field) in [
+        (json!({ "manifest": { "lines": 0 } }), "manifest.lines"),
+        (json!({ "manifest": { "lines": 100_001 } }), "manifest.lines"),
+        (json!({ "manifest": { "lines": 5, "size": 1 } }), "manifest.size"),
+        (json!({ "manifest": { "lines": 5 }, "requests": [] }), "requests"),
+        (json!({ "lines": 5 }), "manifest"),
+    ] {
+        let r = app.post_json("/v1/batches", &body).await;
+        assert_eq!(r.status(), 400, "{body}");
+        assert_eq!(r.json::<Value>().await.unwrap()["error"]["field"], field, "{body}");
+    }
+    // Started before its upload: 409, and no message.
+    let r = app.post_json("/v1/batches", &json!({ "manifest": { "lines": 6 } })).await;
+    let early: Value = r.json().await.unwrap();
+    let r = app.post_json(&format!("/v1/batches/{}/start", early["batch_id"].as_str().unwrap()), &json!({})).await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "manifest_not_uploaded");
+    assert_eq!(common::aws::queue_depth(&app.sqs, &app.res.queue_url).await, (0, 0));
+
+    let mut bad = small("Line Two");
+    bad["params"]["models"][0]["intellectual_control"] = json!("lots");
+    let mut hooked = small("Line Five");
+    hooked["callback"] = json!({ "url": "https://example.org/hook" });
+    let lines = vec![
+        small("Manifest Line One").to_string(),
+        bad.to_string(),
+        small("Manifest Line Three").to_string(),
+        "{ not json".to_string(),
+        hooked.to_string(),
+        small("Manifest Line Six").to_string(),
+    ];
+    let (id, _) = upload(&app, 6, jsonl(&lines)).await;
+    let view: Value = app.get(&format!("/v1/batches/{id}")).await.json().await.unwrap();
+    assert_eq!(view["manifest"]["state"], "awaiting_upload");
+    assert_eq!(view["done"], false);
+    let r = app.post_json(&format!("/v1/batches/{id}/start"), &json!({})).await;
+    assert_eq!(r.status(), 202);
+
+    // The worker handles the fan-out message as it handles jobs, then renders the jobs.
+    let end = Instant::now() + Duration::from_secs(180);
+    let mut outcomes = Vec::new();
+    while outcomes.iter().filter(|o| matches!(o, Outcome::Rendered { .. })).count() < 3 {
+        assert!(Instant::now() < end, "not rendered: {outcomes:?}");
+        for r in app.worker.poll_once(&app.queue, Duration::from_secs(1)).await.unwrap() {
+            outcomes.push(r.result.expect("every message handled"));
+        }
+    }
+    assert!(outcomes.iter().any(|o| matches!(o, Outcome::Batch { batch_id, state: "FanoutDone" } if *batch_id == id)), "{outcomes:?}");
+
+    let view: Value = app.get(&format!("/v1/batches/{id}")).await.json().await.unwrap();
+    assert_eq!(view["done"], true, "{view}");
+    assert_eq!(view["total"], 3);
+    assert_eq!(view["counts"]["succeeded"], 3, "{view}");
+    let m = &view["manifest"];
+    assert_eq!(
+        (m["state"].as_str(), m["lines_read"].as_u64(), m["validated"].as_u64(), m["invalid"].as_u64()),
+        (Some("done"), Some(6), Some(3), Some(3))
+    );
+    // The jobs are the valid lines, in line order.
+    let jobs: Vec<Uuid> = view["jobs"].as_array().unwrap().iter().map(|j| j["job_id"].as_str().unwrap().parse().unwrap()).collect();
+    assert_eq!(jobs, vec![item_id(id, 0), item_id(id, 2), item_id(id, 5)]);
+    for (job, org) in jobs.iter().zip(["Manifest Line One", "Manifest Line Three", "Manifest Line Six"]) {
+        let r = app.get(&format!("/v1/reports/{job}/pdf")).await;
+        let pdf = app.http.get(r.headers()["location"].to_str().unwrap()).send().await.unwrap().bytes().await.unwrap();
+        assert!(common::squash(&common::pdf_text(&pdf)).contains(&common::squash(org)));
+    }
+    // errors.jsonl: each bad line, its number and field.
+    let errors = reqwest::get(m["errors_url"].as_str().unwrap()).await.unwrap().text().await.unwrap();
+    let errors: Vec<Value> = errors.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let got: Vec<(u64, &str)> = errors.iter().map(|e| (e["line"].as_u64().unwrap(), e["field"].as_str().unwrap())).collect();
+    assert_eq!(got[1], (4, "line"));
+    assert_eq!(got[2], (5, "callback"));
+    assert_eq!(got[0].0, 2);
+    assert!(got[0].1.contains("intellectual_control"), "{errors:?}");
+
+    // One download for all of it: not asked yet, then asked (twice: one build), built by the
+    // worker, read back by another ZIP reader (Python's zipfile).
+    let archive = format!("/v1/batches/{id}/archive");
+    assert_eq!(app.get(&archive).await.status(), 404);
+    for _ in 0..2 {
+        let r = app.post_json(&archive, &json!({})).await;
+        assert_eq!(r.status(), 202);
+        assert_eq!(r.json::<Value>().await.unwrap()["state"], "building");
+    }
+    assert_eq!(common::aws::queue_depth(&app.sqs, &app.res.queue_url).await.0, 1, "one build message for two requests");
+    let end = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = app.worker.poll_once(&app.queue, Duration::from_secs(1)).await.unwrap();
+        if done.iter().any(|r| matches!(r.result, Ok(Outcome::Batch { state: "ArchiveBuilt", .. }))) {
+            break;
+        }
+        assert!(Instant::now() < end, "no archive built");
+    }
+    let a: Value = app.get(&archive).await.json().await.unwrap();
+    assert_eq!(
+        (a["state"].as_str(), a["partial"].as_bool(), a["reports"].as_u64(), a["rows"].as_u64()),
+        (Some("ready"), Some(false), Some(3), Some(6)),
+        "{a}"
+    );
+    let zip = reqwest::get(a["url"].as_str().unwrap()).await.unwrap().bytes().await.unwrap();
+    assert_eq!(zip.len() as u64, a["size"].as_u64().unwrap());
+    assert_eq!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&zip)), a["sha256"].as_str().unwrap());
+    let entries = common::read_zip(&zip);
+    let csv = String::from_utf8(entries["manifest.csv"].clone()).unwrap();
+    let rows: Vec<Vec<String>> = csv.lines().skip(1).map(|l| l.splitn(6, ',').map(str::to_string).collect()).collect();
+    assert_eq!(csv.lines().next(), Some("line,job_id,file,sha256,status,error"));
+    let statuses: Vec<&str> = rows.iter().map(|r| r[4].as_str()).collect();
+    assert_eq!(statuses, ["succeeded", "invalid", "succeeded", "invalid", "invalid", "succeeded"], "{csv}");
+    assert!(rows[1][5].contains("intellectual_control"), "{csv}");
+    for (row, (job, org)) in
+        [&rows[0], &rows[2], &rows[5]].into_iter().zip(jobs.iter().zip(["Manifest Line One", "Manifest Line Three", "Manifest Line Six"]))
+    {
+        assert_eq!(row[1], job.to_string());
+        let pdf = &entries[&row[2]];
+        // The sha256 column is the entry's, which is the job's report.
+        assert_eq!(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(pdf)), row[3]);
+        let j: Value = app.get(&format!("/v1/reports/{job}")).await.json().await.unwrap();
+        assert_eq!(j["result"]["sha256"], row[3]);
+        assert!(common::squash(&common::pdf_text(pdf)).contains(&common::squash(org)));
+    }
+    assert_eq!(entries.len(), 4, "three PDFs and manifest.csv: {:?}", entries.keys().collect::<Vec<_>>());
+    // Asked again once complete: answered at once, nothing rebuilt.
+    let r = app.post_json(&archive, &json!({})).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["sha256"], a["sha256"]);
+    assert_eq!(common::aws::queue_depth(&app.sqs, &app.res.queue_url).await.0, 0);
+}
+
+/// The fan-out, killed twice at arbitrary points (its future dropped mid-write, as a process
+/// dies), resumed by other processes once the lease expires: every valid line is one job,
+/// none lost, none made twice; a killed chunk's messages may go twice (dropped at the claim).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fan_out_killed_twice_still_makes_each_job_exactly_once() {
+    let ls = LocalStack::start();
+    let app = app(&ls.endpoint, Opts::new(EXE)).await;
+    let n = 3_000usize;
+    let bad: HashSet<usize> = [17, 999, 1_000, 2_999].into_iter().collect();
+    let lines: Vec<String> =
+        (0..n).map(|i| if bad.contains(&i) { format!("{{\"line\": {i}") } else { small(&format!("Archive {i}")).to_string() }).collect();
+    let (id, _) = upload(&app, n, jsonl(&lines)).await;
+    let fanout = |me: &str| Fanout {
+        store: app.jobs.clone(),
+        queue: Arc::new(app.queue.clone()),
+        scorer: None,
+        me: me.to_string(),
+        max_backlog: 1_000_000,
+        notifier: None,
+        lease: Duration::from_secs(1),
+    };
+    // Two deaths part-way (the first chunk takes some hundreds of milliseconds on LocalStack).
+    for (me, after) in [("first", 600u64), ("second", 500)] {
+        loop {
+            match tokio::time::timeout(Duration::from_millis(after), fanout(me).run(id, Duration::from_secs(600))).await {
+                Err(_) => break,
+                // The one before still holds its lease (1 s after its last write).
+                Ok(Ok(FanoutOutcome::Busy)) => tokio::time::sleep(Duration::from_millis(200)).await,
+                // A connection the killed run left half-read: SQS would deliver the message again.
+                Ok(Err(e)) => println!("{me}: {e}; again"),
+                other => panic!("{me} should have been cut off part-way: {other:?}"),
+            }
+        }
+        let records = reportq::store::FanoutRecords(app.jobs.as_ref());
+        // The killed run can leave pooled connections half-used: a read may fail a few times.
+        let mut tries = 0;
+        let c = loop {
+            match records.cursor(id).await {
+                Ok(c) => break c,
+                Err(e) if tries < 10 => {
+                    tries += 1;
+                    println!("reading the cursor: {e}; again");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("the cursor cannot be read: {e}"),
+            }
+        };
+        let c = c.unwrap().0;
+        println!("{me} killed at line {}", c.next_line);
+        assert!((c.next_line as usize) < n, "killed before the end");
+    }
+    let end = Instant::now() + Duration::from_secs(300);
+    let cursor = loop {
+        match fanout("third").run(id, Duration::from_secs(600)).await {
+            Ok(FanoutOutcome::Done(c)) => break c,
+            // The second's lease has not expired yet.
+            Ok(FanoutOutcome::Busy) => tokio::time::sleep(Duration::from_millis(300)).await,
+            Ok(FanoutOutcome::Paused(c, _)) => panic!("paused at {c:?}"),
+            Err(e) => println!("third: {e}; again"),
+        }
+        assert!(Instant::now() < end);
+    };
+    assert_eq!((cursor.next_line as usize, cursor.valid as usize, cursor.invalid as usize), (n, n - bad.len(), bad.len()));
+
+    // Every message on the bulk queue, drained.
+    let mut seen: HashMap<Uuid, usize> = HashMap::new();
+    let mut empty = 0;
+    while empty < 3 {
+        let got = app.queue.receive(10, Duration::from_millis(500)).await.unwrap();
+        empty = if got.is_empty() { empty + 1 } else { 0 };
+        let receipts: Vec<String> = got.iter().filter_map(|m| m.receipt_handle.clone()).collect();
+        for m in &got {
+            let job: Value = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
+            *seen.entry(job["job_id"].as_str().unwrap().parse().unwrap()).or_default() += 1;
+        }
+        app.queue.delete(&receipts).await.unwrap();
+    }
+    let want: HashSet<Uuid> = (0..n).filter(|i| !bad.contains(i)).map(|i| item_id(id, i as u32)).collect();
+    let got: HashSet<Uuid> = seen.keys().copied().collect();
+    assert_eq!(got, want, "every valid line's job was sent, and no other");
+    let twice = seen.values().filter(|c| **c > 1).count();
+    println!("{} jobs; messages sent twice: {twice} (a killed chunk's)", want.len());
+    assert!(twice <= 200, "at most the two killed chunks' messages go twice: {twice}");
+    assert_eq!(stored_jobs(&app.s3, &app.res.bucket).await, want.len(), "exactly one job per valid line");
+    // The batch reads the same through the API.
+    let view: Value = app.get(&format!("/v1/batches/{id}?limit=1000&cursor=900")).await.json().await.unwrap();
+    assert_eq!(view["total"], n - bad.len());
+    assert_eq!(view["counts"]["queued"], n - bad.len());
+    assert_eq!(view["manifest"]["invalid"], bad.len());
+    assert_eq!(view["jobs"].as_array().unwrap().len(), 1_000 - 2, "lines 900..1900 less lines 999 and 1000");
+    assert_eq!(view["next_cursor"], "1900");
+    let errors = reqwest::get(view["manifest"]["errors_url"].as_str().unwrap()).await.unwrap().text().await.unwrap();
+    let lines: Vec<u64> = errors.lines().map(|l| serde_json::from_str::<Value>(l).unwrap()["line"].as_u64().unwrap()).collect();
+    assert_eq!(lines, vec![18, 1_000, 1_001, 3_000]);
+
+    // An archive asked for now is partial: no report has rendered, every row says why.
+    let built = reportq::archive::build(app.jobs.as_ref(), reportq::archive::ArchiveMessage { archive: id, requested_at: 1 }).await.unwrap();
+    let reportq::archive::BuildOutcome::Built(a) = built else { panic!("{built:?}") };
+    assert_eq!((a.partial, a.reports, a.rows as usize), (true, 0, n));
+    let zip = app.s3.get_object().bucket(&app.res.bucket).key(format!("batches/{id}.zip")).send().await.unwrap();
+    let zip = zip.body.collect().await.unwrap().into_bytes();
+    let csv = String::from_utf8(common::read_zip(&zip)["manifest.csv"].clone()).unwrap();
+    let invalid: Vec<&str> = csv.lines().filter(|l| l.contains(",invalid,")).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(invalid, ["18", "1000", "1001", "3000"]);
+    assert_eq!(csv.lines().filter(|l| l.contains(",queued,")).count(), n - bad.len());
+}
