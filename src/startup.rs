@@ -84,16 +84,7 @@ impl Services {
             interactive: cfg.interactive_queue_url.as_deref().map(|u| self.queue(u)),
             webhooks: cfg.webhooks.queue_url.as_deref().map(|u| self.queue(u)),
         };
-        // A broken network file costs the reports their "Where to improve first" section, not
-        // the reports themselves; the API's scoring routes say what is wrong.
-        let scorer = match crate::scoring::load(cfg.diagram_model.as_deref()) {
-            Ok(d) => Some(d),
-            Err(crate::scoring::NetworkError::NotConfigured) => None,
-            Err(e) => {
-                tracing::warn!(error = %e, "reports go without improvements");
-                None
-            }
-        };
+        let scorer = scorer(&cfg);
         let secrets = self.signing_secrets(&cfg.webhooks).await?;
         let signer = crate::signing::signer(Some(&self.sdk), &cfg.signing).await.map_err(|reason| ConfigError::Invalid {
             name: "REPORTQ_SIGNING_KEY",
@@ -106,6 +97,19 @@ impl Services {
         }
         let worker = worker.with_fanout(queues.bulk.clone());
         Ok((worker, queues))
+    }
+
+    /// A manifest fan-out run in this process (`reportq fanout`), as the worker's own.
+    pub fn fanout(&self, cfg: &WorkerSettings, lease: std::time::Duration) -> crate::fanout::Fanout {
+        crate::fanout::Fanout {
+            store: self.store.clone(),
+            queue: self.queue(&cfg.queue_url),
+            scorer: scorer(cfg),
+            me: format!("reportq-fanout:{}", std::process::id()),
+            max_backlog: cfg.max_backlog,
+            notifier: self.notifier(cfg),
+            lease,
+        }
     }
 
     /// The webhook function's deliverer over the delivery queue.
@@ -175,4 +179,18 @@ pub async fn worker() -> Result<(Worker, Queues), StartError> {
 pub async fn deliverer() -> Result<Deliverer, ConfigError> {
     let cfg = ApiSettings::from_env()?;
     Services::from_env(&cfg.bucket).await.deliverer(&cfg).await
+}
+
+/// The DiAGRAM network the worker scores and checks with. A broken network file costs the
+/// reports their "Where to improve first" section, not the reports themselves; the API's
+/// scoring routes say what is wrong.
+fn scorer(cfg: &WorkerSettings) -> Option<Arc<crate::scoring::Scorer>> {
+    match crate::scoring::load(cfg.diagram_model.as_deref()) {
+        Ok(d) => Some(d),
+        Err(crate::scoring::NetworkError::NotConfigured) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "reports go without improvements");
+            None
+        }
+    }
 }

@@ -130,6 +130,15 @@ pub(crate) enum Cmd {
     },
     /// Long-poll the job queue and run each job through the worker Lambda's handler.
     Worker,
+    /// Fan a manifest batch out from this process to its end: what a worker does with the
+    /// batch's fan-out message, without the invocation's time limit (to finish a stuck run by
+    /// hand; the bulk benchmark). Waits while another process holds the lease.
+    Fanout {
+        batch: String,
+        /// How long this process's lease lasts past its last step.
+        #[arg(long, default_value_t = 60)]
+        lease: u64,
+    },
     /// Mark jobs whose queue message can no longer arrive `failed` (`expired`), once (the
     /// template runs this hourly on the worker function).
     Sweep,
@@ -342,6 +351,7 @@ pub(crate) fn run(cli: Cli) -> Res {
         }
         Cmd::Serve { listen } => runtime()?.block_on(serve(listen)),
         Cmd::Worker => runtime()?.block_on(worker()),
+        Cmd::Fanout { batch, lease } => runtime()?.block_on(fanout(&batch, lease)),
         Cmd::Sweep => runtime()?.block_on(async {
             // Only the bucket (and the delivery queue): a sweep needs no TeX bundle.
             let cfg = reportq::config::WorkerSettings::from_env()?;
