@@ -60,6 +60,12 @@ fn healthy(endpoint: &str) -> bool {
 }
 
 impl LocalStack {
+    /// Its log (each request as `AWS s3.PutObject => 200`), when this process started it.
+    #[allow(dead_code)]
+    pub fn log(&self) -> Option<std::path::PathBuf> {
+        self._root.as_ref().map(|r| r.path().join("localstack.log"))
+    }
+
     pub fn start() -> LocalStack {
         if let Ok(endpoint) = std::env::var("REPORTQ_TEST_LOCALSTACK") {
             assert!(healthy(&endpoint), "REPORTQ_TEST_LOCALSTACK={endpoint} is not a running LocalStack");
