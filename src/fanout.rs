@@ -164,7 +164,11 @@ impl Fanout {
             }
             let messages: Vec<JobMessage> = jobs.iter().map(|j| JobMessage::bulk(j.id)).collect();
             self.queue.send_all(&messages).await?;
+            let mut valid_per_chunk = leased.valid_per_chunk.clone();
+            valid_per_chunk.truncate(chunk_no as usize);
+            valid_per_chunk.push(jobs.len() as u16);
             let next = Cursor {
+                valid_per_chunk,
                 next_line: leased.next_line + chunk.lines.len() as u32,
                 offset: chunk.next_offset,
                 valid: leased.valid + jobs.len() as u32,

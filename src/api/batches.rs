@@ -140,6 +140,19 @@ pub async fn get_batch(
         None => None,
         Some(m) => Some(manifest_view(&s, id, m, progress.cursor.as_ref()).await?),
     };
+    // A manifest page's own markers: its jobs may be in chunks the progress did not list.
+    let page_statuses = match (
+        &batch.manifest,
+        ids.first().and_then(|j| crate::domain::job::item_of(*j)),
+        ids.last().and_then(|j| crate::domain::job::item_of(*j)),
+    ) {
+        (Some(_), Some((_, first)), Some((_, last))) => Some(store.item_statuses(id, first..last + 1).await?),
+        _ => None,
+    };
+    let status_of = |j: &Uuid| match &page_statuses {
+        Some(m) => m.get(j).copied().unwrap_or(Status::Queued),
+        None => status_of(j),
+    };
     let jobs = ids.iter().map(|j| BatchJob { job_id: *j, status: status_of(j), links: JobLinks::new(*j) }).collect();
     Ok(no_store(BatchView {
         batch_id: id,

@@ -109,7 +109,8 @@ pub async fn build(store: &dyn JobStore, msg: ArchiveMessage) -> Result<BuildOut
         None => batch.job_ids.iter().enumerate().map(|(i, j)| (i as u32 + 1, *j)).collect(),
     };
     let invalid = if batch.manifest.is_some() { FanoutRecords(store).line_errors(id).await? } else { Default::default() };
-    let moved = &progress.moved;
+    // Every job's status (a manifest's progress lists only its unsettled chunks).
+    let moved = &store.batch_statuses(id).await?;
     let fetch = |(line, job): (u32, Uuid)| {
         let invalid = invalid.get(&line).cloned();
         let status = moved.get(&job).copied();

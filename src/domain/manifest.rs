@@ -39,6 +39,10 @@ pub struct Cursor {
     pub invalid: u32,
     /// Every line read: `errors.jsonl` is written.
     pub done: bool,
+    /// Lines of each chunk read so far that became jobs: what tells a poll when a chunk's
+    /// jobs are all final ([`Settled`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub valid_per_chunk: Vec<u16>,
     /// Who is fanning out, until when (seconds since 1970).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease: Option<(String, i64)>,
@@ -49,6 +53,17 @@ impl Cursor {
     pub fn held_by_other(&self, me: &str, now: i64) -> bool {
         self.lease.as_ref().is_some_and(|(who, until)| who != me && *until > now)
     }
+}
+
+/// The chunks at the start of a manifest batch whose every job is final, and their counts:
+/// kept (`batches/{id}.progress.json`) so that a poll lists only the markers of the chunks
+/// after them, not every marker of a 100,000-job batch. Final statuses never change, so a
+/// settled chunk's counts hold for good.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settled {
+    pub chunks: u32,
+    pub succeeded: u32,
+    pub failed: u32,
 }
 
 /// One invalid line, as written to `errors.jsonl`.

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::{Objects, Put, StoreError, Versioned, keys, records};
 use std::collections::HashMap;
 
-use crate::domain::manifest::{Cursor, LineError};
+use crate::domain::manifest::{Cursor, LineError, Settled};
 
 #[derive(Debug, Clone)]
 pub struct FanoutRecords<'a>(pub &'a dyn Objects);
@@ -20,6 +20,15 @@ impl FanoutRecords<'_> {
     /// Writes the cursor over `version` (create-only for `None`).
     pub async fn put_cursor(&self, batch: Uuid, cursor: &Cursor, version: Option<&str>) -> Result<Put, StoreError> {
         records::put(self.0, &keys::fanout(batch), cursor, version).await
+    }
+
+    pub async fn settled(&self, batch: Uuid) -> Result<Option<Versioned<Settled>>, StoreError> {
+        records::get(self.0, &keys::settled(batch)).await
+    }
+
+    /// Writes the settled chunks over `version` (create-only for `None`).
+    pub async fn put_settled(&self, batch: Uuid, settled: &Settled, version: Option<&str>) -> Result<Put, StoreError> {
+        records::put(self.0, &keys::settled(batch), settled, version).await
     }
 
     /// One chunk's invalid lines (JSONL). Create-only: a chunk fanned out again keeps its first.

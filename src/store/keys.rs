@@ -55,6 +55,11 @@ pub fn errors(batch: Uuid) -> String {
     format!("batches/{batch}.errors.jsonl")
 }
 
+/// A manifest batch's settled chunks (`crate::domain::manifest::Settled`).
+pub fn settled(batch: Uuid) -> String {
+    format!("batches/{batch}.progress.json")
+}
+
 /// A batch's ZIP archive and its record (`crate::domain::archive`).
 pub fn archive(batch: Uuid) -> String {
     format!("batches/{batch}.zip")

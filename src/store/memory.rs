@@ -169,6 +169,15 @@ impl JobStore for MemoryStore {
         Ok(super::furthest(keys.iter().filter_map(|k| keys::parse_marker(&prefix, k))))
     }
 
+    async fn item_statuses(&self, batch: Uuid, lines: std::ops::Range<u32>) -> Result<HashMap<Uuid, Status>, StoreError> {
+        let prefix = keys::marker_prefix(batch);
+        self.check("ListObjectsV2", &prefix)?;
+        let start = format!("{prefix}{}", crate::domain::job::item_id(batch, lines.start));
+        let keys: Vec<String> = self.objects.lock().unwrap().range(start..).map(|(k, _)| k.clone()).take_while(|k| k.starts_with(&prefix)).collect();
+        let in_range = |(j, _): &(Uuid, Status)| crate::domain::job::item_of(*j).is_some_and(|(_, i)| lines.contains(&i));
+        Ok(super::furthest(keys.iter().filter_map(|k| keys::parse_marker(&prefix, k)).filter(in_range)))
+    }
+
     async fn report_info(&self, job: Uuid) -> Result<Option<Output>, StoreError> {
         Ok(self.get(&keys::report(job))?.and_then(|o| o.meta))
     }

@@ -118,6 +118,9 @@ pub trait JobStore: Objects {
     async fn mark(&self, batch: Uuid, job: Uuid, status: Status) -> Result<(), StoreError>;
     /// Each job of a batch that has moved past `queued`, with the furthest status recorded.
     async fn batch_statuses(&self, batch: Uuid) -> Result<HashMap<Uuid, Status>, StoreError>;
+    /// The same for the batch's items with an index in `lines` ([`crate::domain::job::item_id`]):
+    /// an item id ends in its index, so their markers are one range of keys, listed alone.
+    async fn item_statuses(&self, batch: Uuid, lines: std::ops::Range<u32>) -> Result<HashMap<Uuid, Status>, StoreError>;
 
     /// A finished report's size and hash, if one was uploaded for this job.
     async fn report_info(&self, job: Uuid) -> Result<Option<Output>, StoreError>;

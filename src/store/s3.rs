@@ -137,6 +137,18 @@ impl S3Store {
 
     /// The keys under `prefix` (all pages) of the objects `keep` accepts.
     async fn list_where(&self, prefix: &str, keep: impl Fn(&aws_sdk_s3::types::Object) -> bool) -> Result<Vec<String>, StoreError> {
+        self.list_after(prefix, None, keep, |_| false).await
+    }
+
+    /// The same, from the first key after `start_after`, and no further page once a page
+    /// holds a key `past` accepts.
+    async fn list_after(
+        &self,
+        prefix: &str,
+        start_after: Option<String>,
+        keep: impl Fn(&aws_sdk_s3::types::Object) -> bool,
+        past: impl Fn(&str) -> bool,
+    ) -> Result<Vec<String>, StoreError> {
         let mut keys = Vec::new();
         let mut token = None;
         loop {
@@ -145,11 +157,15 @@ impl S3Store {
                 .list_objects_v2()
                 .bucket(&self.bucket)
                 .prefix(prefix)
+                .set_start_after(if token.is_none() { start_after.clone() } else { None })
                 .set_continuation_token(token)
                 .send()
                 .await
                 .map_err(|e| Self::err("ListObjectsV2", prefix, &e))?;
             keys.extend(out.contents().iter().filter(|o| keep(o)).filter_map(|o| o.key().map(str::to_string)));
+            if out.contents().iter().filter_map(|o| o.key()).any(&past) {
+                return Ok(keys);
+            }
             match out.next_continuation_token() {
                 Some(t) if out.is_truncated() == Some(true) => token = Some(t.to_string()),
                 _ => return Ok(keys),
@@ -243,6 +259,17 @@ impl JobStore for S3Store {
     async fn batch_statuses(&self, batch: Uuid) -> Result<HashMap<Uuid, Status>, StoreError> {
         let prefix = keys::marker_prefix(batch);
         let listed = self.list(&prefix).await?;
+        Ok(super::furthest(listed.iter().filter_map(|k| keys::parse_marker(&prefix, k))))
+    }
+
+    async fn item_statuses(&self, batch: Uuid, lines: std::ops::Range<u32>) -> Result<HashMap<Uuid, Status>, StoreError> {
+        let prefix = keys::marker_prefix(batch);
+        let start = format!("{prefix}{}", crate::domain::job::item_id(batch, lines.start));
+        let index = |k: &str| keys::parse_marker(&prefix, k).and_then(|(j, _)| crate::domain::job::item_of(j)).map(|(_, i)| i);
+        // Pages until a key past the range: the rest of the batch is not read.
+        let listed = self
+            .list_after(&prefix, Some(start), |o| o.key().and_then(index).is_none_or(|i| i < lines.end), |k| index(k).is_some_and(|i| i >= lines.end))
+            .await?;
         Ok(super::furthest(listed.iter().filter_map(|k| keys::parse_marker(&prefix, k))))
     }
 

@@ -281,3 +281,76 @@ async fn a_fan_out_killed_twice_still_makes_each_job_exactly_once() {
     assert_eq!(invalid, ["18", "1000", "1001", "3000"]);
     assert_eq!(csv.lines().filter(|l| l.contains(",queued,")).count(), n - bad.len());
 }
+
+/// A manifest's progress settles the chunks whose jobs are all final (their counts kept in one
+/// record), so that a poll, or a job's end asking whether the batch is done, lists only the
+/// markers after them; the counts stay what a full listing gives.
+#[tokio::test]
+async fn finished_chunks_settle_and_later_polls_list_only_the_rest() {
+    use reportq::batch::progress;
+    use reportq::domain::job::{Batch, Status, item_of};
+    use reportq::domain::manifest::{Manifest, Settled};
+    use reportq::store::{FanoutRecords, JobStore, MemoryStore};
+    use reportq::wire::Counts;
+
+    let store = Arc::new(MemoryStore::new());
+    let id = Uuid::new_v4();
+    let batch = Batch { id, created_at_epoch: 1, job_ids: Vec::new(), manifest: Some(Manifest { lines: 250 }), owner: None, callback: None };
+    assert!(store.create_batch(&batch).await.unwrap());
+    let summary = std::fs::read_to_string(common::root().join("examples/summary.json")).unwrap();
+    let summary: Value = serde_json::from_str(&summary).unwrap();
+    let lines: Vec<String> = (0..250).map(|i| if i == 119 { "{\"template\": 1}".to_string() } else { summary.to_string() }).collect();
+    store.put_manifest(id, jsonl(&lines)).await.unwrap();
+    let fanout = Fanout {
+        store: store.clone(),
+        queue: Arc::new(reportq::queue::MemoryQueue::new()),
+        scorer: None,
+        me: "test".into(),
+        max_backlog: u64::MAX,
+        notifier: None,
+        lease: Duration::from_secs(60),
+    };
+    assert!(matches!(fanout.run(id, Duration::from_secs(600)).await.unwrap(), FanoutOutcome::Done(_)));
+    let mark = |n: u32, s: Status| {
+        let store = store.clone();
+        async move { store.mark(id, item_id(id, n), s).await.unwrap() }
+    };
+    // Chunk 0 all succeeded; chunk 1 final but for line 151 (running), line 111 failed, line
+    // 120 invalid; chunk 2 not started.
+    for n in 0..100 {
+        mark(n, Status::Running).await;
+        mark(n, Status::Succeeded).await;
+    }
+    for n in (100..200).filter(|n| *n != 119) {
+        mark(n, Status::Running).await;
+        match n {
+            110 => mark(n, Status::Failed).await,
+            150 => {}
+            _ => mark(n, Status::Succeeded).await,
+        }
+    }
+    let p = progress(store.as_ref(), &batch).await.unwrap();
+    assert_eq!(p.counts, Counts { queued: 50, running: 1, succeeded: 197, failed: 1 });
+    assert!(!p.done);
+    let settled = || async { FanoutRecords(store.as_ref()).settled(id).await.unwrap().map(|(s, _)| s) };
+    assert_eq!(settled().await, Some(Settled { chunks: 1, succeeded: 100, failed: 0 }));
+    // The next poll reads none of chunk 0's markers, and counts the same.
+    let again = progress(store.as_ref(), &batch).await.unwrap();
+    assert_eq!(again.counts, p.counts);
+    assert!(again.moved.keys().all(|j| item_of(*j).unwrap().1 >= 100), "settled markers listed again");
+    assert_eq!(again.moved.len(), 99);
+
+    mark(150, Status::Succeeded).await;
+    for n in 200..250 {
+        mark(n, Status::Running).await;
+        mark(n, Status::Succeeded).await;
+    }
+    let end = progress(store.as_ref(), &batch).await.unwrap();
+    assert_eq!(end.counts, Counts { queued: 0, running: 0, succeeded: 248, failed: 1 });
+    assert!(end.done);
+    assert_eq!(settled().await, Some(Settled { chunks: 3, succeeded: 248, failed: 1 }));
+    // Once settled, a poll lists nothing and says the same.
+    let after = progress(store.as_ref(), &batch).await.unwrap();
+    assert!(after.moved.is_empty());
+    assert_eq!((after.counts, after.done, after.total), (end.counts, true, 249));
+}
