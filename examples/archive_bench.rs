@@ -83,7 +83,7 @@ async fn main() {
     std::fs::write("/proc/self/clear_refs", "5").expect("reset VmHWM");
     let t = Instant::now();
     let msg = reportq::archive::ArchiveMessage { archive: batch_id, requested_at: now };
-    let out = reportq::archive::build(store.as_ref(), msg).await.unwrap();
+    let out = reportq::archive::build(store.as_ref(), msg, None).await.unwrap();
     let took = t.elapsed();
     let peak = status_kb("VmHWM:");
     let reportq::archive::BuildOutcome::Built(a) = out else { panic!("{out:?}") };

@@ -440,7 +440,7 @@ fn paths_and_schemas() -> Value {
                 "state": { "type": "string", "enum": ["building", "ready", "failed"] },
                 "partial": { "type": "boolean", "description": "Built while jobs were still queued or running" },
                 "reports": { "type": "integer" }, "rows": { "type": "integer" }, "size": { "type": "integer" },
-                "sha256": { "type": "string" }, "requested_at": { "type": "string", "format": "date-time" },
+                "sha256": { "type": "string", "description": "The ZIP's SHA-256, when it was built in one invocation" }, "requested_at": { "type": "string", "format": "date-time" },
                 "built_at": { "type": "string", "format": "date-time" },
                 "url": { "type": "string", "description": "Presigned GET of the ZIP, when ready" },
                 "expires_at": { "type": "string", "format": "date-time" }, "error": { "type": "string" },

@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::domain::archive::{Archive, ArchiveState, CSV_HEADER, csv_row};
+use std::time::{Duration, Instant};
+
+use crate::domain::archive::{Archive, ArchiveResume, ArchiveState, CSV_HEADER, csv_row};
 use crate::domain::job::{Status, item_id};
 use crate::domain::now_epoch;
 use crate::store::{ArchiveRecords, FanoutRecords, JobStore, Put, StoreError};
@@ -65,6 +67,8 @@ pub enum BuildOutcome {
     Superseded,
     /// This request's archive was built already (a duplicate message).
     AlreadyBuilt,
+    /// The budget ran out with rows left: the message must be sent again to go on.
+    Continue,
 }
 
 impl BuildOutcome {
@@ -73,6 +77,7 @@ impl BuildOutcome {
             BuildOutcome::Built(_) => "ArchiveBuilt",
             BuildOutcome::Superseded => "ArchiveSuperseded",
             BuildOutcome::AlreadyBuilt => "ArchiveAlreadyBuilt",
+            BuildOutcome::Continue => "ArchiveContinues",
         }
     }
 }
@@ -86,8 +91,12 @@ struct Row {
     pdf: Option<(String, Vec<u8>)>,
 }
 
-/// Builds the archive `msg` asks for.
-pub async fn build(store: &dyn JobStore, msg: ArchiveMessage) -> Result<BuildOutcome, ArchiveError> {
+/// Builds the archive `msg` asks for, from where an earlier invocation stopped. With a
+/// `budget`, stops once it is spent and more rows remain, saving where it was
+/// ([`BuildOutcome::Continue`]: the caller sends the message again); a crash resumes from the
+/// last save, and the parts uploaded after it are uploaded again under the same numbers.
+pub async fn build(store: &dyn JobStore, msg: ArchiveMessage, budget: Option<Duration>) -> Result<BuildOutcome, ArchiveError> {
+    let started = Instant::now();
     let id = msg.archive;
     let records = ArchiveRecords(store);
     let (current, version) = match records.get(id).await? {
@@ -95,18 +104,48 @@ pub async fn build(store: &dyn JobStore, msg: ArchiveMessage) -> Result<BuildOut
         None => (None, None),
     };
     match &current {
-        Some(a) if a.requested_at > msg.requested_at => return Ok(BuildOutcome::Superseded),
+        Some(a) if a.requested_at > msg.requested_at => {
+            drop_resume(store, id, Some(msg.requested_at)).await?;
+            return Ok(BuildOutcome::Superseded);
+        }
         Some(a) if a.requested_at == msg.requested_at && a.state != ArchiveState::Building => return Ok(BuildOutcome::AlreadyBuilt),
         _ => {}
     }
     let batch = store.batch(id).await?.ok_or(ArchiveError::NoSuchBatch(id))?;
-    let progress = crate::batch::progress(store, &batch).await?;
-    let partial = !progress.done;
-
-    // Every line (a manifest's, as read so far) or job, in order, with what is known of it.
+    // An earlier request's unfinished build is dropped; this request's is taken up again.
+    let resumed = match records.resume(id).await? {
+        Some(r) if r.requested_at == msg.requested_at => Some(r),
+        Some(_) => {
+            drop_resume(store, id, None).await?;
+            None
+        }
+        None => None,
+    };
+    let one_go = resumed.is_none();
+    let (mut st, mut zip, mut csv, mut buf) = match resumed {
+        Some(r) => {
+            let central = records.blob(id, &r.checkpoint, "central").await?;
+            let zip = zip::ZipWriter::resume(batch.created_at_epoch, r.zip_offset, r.zip_entries, central);
+            let (csv, tail) = (records.blob(id, &r.checkpoint, "csv").await?, records.blob(id, &r.checkpoint, "tail").await?);
+            (r, zip, csv, tail)
+        }
+        None => {
+            let progress = crate::batch::progress(store, &batch).await?;
+            let rows = match &batch.manifest {
+                Some(_) => progress.cursor.as_ref().map_or(0, |c| c.next_line),
+                None => batch.job_ids.len() as u32,
+            };
+            let upload = store.begin_archive(id).await?;
+            let st = ArchiveResume { requested_at: msg.requested_at, upload, partial: !progress.done, rows, ..Default::default() };
+            let mut csv = Vec::new();
+            csv_row(&CSV_HEADER, &mut csv);
+            (st, zip::ZipWriter::new(batch.created_at_epoch), csv, Vec::new())
+        }
+    };
+    // Every line (a manifest's, as read when the build began) or job, in order.
     let lines: Vec<(u32, Uuid)> = match &batch.manifest {
-        Some(_) => (0..progress.cursor.as_ref().map_or(0, |c| c.next_line)).map(|n| (n + 1, item_id(id, n))).collect(),
-        None => batch.job_ids.iter().enumerate().map(|(i, j)| (i as u32 + 1, *j)).collect(),
+        Some(_) => (st.next_row..st.rows).map(|n| (n + 1, item_id(id, n))).collect(),
+        None => batch.job_ids.iter().enumerate().skip(st.next_row as usize).map(|(i, j)| (i as u32 + 1, *j)).collect(),
     };
     let invalid = if batch.manifest.is_some() { FanoutRecords(store).line_errors(id).await? } else { Default::default() };
     // Every job's status (a manifest's progress lists only its unsettled chunks).
@@ -136,79 +175,84 @@ pub async fn build(store: &dyn JobStore, msg: ArchiveMessage) -> Result<BuildOut
         }
     };
 
-    let upload = store.begin_archive(id).await?;
-    let written = async {
-        let mut zip = zip::ZipWriter::new(batch.created_at_epoch);
-        let mut csv = Vec::new();
-        csv_row(&CSV_HEADER, &mut csv);
-        let mut buf = Vec::with_capacity(PART_BYTES + (1 << 20));
-        let mut parts = Vec::new();
-        let mut hash = Sha256::new();
-        let (mut reports, mut rows, mut size) = (0u32, 0u32, 0u64);
-        let mut fetched = futures::stream::iter(lines).map(fetch).buffered(FETCH_AHEAD);
-        while let Some(row) = fetched.next().await {
-            let row = row?;
-            let job = row.job.map(|j| j.to_string()).unwrap_or_default();
-            let (file, sha) = match &row.pdf {
-                Some((name, pdf)) => {
-                    zip.add(name, pdf, &mut buf);
-                    reports += 1;
-                    (name.as_str(), hex::encode(Sha256::digest(pdf)))
-                }
-                None => ("", String::new()),
-            };
-            csv_row(&[&row.line.to_string(), &job, file, &sha, row.status, &row.error], &mut csv);
-            rows += 1;
-            if buf.len() >= PART_BYTES {
-                hash.update(&buf);
-                size += buf.len() as u64;
-                let n = parts.len() as i32 + 1;
-                let etag = store.archive_part(id, &upload, n, std::mem::take(&mut buf)).await?;
-                parts.push((n, etag));
-                buf.reserve(PART_BYTES + (1 << 20));
-            }
-        }
-        zip.add("manifest.csv", &csv, &mut buf);
-        drop(csv);
-        zip.finish(&mut buf);
-        hash.update(&buf);
-        size += buf.len() as u64;
-        let n = parts.len() as i32 + 1;
-        let etag = store.archive_part(id, &upload, n, std::mem::take(&mut buf)).await?;
-        parts.push((n, etag));
-        store.finish_archive(id, &upload, parts).await?;
-        Ok::<_, StoreError>((reports, rows, size, hex::encode(hash.finalize())))
+    // Saved before the first row: a retry takes up this upload rather than starting another.
+    if one_go {
+        records.save_resume(id, &mut st, zip.central(), &csv, &buf).await?;
     }
-    .await;
-    let (reports, rows, size, sha256) = match written {
-        Ok(w) => w,
-        Err(e) => {
-            // The parts would otherwise be kept (and billed) until the bucket's lifecycle
-            // rule aborts the upload.
-            if let Err(abort) = store.abort_archive(id, &upload).await {
-                tracing::warn!(batch_id = %id, error = %abort, "aborting the archive's upload failed");
+    let mut hash = one_go.then(Sha256::new);
+    let mut fetched = futures::stream::iter(lines).map(fetch).buffered(FETCH_AHEAD);
+    while let Some(row) = fetched.next().await {
+        let row = row?;
+        let job = row.job.map(|j| j.to_string()).unwrap_or_default();
+        let (file, sha) = match &row.pdf {
+            Some((name, pdf)) => {
+                zip.add(name, pdf, &mut buf);
+                st.reports += 1;
+                (name.as_str(), hex::encode(Sha256::digest(pdf)))
             }
-            return Err(e.into());
+            None => ("", String::new()),
+        };
+        csv_row(&[&row.line.to_string(), &job, file, &sha, row.status, &row.error], &mut csv);
+        st.next_row += 1;
+        if buf.len() >= PART_BYTES {
+            upload_part(store, id, &mut st, &mut buf, hash.as_mut()).await?;
         }
-    };
+        if budget.is_some_and(|b| started.elapsed() >= b) && st.next_row < st.rows {
+            (st.zip_offset, st.zip_entries) = (zip.written(), zip.entries());
+            records.save_resume(id, &mut st, zip.central(), &csv, &buf).await?;
+            tracing::info!(batch_id = %id, next_row = st.next_row, rows = st.rows, "archive build continues in another invocation");
+            return Ok(BuildOutcome::Continue);
+        }
+    }
+    zip.add("manifest.csv", &csv, &mut buf);
+    drop(csv);
+    zip.finish(&mut buf);
+    upload_part(store, id, &mut st, &mut buf, hash.as_mut()).await?;
+    store.finish_archive(id, &st.upload, st.parts.clone()).await?;
     let built = Archive {
         state: ArchiveState::Ready,
         requested_at: msg.requested_at,
-        partial,
-        reports,
-        rows,
-        size,
-        sha256: Some(sha256),
+        partial: st.partial,
+        reports: st.reports,
+        rows: st.rows,
+        size: st.size,
+        sha256: hash.map(|h| hex::encode(h.finalize())),
         built_at: Some(now_epoch()),
         error: None,
     };
+    records.clear_resume(id).await?;
     match records.put(id, &built, version.as_deref()).await? {
         Put::Written(_) => {
-            tracing::info!(batch_id = %id, reports, rows, size, partial, "archive built");
+            tracing::info!(batch_id = %id, reports = st.reports, rows = st.rows, size = st.size, partial = st.partial, "archive built");
             Ok(BuildOutcome::Built(built))
         }
         Put::Conflict => Ok(BuildOutcome::Superseded),
     }
+}
+
+/// Uploads the buffered bytes as the next part.
+async fn upload_part(store: &dyn JobStore, id: Uuid, st: &mut ArchiveResume, buf: &mut Vec<u8>, hash: Option<&mut Sha256>) -> Result<(), StoreError> {
+    if let Some(h) = hash {
+        h.update(&buf[..]);
+    }
+    st.size += buf.len() as u64;
+    let n = st.parts.len() as i32 + 1;
+    let etag = store.archive_part(id, &st.upload, n, std::mem::take(buf)).await?;
+    st.parts.push((n, etag));
+    Ok(())
+}
+
+/// Drops an unfinished build (its saved state and its upload's parts), unless it answers
+/// `keep`.
+async fn drop_resume(store: &dyn JobStore, id: Uuid, keep: Option<i64>) -> Result<(), StoreError> {
+    let records = ArchiveRecords(store);
+    if let Some(r) = records.resume(id).await?.filter(|r| Some(r.requested_at) != keep) {
+        if let Err(e) = store.abort_archive(id, &r.upload).await {
+            tracing::warn!(batch_id = %id, error = %e, "aborting an unfinished archive upload failed");
+        }
+        records.clear_resume(id).await?;
+    }
+    Ok(())
 }
 
 /// Records that `msg`'s build failed for good (its last delivery), unless a later request

@@ -59,9 +59,24 @@ impl ZipWriter {
         Self { offset: 0, central: Vec::new(), entries: 0, dos_time, dos_date }
     }
 
+    /// Takes up an archive after its first `offset` bytes, holding `entries` files whose
+    /// central directory entries are `central` (what [`Self::central`] gave).
+    pub fn resume(epoch: i64, offset: u64, entries: u64, central: Vec<u8>) -> Self {
+        Self { offset, central, entries, ..Self::new(epoch) }
+    }
+
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
         self.offset
+    }
+
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    /// The central directory so far.
+    pub fn central(&self) -> &[u8] {
+        &self.central
     }
 
     /// Appends the file `name` holding `data` to `out`.

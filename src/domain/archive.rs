@@ -72,6 +72,26 @@ impl Archive {
     }
 }
 
+/// Where an unfinished build stopped (`batches/{id}.archive-build.json`): its upload, the
+/// parts so far and the row to go on from. The ZIP's central directory, the CSV so far and
+/// the bytes not yet in a part are saved beside it, under `checkpoint`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveResume {
+    pub requested_at: i64,
+    pub upload: String,
+    pub parts: Vec<(i32, String)>,
+    /// Rows in the archive (fixed when the build began) and the next one to write.
+    pub rows: u32,
+    pub next_row: u32,
+    pub partial: bool,
+    pub reports: u32,
+    /// Bytes in the parts uploaded so far.
+    pub size: u64,
+    pub zip_offset: u64,
+    pub zip_entries: u64,
+    pub checkpoint: String,
+}
+
 /// One row of `manifest.csv`, RFC 4180 (fields quoted when they hold a comma, quote or line
 /// break), ending in CRLF.
 pub fn csv_row(fields: &[&str], out: &mut Vec<u8>) {

@@ -69,6 +69,15 @@ pub fn archive_record(batch: Uuid) -> String {
     format!("batches/{batch}.archive.json")
 }
 
+/// An unfinished archive build's state, and what it saved at each stop.
+pub fn archive_resume(batch: Uuid) -> String {
+    format!("batches/{batch}.archive-build.json")
+}
+
+pub fn archive_checkpoint(batch: Uuid, checkpoint: &str, name: &str) -> String {
+    format!("batches/{batch}.archive-build/{checkpoint}/{name}")
+}
+
 /// Prefix of a batch's status markers: `batches/{id}/{job_id}/{status}`, empty objects
 /// written as jobs move, so a batch's progress is one listing rather than one read per job.
 pub fn marker_prefix(batch: Uuid) -> String {

@@ -108,12 +108,23 @@ impl Worker {
         Ok(super::Outcome::Batch { batch_id: batch, state })
     }
 
-    /// A batch's archive ([`crate::archive`]), within the record's deadline; on its last
-    /// delivery a failure is recorded for the client instead of retried.
+    /// A batch's archive ([`crate::archive`]), within the record's deadline: a build that
+    /// needs longer saves where it is and goes on from its own message on the bulk queue. On
+    /// its last delivery a failure is recorded for the client instead of retried.
     async fn build_archive(&self, msg: crate::archive::ArchiveMessage, deadline: Duration, last: bool) -> Result<super::Outcome, WorkerError> {
         let span = tracing::info_span!("archive", batch_id = %msg.archive);
-        let work = tokio::time::timeout(deadline, crate::archive::build(self.store.as_ref(), msg));
+        let budget = deadline.saturating_sub(Duration::from_secs(15));
+        let work = tokio::time::timeout(deadline, crate::archive::build(self.store.as_ref(), msg, Some(budget)));
         let result = match tracing::Instrument::instrument(work, span).await {
+            Ok(Ok(crate::archive::BuildOutcome::Continue)) => match &self.fanout {
+                Some(f) => f
+                    .queue
+                    .send_raw(&msg.body(), Duration::ZERO)
+                    .await
+                    .map(|_| "ArchiveContinues")
+                    .map_err(|e| WorkerError::Batch { what: "continuing the archive", message: e.to_string() }),
+                None => Err(WorkerError::BadMessage("an archive too large for one invocation, and no bulk queue to go on from".into())),
+            },
             Ok(Ok(out)) => Ok(out.kind()),
             Ok(Err(crate::archive::ArchiveError::NoSuchBatch(id))) => {
                 crate::archive::give_up(self.store.as_ref(), msg, &format!("no batch {id}")).await?;

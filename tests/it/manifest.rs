@@ -271,7 +271,7 @@ async fn a_fan_out_killed_twice_still_makes_each_job_exactly_once() {
     assert_eq!(lines, vec![18, 1_000, 1_001, 3_000]);
 
     // An archive asked for now is partial: no report has rendered, every row says why.
-    let built = reportq::archive::build(app.jobs.as_ref(), reportq::archive::ArchiveMessage { archive: id, requested_at: 1 }).await.unwrap();
+    let built = reportq::archive::build(app.jobs.as_ref(), reportq::archive::ArchiveMessage { archive: id, requested_at: 1 }, None).await.unwrap();
     let reportq::archive::BuildOutcome::Built(a) = built else { panic!("{built:?}") };
     assert_eq!((a.partial, a.reports, a.rows as usize), (true, 0, n));
     let zip = app.s3.get_object().bucket(&app.res.bucket).key(format!("batches/{id}.zip")).send().await.unwrap();
@@ -353,4 +353,62 @@ async fn finished_chunks_settle_and_later_polls_list_only_the_rest() {
     let after = progress(store.as_ref(), &batch).await.unwrap();
     assert!(after.moved.is_empty());
     assert_eq!((after.counts, after.done, after.total), (end.counts, true, 249));
+}
+
+/// An archive too large for one invocation: built a row per call (a zero budget), each call
+/// saving where it stopped and the next taking it up, it has exactly the bytes of the same
+/// archive built in one go, across several multipart parts.
+#[tokio::test]
+async fn an_archive_built_over_many_invocations_has_the_bytes_of_one_built_at_once() {
+    use reportq::archive::{ArchiveMessage, BuildOutcome, build};
+    use reportq::domain::job::{Batch, Job, Status};
+    use reportq::store::{JobStore, MemoryStore, Objects};
+
+    let store = Arc::new(MemoryStore::new());
+    let id = Uuid::new_v4();
+    let ids: Vec<Uuid> = (0..24).map(|_| Uuid::new_v4()).collect();
+    let batch = Batch { id, created_at_epoch: 1_795_441_530, job_ids: ids.clone(), manifest: None, owner: None, callback: None };
+    assert!(store.create_batch(&batch).await.unwrap());
+    for (i, job) in ids.iter().enumerate() {
+        let j = Job::new(*job, Some(id), "summary", json!({ "template": "summary" }), batch.created_at_epoch);
+        assert!(store.create_job(&j).await.unwrap());
+        if i % 5 == 4 {
+            continue; // still queued
+        }
+        // 1.5 MiB each, different bytes: the build crosses several 8 MiB parts.
+        let pdf: Vec<u8> = (0..(3 << 19)).map(|k: usize| (k * 31 + i * 7) as u8).collect();
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&pdf));
+        let out = store.create_report(*job, pdf, &sha).await.unwrap().unwrap();
+        let (rec, v) = store.job(*job).await.unwrap().unwrap();
+        store.replace_job(&Job { status: Status::Succeeded, output: Some(out), ..rec }, &v).await.unwrap();
+        store.mark(id, *job, Status::Succeeded).await.unwrap();
+    }
+    let zip = || async { store.get_object(&format!("batches/{id}.zip")).await.unwrap().unwrap().0 };
+
+    let mut calls = 0;
+    let resumed = loop {
+        calls += 1;
+        match build(store.as_ref(), ArchiveMessage { archive: id, requested_at: 1 }, Some(Duration::ZERO)).await.unwrap() {
+            BuildOutcome::Continue => continue,
+            BuildOutcome::Built(a) => break a,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(calls, 24, "one row a call");
+    assert_eq!((resumed.reports, resumed.rows, resumed.partial), (20, 24, true));
+    assert_eq!(resumed.sha256, None, "no whole-file hash across invocations");
+    let in_parts = zip().await;
+
+    let BuildOutcome::Built(at_once) = build(store.as_ref(), ArchiveMessage { archive: id, requested_at: 2 }, None).await.unwrap() else {
+        panic!("not built")
+    };
+    let whole = zip().await;
+    assert_eq!(in_parts.len() as u64, resumed.size);
+    assert!(whole.len() > 3 * (8 << 20), "several parts: {}", whole.len());
+    assert!(in_parts == whole, "the resumed build's bytes differ from the one-go build's");
+    assert_eq!(at_once.sha256.as_deref(), Some(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&whole)).as_str()));
+    let entries = common::read_zip(&whole);
+    assert_eq!(entries.len(), 21, "20 PDFs and manifest.csv");
+    let csv = String::from_utf8(entries["manifest.csv"].clone()).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.ends_with(",queued,")).count(), 4, "{csv}");
 }
