@@ -35,9 +35,14 @@ pub(crate) async fn submit_batch(
     output: Option<PathBuf>,
     timeout: std::time::Duration,
 ) -> Res {
-    // A JSONL file larger than one batch call goes up whole, as a manifest.
-    let lines = || std::fs::read(input).map(|b| b.split(|c| *c == b'\n').filter(|l| !l.is_empty()).count()).unwrap_or(0);
-    if manifest || (input.is_file() && lines() > reportq::config::MAX_BATCH) {
+    // A JSONL file larger than one batch call goes up whole, as a manifest. Read only as far
+    // as that takes (a manifest may be 256 MiB).
+    let more_than_a_batch = || {
+        use std::io::BufRead;
+        let file = std::fs::File::open(input).map(std::io::BufReader::new);
+        file.is_ok_and(|f| f.split(b'\n').map_while(Result::ok).filter(|l| !l.is_empty()).nth(reportq::config::MAX_BATCH).is_some())
+    };
+    if manifest || (input.is_file() && more_than_a_batch()) {
         let (id, view) = client.run_manifest(input, wait, timeout).await?;
         println!(
             "{}",
