@@ -4,6 +4,9 @@
 
     scripts/bench-models.py [BIN] [N ...]      default: target/release/reportq, 10 30 60 120
 
+The default PDF standard (tagged PDF/A-2a + UA-1); BENCH_STANDARD=a-2b (or any standard) asks
+for another. BENCH_SHAPES=advanced (comma-separated shape names) runs only those shapes.
+
 Three shapes of request, each N models: every model its own archive (a section, a chart and a
 full answer table each: the most pages), one archive with N scenarios (one chart of N bars,
 a table of differences each), and N advanced models (probability tables instead of answers,
@@ -61,9 +64,14 @@ def main():
 
     print(f"{'shape':<22}{'models':>7}{'seconds':>9}{'pages':>7}{'s/model':>9}")
     with tempfile.TemporaryDirectory() as d:
+        only = [s for s in os.environ.get("BENCH_SHAPES", "").split(",") if s]
         for name, make in (("one archive each", archives), ("scenarios of one", scenarios), ("advanced models", advanced)):
+            if only and not any(name.startswith(s) for s in only):
+                continue
             for n in sizes:
                 req = {"template": "diagram", "params": {"models": make(n)}}
+                if os.environ.get("BENCH_STANDARD"):
+                    req["pdf"] = {"standard": os.environ["BENCH_STANDARD"]}
                 took, pages = render(bin_, req, os.path.join(d, "r.pdf"))
                 if took is None:
                     print(f"{name:<22}{n:>7}   refused: {pages}")

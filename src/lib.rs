@@ -49,6 +49,7 @@ pub mod startup;
 pub mod store;
 pub mod submit;
 pub mod sweep;
+pub mod tagging;
 pub mod template;
 pub mod texformat;
 pub mod verify;

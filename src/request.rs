@@ -26,14 +26,6 @@ struct RawPdf {
     standard: Option<crate::domain::PdfStandard>,
 }
 
-/// How many marked contents (paragraphs, headings, table cells, figures) a tagged report may
-/// hold. Tagging costs about 3.5 ms each on top of the untagged render (two TeX passes; see
-/// README "Accessibility"), so this keeps a tagged render near 20 s on a 2-core machine,
-/// inside the render timeout with room for a slower one. A report left to its default
-/// standard is tagged up to this size and PDF/A-2b beyond; one that asks for `a-2a` beyond it
-/// is refused.
-pub const MAX_TAGGED: usize = 5_000;
-
 /// A parsed and validated report request.
 #[derive(Debug, Clone)]
 pub struct ReportRequest {
@@ -64,20 +56,8 @@ impl ReportRequest {
     pub fn parse(value: &Value, scorer: Option<&Scorer>) -> Result<Self, ParamError> {
         let raw: Raw = serde_path_to_error::deserialize(value).map_err(|e| json_error("", e))?;
         let params = template::parse_params(&raw.template, &raw.params, scorer)?;
-        let load = params.tagged_contents();
-        let standard = match raw.pdf.standard {
-            Some(s) if s.tagged() && load > MAX_TAGGED => {
-                return Err(ParamError::new(
-                    "pdf.standard",
-                    format!(
-                        "this report would hold about {load} tagged elements; a tagged (a-2a) report holds at most {MAX_TAGGED}: ask for \"a-2b\", or send it in parts"
-                    ),
-                ));
-            }
-            Some(s) => s,
-            None if load > MAX_TAGGED => crate::domain::PdfStandard::A2b,
-            None => crate::domain::PdfStandard::A2a,
-        };
+        // Tagged by default at every size (src/tagging.rs: one TeX pass, the tree built in Rust).
+        let standard = raw.pdf.standard.unwrap_or(crate::domain::PdfStandard::A2a);
         Ok(Self { params, pdf: PdfOptions { standard } })
     }
 

@@ -62,7 +62,7 @@ pub fn build_formats(bundle: &Path) -> Result<Formats, RenderError> {
         let source = texformat::source(&head, metrics.as_deref().unwrap_or_default());
         // A tiny document after the preamble proves the format loads and compiles.
         let tail = "\\begin{document}reportq\\end{document}\n";
-        // (Two passes for a tagged preamble, as its renders take.)
+        // (Two passes for a tagpdf preamble, as its renders take.)
         let passes = if texformat::tagged(&head) { 2 } else { 1 };
         built.push(build(bundle, &name, Some(source), tail, passes, &what)?);
     }

@@ -2,8 +2,8 @@
 //!
 //! Most of a render used to be LaTeX reading the same packages again (geometry, hyperref,
 //! bookmark, xcolor, graphicx, longtable, booktabs and, for PDF/A reports, LaTeX's PDF
-//! management (and tagpdf for tagged ones)): the same work for every request of a kind. `reportq setup` runs
-//! that part once and dumps TeX's memory into a format file; a render that finds the format
+//! management): the same work for every request of a kind. `reportq setup` runs that part once
+//! and dumps TeX's memory into a format file; a render that finds the format
 //! for its preamble loads it and starts where the dump stopped.
 //!
 //! The split is in the document itself: `templates/base.tex` writes [`MARK`] where the
@@ -137,12 +137,11 @@ pub fn source(head: &str, metrics: &str) -> String {
     )
 }
 
-/// Whether a document is tagged (tagpdf is activated at its start; untagged PDF/A documents
-/// have `\DocumentMetadata` too): tagged documents take
-/// two passes. tagpdf numbers each marked content and finds its page from the first pass's
-/// records (the aux file, kept in memory between passes); in one pass the structure tree
-/// points at the wrong content. Templates are otherwise written for one pass (no
-/// cross-references; bookmarks via `bookmark`).
+/// Whether a document is tagged with tagpdf (activated at its start): such a document takes two
+/// passes, as tagpdf numbers each marked content and finds its page from the first pass's
+/// records (the aux file, kept in memory between passes). reportq's own templates tag in one
+/// pass ([`crate::tagging`]); a raw document through `reportq tex-run` may still use tagpdf.
+/// Templates are otherwise written for one pass (no cross-references; bookmarks via `bookmark`).
 pub fn tagged(tex: &str) -> bool {
     const MARK: &str = "\\tagpdfsetup{activate-all}";
     let start = &tex.as_bytes()[..tex.len().min(4096)];

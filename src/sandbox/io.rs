@@ -183,8 +183,21 @@ pub fn run(
     }
     let out = if job.xdv_only { "doc.xdv" } else { "doc.pdf" };
     match io.take_file(out) {
-        Some(pdf) => Reply { pdf, log, ..Default::default() },
+        Some(pdf) if job.xdv_only => Reply { pdf, log, ..Default::default() },
+        Some(pdf) => finish_tagging(pdf, io.take_file(crate::tagging::RECORD_FILE), log),
         None => Reply { error: "TeX produced no PDF".into(), log, ..Default::default() },
+    }
+}
+
+/// A tagged document's PDF gets its structure from the record TeX kept ([`crate::tagging`]);
+/// any other PDF is TeX's as it is.
+pub fn finish_tagging(pdf: Vec<u8>, record: Option<Vec<u8>>, log: String) -> Reply {
+    match record {
+        None => Reply { pdf, log, ..Default::default() },
+        Some(record) => match crate::tagging::finish(&pdf, &record) {
+            Ok(pdf) => Reply { pdf, log, ..Default::default() },
+            Err(e) => Reply { error: format!("tagging the PDF: {e}"), log, ..Default::default() },
+        },
     }
 }
 

@@ -334,7 +334,8 @@ pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8]
     let log = files.remove("doc.log").map(|f| String::from_utf8_lossy(&f.data).into_owned()).unwrap_or_default();
     match result {
         Ok(()) => match files.remove(if job.xdv_only { "doc.xdv" } else { "doc.pdf" }) {
-            Some(f) => Reply { error: String::new(), pdf: f.data, log },
+            Some(f) if job.xdv_only => Reply { error: String::new(), pdf: f.data, log },
+            Some(f) => io::finish_tagging(f.data, files.remove(crate::tagging::RECORD_FILE).map(|f| f.data), log),
             None => Reply { error: "TeX produced no PDF".into(), pdf: Vec::new(), log },
         },
         Err(e) => Reply { error: chain(&e), pdf: Vec::new(), log },

@@ -53,18 +53,6 @@ pub struct DiagramParams {
     pub models: Models,
 }
 
-/// About how many marked contents the tagged report holds: measured at about 120 for a model
-/// object (its headings, paragraphs, score, answer and change tables' cells), plus every cell of
-/// its advanced tables.
-pub fn tagged_contents(p: &DiagramParams) -> usize {
-    30 + p
-        .models
-        .models
-        .iter()
-        .map(|m| 125 + m.advanced.iter().map(|t| t.columns.iter().map(|(_, c)| c.len() + 1).sum::<usize>()).sum::<usize>())
-        .sum::<usize>()
-}
-
 /// Parses the parameters. With a network, models are checked against it and missing scores
 /// computed; without one, every score must be given.
 pub fn parse(params: &Value, scorer: Option<&Scorer>) -> Result<DiagramParams, ParamError> {

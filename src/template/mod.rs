@@ -35,15 +35,6 @@ pub enum Params {
 }
 
 impl Params {
-    /// About how many marked contents the tagged report would hold: what tagging costs grows
-    /// with it ([`crate::request::MAX_TAGGED`]).
-    pub fn tagged_contents(&self) -> usize {
-        match self {
-            Params::Diagram(p) => diagram::tagged_contents(p),
-            Params::Summary(p) => summary::tagged_contents(p),
-        }
-    }
-
     pub fn template_name(&self) -> &'static str {
         match self {
             Params::Diagram(_) => "diagram",

@@ -100,16 +100,6 @@ fn count(field: &str, n: usize, lo: usize, hi: usize, what: &str) -> Result<(), 
     Ok(())
 }
 
-/// About how many marked contents the tagged report holds: each heading, paragraph, caption,
-/// table cell and chart (with its description).
-pub fn tagged_contents(p: &SummaryParams) -> usize {
-    4 + p
-        .sections
-        .iter()
-        .map(|s| 2 + s.paragraphs.len() + s.tables.iter().map(|t| 1 + t.header.len() * (2 + t.rows.len())).sum::<usize>() + 2 * s.charts.len())
-        .sum::<usize>()
-}
-
 pub fn parse(params: &Value) -> Result<SummaryParams, ParamError> {
     let p: SummaryParams = serde_path_to_error::deserialize(params).map_err(|e| json_error("params", e))?;
     check_nonempty("params.title", &p.title)?;

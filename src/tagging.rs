@@ -1,0 +1,418 @@
+//! Tagged PDF in one TeX pass: TeX marks the content, reportq builds the structure.
+//!
+//! tagpdf needs two TeX passes (a marked content's number on its page is known only after the
+//! page breaks are) and builds the structure tree in TeX macros: a tagged render cost three
+//! untagged ones. reportq generates every heading, paragraph, cell and figure itself, so a
+//! tagged template (templates/base.tex) only says, cheaply and in one pass:
+//!
+//! - which structure elements there are, in reading order: one line per element in
+//!   [`RECORD_FILE`] as it begins (`B <type>[ <extra>]`; the n-th `B` line is element n) and
+//!   one as it ends (`E`); the extra is `col` on a header cell (its scope) and the alternative
+//!   text as UTF-16BE hex on a figure;
+//! - where each element's content is: `/RQ /Nn BDC` ... `EMC` around it on the page, and
+//!   `/Artifact BMC` ... `EMC` around decorations (rules, repeated headers, the footer).
+//!
+//! [`finish`] then reads each page's content once: it numbers the marked contents per page
+//! (MCIDs), writes them with their element's type, and builds the structure tree, the parent
+//! tree, `/StructParents` and the catalog's `/MarkInfo`. Invariants:
+//!
+//! - Marked content is never nested in the output, and opened only before something that paints
+//!   (a path, text, an image): a mark TeX left open at a page's end (a paragraph broken across
+//!   pages) is closed there and reopened, as a new MCID of the same element, before the next
+//!   page's first painting; an artifact inside an element's content (the footer after a broken
+//!   paragraph) closes the element's marked content and the element's reopens after it.
+//! - Painting outside every mark TeX made is an artifact: nothing is left neither tagged nor
+//!   artifact. (Every text a template writes is inside a paragraph, heading, cell or figure.)
+//! - The result is a function of TeX's bytes and the record: same input, same bytes.
+
+use lopdf::{Dictionary, Document, Object, ObjectId, SaveOptions, Stream, StringFormat};
+
+/// The file a tagged document writes its structure to (next to `doc.pdf`).
+pub const RECORD_FILE: &str = "doc.tags";
+
+/// The structure types a template may use: all standard (ISO 32000-1, 14.8.4), no role map.
+const TYPES: &[&str] = &["H1", "H2", "P", "Table", "TR", "TH", "TD", "Figure"];
+
+#[derive(Debug, Default)]
+struct Elem {
+    kind: String,
+    extra: String,
+    /// Index of the parent element; 0 is the document.
+    parent: usize,
+    kids: Vec<usize>,
+    /// (page index, MCID) of each marked content, in page order.
+    mcs: Vec<(usize, u32)>,
+}
+
+/// Reads the record TeX wrote: element 0 is the document, 1.. the `B` lines.
+fn parse_record(record: &[u8]) -> Result<Vec<Elem>, String> {
+    let text = std::str::from_utf8(record).map_err(|_| "the tag record is not UTF-8".to_string())?;
+    let mut elems = vec![Elem { kind: "Document".into(), ..Default::default() }];
+    let mut open = vec![0usize];
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        let mut words = line.splitn(3, ' ');
+        match words.next() {
+            Some("B") => {
+                let kind = words.next().unwrap_or_default();
+                // (TeX writes a long alternative text's line breaks as spaces.)
+                let extra: String = words.next().unwrap_or_default().split_whitespace().collect();
+                if !TYPES.contains(&kind) {
+                    return Err(format!("tag record line {}: unknown structure type {kind:?}", n + 1));
+                }
+                if !extra.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    return Err(format!("tag record line {}: bad extra {extra:?}", n + 1));
+                }
+                let parent = *open.last().unwrap_or(&0);
+                let id = elems.len();
+                elems.push(Elem { kind: kind.into(), extra, parent, ..Default::default() });
+                elems[parent].kids.push(id);
+                open.push(id);
+            }
+            Some("E") if open.len() > 1 => {
+                open.pop();
+            }
+            Some("") | None => {}
+            _ => return Err(format!("tag record line {}: {line:?}", n + 1)),
+        }
+    }
+    Ok(elems)
+}
+
+/// One operator in a content stream: its operands start at `start`, its name is
+/// `name.0..name.1`, and it ends at `end`.
+struct Op {
+    start: usize,
+    name: (usize, usize),
+    end: usize,
+}
+
+fn regular(c: u8) -> bool {
+    !matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | 0 | b'(' | b')' | b'<' | b'>' | b'[' | b']' | b'{' | b'}' | b'/' | b'%')
+}
+
+/// Splits a content stream into operators (ISO 32000-1, 7.8.2), skipping what operands hold:
+/// strings (nested parentheses, escapes), hex strings, names, arrays, dictionaries, comments and
+/// inline image data.
+fn lex(b: &[u8]) -> Result<Vec<Op>, String> {
+    let mut ops = Vec::new();
+    let mut i = 0;
+    let mut operands: Option<usize> = None;
+    while i < b.len() {
+        let c = b[i];
+        if matches!(c, b' ' | b'\t' | b'\r' | b'\n' | b'\x0c' | 0) {
+            i += 1;
+            continue;
+        }
+        if c == b'%' {
+            while i < b.len() && b[i] != b'\n' && b[i] != b'\r' {
+                i += 1;
+            }
+            continue;
+        }
+        let tok = i;
+        match c {
+            b'(' => {
+                let mut depth = 0usize;
+                while i < b.len() {
+                    match b[i] {
+                        b'\\' => i += 1,
+                        b'(' => depth += 1,
+                        b')' => {
+                            depth -= 1;
+                            if depth == 0 {
+                                break;
+                            }
+                        }
+                        _ => {}
+                    }
+                    i += 1;
+                }
+                if i >= b.len() {
+                    return Err("unterminated string in a content stream".into());
+                }
+                i += 1;
+            }
+            b'<' | b'>' if b.get(i + 1) == Some(&c) => i += 2,
+            b'<' => {
+                i += b[i..].iter().position(|&x| x == b'>').ok_or("unterminated hex string in a content stream")? + 1;
+            }
+            b'[' | b']' | b'{' | b'}' => i += 1,
+            b'/' => {
+                i += 1;
+                while i < b.len() && regular(b[i]) {
+                    i += 1;
+                }
+            }
+            _ => {
+                while i < b.len() && regular(b[i]) {
+                    i += 1;
+                }
+                if i == tok {
+                    return Err(format!("unexpected byte {c:#x} in a content stream"));
+                }
+                let word = &b[tok..i];
+                let operand = matches!(word[0], b'0'..=b'9' | b'+' | b'-' | b'.') || matches!(word, b"true" | b"false" | b"null");
+                if !operand {
+                    let name = (tok, i);
+                    if word == b"ID" {
+                        // Inline image data runs to `EI` between white space.
+                        i += 1;
+                        let end = b[i..]
+                            .windows(4)
+                            .position(|w| w[0].is_ascii_whitespace() && &w[1..3] == b"EI" && (w[3].is_ascii_whitespace()))
+                            .ok_or("unterminated inline image")?;
+                        i += end + 1;
+                    }
+                    ops.push(Op { start: operands.take().unwrap_or(tok), name, end: i });
+                    continue;
+                }
+            }
+        }
+        operands.get_or_insert(tok);
+    }
+    Ok(ops)
+}
+
+/// What a point of the content belongs to.
+#[derive(Debug, Clone, PartialEq)]
+enum Mark {
+    /// Element `n`'s content.
+    Elem(usize),
+    /// An artifact, as TeX opened it (its operator's bytes).
+    Artifact(Vec<u8>),
+    /// Painting TeX did not mark.
+    Unmarked,
+}
+
+/// Rewrites pages one after another, carrying what TeX left open across page breaks.
+struct Marker<'a> {
+    elems: &'a mut [Elem],
+    want: Vec<Mark>,
+}
+
+impl Marker<'_> {
+    /// Page `page`'s content with its marked content numbered and flattened, and the element
+    /// of each MCID.
+    fn page(&mut self, page: usize, b: &[u8]) -> Result<(Vec<u8>, Vec<usize>), String> {
+        let mut out = Vec::with_capacity(b.len() + b.len() / 8);
+        let mut owners: Vec<usize> = Vec::new();
+        let mut have: Option<Mark> = None;
+        let mut copied = 0;
+        for op in lex(b)? {
+            let name = &b[op.name.0..op.name.1];
+            match name {
+                b"BDC" | b"BMC" => {
+                    out.extend_from_slice(&b[copied..op.start]);
+                    copied = op.end;
+                    self.want.push(self.opened(&b[op.start..op.name.0], &b[op.start..op.end])?);
+                }
+                b"EMC" => {
+                    out.extend_from_slice(&b[copied..op.start]);
+                    copied = op.end;
+                    self.want.pop();
+                }
+                b"m" | b"re" | b"Tj" | b"TJ" | b"'" | b"\"" | b"Do" | b"sh" | b"BI" => {
+                    let want = self.want.last().cloned().unwrap_or(Mark::Unmarked);
+                    if have.as_ref() != Some(&want) {
+                        out.extend_from_slice(&b[copied..op.start]);
+                        copied = op.start;
+                        if have.is_some() {
+                            out.extend_from_slice(b"\nEMC\n");
+                        }
+                        match &want {
+                            Mark::Elem(n) => {
+                                let mcid = owners.len() as u32;
+                                owners.push(*n);
+                                self.elems[*n].mcs.push((page, mcid));
+                                out.extend_from_slice(format!("\n/{} <</MCID {mcid}>> BDC\n", self.elems[*n].kind).as_bytes());
+                            }
+                            Mark::Artifact(op) => {
+                                out.push(b'\n');
+                                out.extend_from_slice(op);
+                                out.push(b'\n');
+                            }
+                            Mark::Unmarked => out.extend_from_slice(b"\n/Artifact BMC\n"),
+                        }
+                        have = Some(want);
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.extend_from_slice(&b[copied..]);
+        if have.is_some() {
+            out.extend_from_slice(b"\nEMC\n");
+        }
+        Ok((out, owners))
+    }
+
+    /// The mark a `BDC`/`BMC` opens, from its operands.
+    fn opened(&self, operands: &[u8], op: &[u8]) -> Result<Mark, String> {
+        let text = String::from_utf8_lossy(operands);
+        let mut words = text.split(|c: char| c.is_whitespace() || c == '<' || c == '>').filter(|w| !w.is_empty());
+        match words.next() {
+            Some("/RQ") => {
+                let n = words.next().and_then(|w| w.strip_prefix("/N")).and_then(|n| n.parse::<usize>().ok());
+                match n {
+                    Some(n) if n > 0 && n < self.elems.len() => Ok(Mark::Elem(n)),
+                    _ => Err(format!("a mark names no element of the record: {text}")),
+                }
+            }
+            // Anything else TeX marks (artifacts) is kept as it was written.
+            _ => Ok(Mark::Artifact(op.to_vec())),
+        }
+    }
+}
+
+/// Tagged PDF from what TeX wrote and the record it kept (module docs).
+pub fn finish(pdf: &[u8], record: &[u8]) -> Result<Vec<u8>, String> {
+    let mut elems = parse_record(record)?;
+    let mut doc = Document::load_mem(pdf).map_err(|e| format!("reading TeX's PDF: {e}"))?;
+    let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
+    let mut parent_tree: Vec<Vec<usize>> = Vec::with_capacity(pages.len());
+    let mut marker = Marker { elems: &mut elems, want: Vec::new() };
+    for (i, &page) in pages.iter().enumerate() {
+        let old = doc.get_page_contents(page);
+        let content = doc.get_page_content(page);
+        let (content, owners) = marker.page(i, &content)?;
+        parent_tree.push(owners);
+        let id = doc.add_object(deflated(&content));
+        for o in old {
+            doc.objects.remove(&o);
+        }
+        let dict = doc.get_object_mut(page).and_then(Object::as_dict_mut).map_err(|e| format!("page {}: {e}", i + 1))?;
+        dict.set("Contents", id);
+        dict.set("StructParents", i as i64);
+        dict.set("Tabs", Object::Name(b"S".to_vec()));
+    }
+    // Paragraphs that painted nothing (a paragraph of glue) are left out of the tree.
+    let keep: Vec<bool> = elems.iter().map(|e| !(e.kind == "P" && e.mcs.is_empty() && e.kids.is_empty())).collect();
+    let root = doc.new_object_id();
+    let ids: Vec<ObjectId> = (0..elems.len()).map(|_| doc.new_object_id()).collect();
+    for (n, e) in elems.iter().enumerate().filter(|(n, _)| keep[*n]) {
+        let mut d = Dictionary::new();
+        d.set("Type", Object::Name(b"StructElem".to_vec()));
+        d.set("S", Object::Name(e.kind.as_bytes().to_vec()));
+        d.set("P", if n == 0 { root } else { ids[e.parent] });
+        let first_page = e.mcs.first().map(|&(p, _)| p);
+        if let Some(p) = first_page {
+            d.set("Pg", pages[p]);
+        }
+        let mut k: Vec<Object> = e.kids.iter().filter(|&&c| keep[c]).map(|&c| Object::Reference(ids[c])).collect();
+        for &(p, mcid) in &e.mcs {
+            k.push(if Some(p) == first_page {
+                Object::Integer(mcid.into())
+            } else {
+                Object::Dictionary(Dictionary::from_iter([
+                    ("Type", Object::Name(b"MCR".to_vec())),
+                    ("Pg", Object::Reference(pages[p])),
+                    ("MCID", Object::Integer(mcid.into())),
+                ]))
+            });
+        }
+        d.set("K", k);
+        match e.kind.as_str() {
+            "TH" if e.extra == "col" => {
+                d.set("A", Dictionary::from_iter([("O", Object::Name(b"Table".to_vec())), ("Scope", Object::Name(b"Column".to_vec()))]));
+            }
+            "Figure" => {
+                let alt = hex::decode(&e.extra).map_err(|_| "a figure's alternative text is not hex".to_string())?;
+                d.set("Alt", Object::String(alt, StringFormat::Hexadecimal));
+            }
+            _ => {}
+        }
+        doc.objects.insert(ids[n], Object::Dictionary(d));
+    }
+    let mut nums = Vec::with_capacity(parent_tree.len() * 2);
+    for (i, owners) in parent_tree.iter().enumerate() {
+        nums.push(Object::Integer(i as i64));
+        nums.push(Object::Array(owners.iter().map(|&n| Object::Reference(ids[n])).collect()));
+    }
+    let mut tree = Dictionary::new();
+    tree.set("Type", Object::Name(b"StructTreeRoot".to_vec()));
+    tree.set("K", ids[0]);
+    tree.set("ParentTree", Dictionary::from_iter([("Nums", Object::Array(nums))]));
+    tree.set("ParentTreeNextKey", pages.len() as i64);
+    doc.objects.insert(root, Object::Dictionary(tree));
+    let catalog = doc.catalog_mut().map_err(|e| format!("the catalog: {e}"))?;
+    catalog.set("StructTreeRoot", root);
+    catalog.set("MarkInfo", Dictionary::from_iter([("Marked", Object::Boolean(true))]));
+    save(&mut doc)
+}
+
+/// A content stream compressed as xdvipdfmx compresses (base.tex sets level 6), and never
+/// ending in a carriage return (see [`save`]): then stored with a trailing space instead.
+fn deflated(content: &[u8]) -> Stream {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::with_capacity(content.len() / 3), flate2::Compression::new(6));
+    let packed = z.write_all(content).and_then(|()| z.finish());
+    match packed {
+        Ok(packed) if packed.last() != Some(&b'\r') => {
+            Stream::new(Dictionary::from_iter([("Filter", Object::Name(b"FlateDecode".to_vec()))]), packed)
+        }
+        _ => Stream::new(Dictionary::new(), [content, b" "].concat()),
+    }
+}
+
+/// Saves with object streams (the structure's many small dictionaries compress well). A
+/// compressed stream whose last byte is a carriage return reads, before `endstream`, as part of
+/// the end of line, and fails PDF/A's stream length rule: another grouping of the objects
+/// gives other bytes.
+fn save(doc: &mut Document) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    for per_stream in [100, 99, 98, 97] {
+        out.clear();
+        let opts = SaveOptions::builder().use_object_streams(true).use_xref_streams(true).max_objects_per_stream(per_stream).build();
+        doc.save_with_options(&mut out, opts).map_err(|e| format!("writing the tagged PDF: {e}"))?;
+        if !out.windows(11).any(|w| w == b"\r\nendstream") {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn marker_for(record: &str) -> Vec<Elem> {
+        parse_record(record.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_record_makes_a_tree_in_reading_order() {
+        let e = marker_for("B H1\nE\nB Table\nB TR\nB TH col\nE\nE\nE\nB Figure 00410042\nE\n");
+        assert_eq!(e[0].kids, [1, 2, 5]);
+        assert_eq!((e[3].parent, e[4].parent, e[4].extra.as_str()), (2, 3, "col"));
+        assert!(parse_record(b"B Span\n").unwrap_err().contains("unknown structure type"));
+        assert!(parse_record(b"B Figure (x)\n").is_err());
+        assert_eq!(marker_for("B Figure FEFF 0041\n")[1].extra, "FEFF0041");
+    }
+
+    #[test]
+    fn the_lexer_skips_what_operands_hold() {
+        let b = b"q 1 0 0 1 2 3 cm BT /F1 10 Tf [(a\\) EMC \\(b) 2 <4142>] TJ (nested (EMC) here) Tj ET % EMC in a comment\n/RQ /N1 BDC EMC BI /W 1 ID \x00EMC\xff EI Q";
+        let ops: Vec<String> = lex(b).unwrap().iter().map(|o| String::from_utf8_lossy(&b[o.name.0..o.name.1]).into_owned()).collect();
+        assert_eq!(ops, ["q", "cm", "BT", "Tf", "TJ", "Tj", "ET", "BDC", "EMC", "BI", "ID", "EI", "Q"]);
+    }
+
+    #[test]
+    fn marks_are_numbered_per_page_flattened_and_reopened_across_pages() {
+        let mut elems = marker_for("B P\nE\nB P\nE\n");
+        let mut m = Marker { elems: &mut elems, want: Vec::new() };
+        // Page 1: element 1 whole, element 2 begun; the footer, an artifact, inside it.
+        let p1 = b"/RQ /N1 BDC BT (a) Tj ET EMC /RQ /N2 BDC BT (b) Tj ET /Artifact BMC 0 0 1 1 re f EMC";
+        let (out, owners) = m.page(0, p1).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert_eq!(owners, [1, 2]);
+        let squeezed: Vec<&str> = out.split_whitespace().collect();
+        assert_eq!(squeezed.join(" "), "BT /P <</MCID 0>> BDC (a) Tj ET BT EMC /P <</MCID 1>> BDC (b) Tj ET EMC /Artifact BMC 0 0 1 1 re f EMC");
+        // Page 2: element 2 goes on under a new MCID; painting TeX did not mark is an artifact.
+        let (out, owners) = m.page(1, b"BT (c) Tj ET EMC 0 0 1 1 re f").unwrap();
+        assert_eq!(owners, [2]);
+        let squeezed: Vec<String> = String::from_utf8(out).unwrap().split_whitespace().map(String::from).collect();
+        assert_eq!(squeezed.join(" "), "BT /P <</MCID 0>> BDC (c) Tj ET EMC /Artifact BMC 0 0 1 1 re f EMC");
+        assert_eq!(elems[2].mcs, [(0, 1), (1, 0)]);
+    }
+}
