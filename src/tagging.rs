@@ -197,10 +197,25 @@ impl Marker<'_> {
     fn page(&mut self, page: usize, b: &[u8]) -> Result<(Vec<u8>, Vec<usize>), String> {
         let mut out = Vec::with_capacity(b.len() + b.len() / 8);
         let mut owners: Vec<usize> = Vec::new();
-        let mut have: Option<Mark> = None;
+        // The marked content open in the output, and where it was opened: inside a text
+        // object or not, and at which q/Q depth. It is closed before the ET or Q that would
+        // end that text object or graphics state, so marks nest with both.
+        let mut have: Option<(Mark, bool, i32)> = None;
+        let (mut in_text, mut depth) = (false, 0i32);
         let mut copied = 0;
         for op in lex(b)? {
             let name = &b[op.name.0..op.name.1];
+            let closes = match name {
+                b"ET" => have.as_ref().is_some_and(|h| h.1),
+                b"Q" => have.as_ref().is_some_and(|h| h.2 >= depth),
+                _ => false,
+            };
+            if closes {
+                out.extend_from_slice(&b[copied..op.start]);
+                out.extend_from_slice(b"\nEMC\n");
+                copied = op.start;
+                have = None;
+            }
             match name {
                 b"BDC" | b"BMC" => {
                     out.extend_from_slice(&b[copied..op.start]);
@@ -212,9 +227,16 @@ impl Marker<'_> {
                     copied = op.end;
                     self.want.pop();
                 }
-                b"m" | b"re" | b"Tj" | b"TJ" | b"'" | b"\"" | b"Do" | b"sh" | b"BI" => {
+                b"q" => depth += 1,
+                b"Q" => depth -= 1,
+                b"ET" => in_text = false,
+                // Before what paints, and before a text object (TeX's marks end text objects, so
+                // a text object belongs to one mark): the mark TeX wants here.
+                // (Painting TeX did not mark is an artifact from its first painting operator.)
+                b"BT" if self.want.is_empty() => in_text = true,
+                b"BT" | b"m" | b"re" | b"Tj" | b"TJ" | b"'" | b"\"" | b"Do" | b"sh" | b"BI" => {
                     let want = self.want.last().cloned().unwrap_or(Mark::Unmarked);
-                    if have.as_ref() != Some(&want) {
+                    if have.as_ref().map(|h| &h.0) != Some(&want) {
                         out.extend_from_slice(&b[copied..op.start]);
                         copied = op.start;
                         if have.is_some() {
@@ -234,7 +256,10 @@ impl Marker<'_> {
                             }
                             Mark::Unmarked => out.extend_from_slice(b"\n/Artifact BMC\n"),
                         }
-                        have = Some(want);
+                        have = Some((want, in_text, depth));
+                    }
+                    if name == b"BT" {
+                        in_text = true;
                     }
                 }
                 _ => {}
@@ -361,9 +386,10 @@ fn deflated(content: &[u8]) -> Stream {
 /// gives other bytes.
 fn save(doc: &mut Document) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
-    for per_stream in [100, 99, 98, 97] {
+    for per_stream in [500, 499, 498, 497] {
         out.clear();
-        let opts = SaveOptions::builder().use_object_streams(true).use_xref_streams(true).max_objects_per_stream(per_stream).build();
+        let opts =
+            SaveOptions::builder().use_object_streams(true).use_xref_streams(true).max_objects_per_stream(per_stream).compression_level(6).build();
         doc.save_with_options(&mut out, opts).map_err(|e| format!("writing the tagged PDF: {e}"))?;
         if !out.windows(11).any(|w| w == b"\r\nendstream") {
             break;
@@ -407,12 +433,27 @@ mod tests {
         let out = String::from_utf8(out).unwrap();
         assert_eq!(owners, [1, 2]);
         let squeezed: Vec<&str> = out.split_whitespace().collect();
-        assert_eq!(squeezed.join(" "), "BT /P <</MCID 0>> BDC (a) Tj ET BT EMC /P <</MCID 1>> BDC (b) Tj ET EMC /Artifact BMC 0 0 1 1 re f EMC");
+        assert_eq!(squeezed.join(" "), "/P <</MCID 0>> BDC BT (a) Tj ET EMC /P <</MCID 1>> BDC BT (b) Tj ET EMC /Artifact BMC 0 0 1 1 re f EMC");
         // Page 2: element 2 goes on under a new MCID; painting TeX did not mark is an artifact.
         let (out, owners) = m.page(1, b"BT (c) Tj ET EMC 0 0 1 1 re f").unwrap();
         assert_eq!(owners, [2]);
         let squeezed: Vec<String> = String::from_utf8(out).unwrap().split_whitespace().map(String::from).collect();
-        assert_eq!(squeezed.join(" "), "BT /P <</MCID 0>> BDC (c) Tj ET EMC /Artifact BMC 0 0 1 1 re f EMC");
+        assert_eq!(squeezed.join(" "), "/P <</MCID 0>> BDC BT (c) Tj ET EMC /Artifact BMC 0 0 1 1 re f EMC");
         assert_eq!(elems[2].mcs, [(0, 1), (1, 0)]);
+    }
+
+    #[test]
+    fn marks_nest_with_text_objects_and_graphics_states() {
+        let mut elems = marker_for("B P\nE\n");
+        let mut m = Marker { elems: &mut elems, want: Vec::new() };
+        // A mark TeX begins inside a text object closes at its ET and inside a q at its Q, and
+        // opens again for what it paints after them.
+        let (out, owners) = m.page(0, b"q BT /RQ /N1 BDC (a) Tj ET Q 0 0 1 1 re f EMC").unwrap();
+        let squeezed: Vec<String> = String::from_utf8(out).unwrap().split_whitespace().map(String::from).collect();
+        assert_eq!(squeezed.join(" "), "q BT /P <</MCID 0>> BDC (a) Tj EMC ET Q /P <</MCID 1>> BDC 0 0 1 1 re f EMC");
+        assert_eq!(owners, [1, 1]);
+        let (out, _) = m.page(1, b"q /RQ /N1 BDC 0 0 1 1 re f Q EMC").unwrap();
+        let squeezed: Vec<String> = String::from_utf8(out).unwrap().split_whitespace().map(String::from).collect();
+        assert_eq!(squeezed.join(" "), "q /P <</MCID 0>> BDC 0 0 1 1 re f EMC Q");
     }
 }
