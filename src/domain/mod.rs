@@ -92,7 +92,8 @@ impl PdfStandard {
         }
     }
 
-    /// Whether the document is tagged (LaTeX's `\DocumentMetadata` and tagpdf, not pdfx).
+    /// Whether the document is tagged (LaTeX's `\DocumentMetadata` and reportq's own tagging,
+    /// [`crate::tagging`]; not pdfx).
     pub fn tagged(self) -> bool {
         matches!(self, PdfStandard::A2a | PdfStandard::A3a)
     }

@@ -64,7 +64,7 @@ fn env() -> &'static Environment<'static> {
             Value::from_safe_string(if tagged(state) { crate::latex::words(&s) } else { s })
         });
         // Text for a PDF text string (alternative text of a figure) as UTF-16BE hex with its byte
-        // order mark: what tagpdf writes into the structure tree. Hex digits only, so nothing in
+        // order mark: what goes into the structure tree (src/tagging.rs). Hex digits only, so nothing in
         // it means anything to TeX.
         // A line break every 64 characters: TeX reads a line into a 200,000-byte buffer, and a
         // PDF hex string ignores white space. At most MAX_ALT characters: a figure's

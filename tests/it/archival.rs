@@ -56,8 +56,25 @@ fn advanced_diagram() -> Value {
     req
 }
 
+/// 100 models, each its own archive (a section, chart and answer table each: about 300 pages
+/// and 12,000 structure elements, far past the 5,000 beyond which the default was untagged
+/// until 12-04).
+fn hundred_models() -> Value {
+    let mut req = example_json("diagram.json");
+    let m = req["params"]["models"][0].clone();
+    req["params"]["models"] = (0..100)
+        .map(|i| {
+            let mut m = m.clone();
+            m["model_name"] = json!(format!("Archive {i:03}"));
+            m
+        })
+        .collect();
+    req
+}
+
 /// The default output is tagged and accessible: PDF/A-2a and PDF/UA-1 with no failed rule, for
-/// both examples, hostile text in every field and a DiAGRAM report with advanced tables.
+/// both examples, hostile text in every field, a DiAGRAM report with advanced tables and one
+/// of 100 models.
 #[test]
 fn every_template_is_tagged_pdfa_2a_and_pdfua_1_by_default() {
     let h = harness();
@@ -66,6 +83,7 @@ fn every_template_is_tagged_pdfa_2a_and_pdfua_1_by_default() {
         ("summary", example_json("summary.json")),
         ("hostile", hostile()),
         ("advanced", advanced_diagram()),
+        ("100 models", hundred_models()),
     ] {
         let pdf = render_json(&h, &req);
         for (profile, label) in [(ValidationProfile::PdfUa1, "PDF/UA-1"), (ValidationProfile::PdfA2a, "PDF/A-2a")] {

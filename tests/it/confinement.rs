@@ -451,7 +451,7 @@ fn the_parents_environment_holds_no_credentials_even_when_it_can_be_read() {
 
 /// The allow-list driver changes what the engines can open and nothing else: a report's
 /// document gives the same bytes through it as through Tectonic's own driver (`--host-io`),
-/// tagged (two passes, a preamble format) and plain.
+/// tagged (a preamble format, the structure built from the record TeX writes) and plain.
 #[test]
 fn the_allow_list_driver_gives_the_bytes_tectonics_own_driver_gives() {
     let f = fixture();

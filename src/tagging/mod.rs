@@ -25,7 +25,13 @@
 //!   artifact. (Every text a template writes is inside a paragraph, heading, cell or figure.)
 //! - The result is a function of TeX's bytes and the record: same input, same bytes.
 
-use lopdf::{Dictionary, Document, Object, ObjectId, SaveOptions, Stream, StringFormat};
+use std::io::Write;
+
+use lopdf::xref::XrefEntry;
+use lopdf::{Dictionary, Document, Object, ObjectId};
+
+mod write;
+use write::PdfOut;
 
 /// The file a tagged document writes its structure to (next to `doc.pdf`).
 pub const RECORD_FILE: &str = "doc.tags";
@@ -293,167 +299,105 @@ impl Marker<'_> {
 /// Tagged PDF from what TeX wrote and the record it kept (module docs).
 pub fn finish(pdf: &[u8], record: &[u8]) -> Result<Vec<u8>, String> {
     let mut elems = parse_record(record)?;
-    let mut doc = Document::load_mem(pdf).map_err(|e| format!("reading TeX's PDF: {e}"))?;
+    let doc = Document::load_mem(pdf).map_err(|e| format!("reading TeX's PDF: {e}"))?;
     let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
+    let catalog = doc.trailer.get(b"Root").and_then(Object::as_reference).map_err(|e| format!("the catalog: {e}"))?;
+    // TeX's objects by offset (PDF 1.4 from TeX: no object streams), each up to the next or
+    // to the cross-reference table.
+    let xref_at = pdf
+        .windows(9)
+        .rposition(|w| w == b"startxref")
+        .and_then(|at| std::str::from_utf8(&pdf[at + 9..]).ok()?.split_whitespace().next()?.parse::<usize>().ok())
+        .filter(|&at| at <= pdf.len())
+        .ok_or("TeX's PDF has no startxref")?;
+    let mut at: Vec<(usize, u32)> = Vec::with_capacity(doc.reference_table.entries.len());
+    for (&id, entry) in &doc.reference_table.entries {
+        match entry {
+            XrefEntry::Normal { offset, .. } => at.push((*offset as usize, id)),
+            XrefEntry::Compressed { .. } => return Err("TeX's PDF has object streams (a PDF 1.4 document was expected)".into()),
+            _ => {}
+        }
+    }
+    at.sort_unstable();
+    let mut replaced: std::collections::HashSet<u32> = pages.iter().map(|p| p.0).collect();
+    replaced.insert(catalog.0);
+    for &p in &pages {
+        replaced.extend(doc.get_page_contents(p).iter().map(|c| c.0));
+    }
+    let mut out = PdfOut::new(doc.max_id + 1, pdf.len() + pdf.len() / 4);
+    for (k, &(offset, id)) in at.iter().enumerate() {
+        let end = at.get(k + 1).map_or(xref_at, |n| n.0);
+        if !replaced.contains(&id) && offset < end && end <= pdf.len() {
+            out.verbatim(id, &pdf[offset..end]);
+        }
+    }
+    // Each page: its content with the marks numbered, its structure parents and tab order.
     let mut parent_tree: Vec<Vec<usize>> = Vec::with_capacity(pages.len());
     let mut marker = Marker { elems: &mut elems, want: Vec::new() };
     for (i, &page) in pages.iter().enumerate() {
-        let old = doc.get_page_contents(page);
-        let content = doc.get_page_content(page);
-        let (content, owners) = marker.page(i, &content)?;
+        let (content, owners) = marker.page(i, &doc.get_page_content(page))?;
         parent_tree.push(owners);
-        let id = doc.add_object(deflated(&content));
-        for o in old {
-            doc.objects.remove(&o);
-        }
-        let dict = doc.get_object_mut(page).and_then(Object::as_dict_mut).map_err(|e| format!("page {}: {e}", i + 1))?;
-        dict.set("Contents", id);
+        let id = out.id();
+        out.stream(id, "", &content);
+        let mut dict = doc.get_dictionary(page).map_err(|e| format!("page {}: {e}", i + 1))?.clone();
+        dict.set("Contents", Object::Reference((id, 0)));
         dict.set("StructParents", i as i64);
         dict.set("Tabs", Object::Name(b"S".to_vec()));
+        out.object(page.0, &Object::Dictionary(dict));
     }
     // Paragraphs that painted nothing (a paragraph of glue) are left out of the tree.
     let keep: Vec<bool> = elems.iter().map(|e| !(e.kind == "P" && e.mcs.is_empty() && e.kids.is_empty())).collect();
-    let root = doc.new_object_id();
-    let ids: Vec<ObjectId> = (0..elems.len()).map(|_| doc.new_object_id()).collect();
+    let root = out.id();
+    let ids: Vec<u32> = keep.iter().map(|&k| if k { out.id() } else { 0 }).collect();
+    let mut cat = doc.get_dictionary(catalog).map_err(|e| format!("the catalog: {e}"))?.clone();
+    cat.set("StructTreeRoot", Object::Reference((root, 0)));
+    cat.set("MarkInfo", Dictionary::from_iter([("Marked", Object::Boolean(true))]));
+    out.object(catalog.0, &Object::Dictionary(cat));
     for (n, e) in elems.iter().enumerate().filter(|(n, _)| keep[*n]) {
-        let mut d = Dictionary::new();
-        d.set("Type", Object::Name(b"StructElem".to_vec()));
-        d.set("S", Object::Name(e.kind.as_bytes().to_vec()));
-        d.set("P", if n == 0 { root } else { ids[e.parent] });
+        let mut b = Vec::with_capacity(96);
+        b.extend_from_slice(b"<</Type/StructElem/S");
+        write::name(e.kind.as_bytes(), &mut b);
+        let _ = write!(b, "/P {} 0 R", if n == 0 { root } else { ids[e.parent] });
         let first_page = e.mcs.first().map(|&(p, _)| p);
         if let Some(p) = first_page {
-            d.set("Pg", pages[p]);
+            let _ = write!(b, "/Pg {} 0 R", pages[p].0);
         }
-        let mut k: Vec<Object> = e.kids.iter().filter(|&&c| keep[c]).map(|&c| Object::Reference(ids[c])).collect();
+        b.extend_from_slice(b"/K[");
+        for &c in e.kids.iter().filter(|&&c| keep[c]) {
+            let _ = write!(b, "{} 0 R ", ids[c]);
+        }
         for &(p, mcid) in &e.mcs {
-            k.push(if Some(p) == first_page {
-                Object::Integer(mcid.into())
+            if Some(p) == first_page {
+                let _ = write!(b, "{mcid} ");
             } else {
-                Object::Dictionary(Dictionary::from_iter([
-                    ("Type", Object::Name(b"MCR".to_vec())),
-                    ("Pg", Object::Reference(pages[p])),
-                    ("MCID", Object::Integer(mcid.into())),
-                ]))
-            });
-        }
-        d.set("K", k);
-        match e.kind.as_str() {
-            "TH" if e.extra == "col" => {
-                d.set("A", Dictionary::from_iter([("O", Object::Name(b"Table".to_vec())), ("Scope", Object::Name(b"Column".to_vec()))]));
+                let _ = write!(b, "<</Type/MCR/Pg {} 0 R/MCID {mcid}>>", pages[p].0);
             }
+        }
+        b.push(b']');
+        match e.kind.as_str() {
+            "TH" if e.extra == "col" => b.extend_from_slice(b"/A<</O/Table/Scope/Column>>"),
             "Figure" => {
-                let alt = hex::decode(&e.extra).map_err(|_| "a figure's alternative text is not hex".to_string())?;
-                d.set("Alt", Object::String(alt, StringFormat::Hexadecimal));
+                hex::decode(&e.extra).map_err(|_| "a figure's alternative text is not hex".to_string())?;
+                let _ = write!(b, "/Alt<{}>", e.extra);
             }
             _ => {}
         }
-        doc.objects.insert(ids[n], Object::Dictionary(d));
+        b.extend_from_slice(b">>");
+        out.compressed(ids[n], b);
     }
-    let mut nums = Vec::with_capacity(parent_tree.len() * 2);
+    let mut tree = Vec::with_capacity(16 * elems.len() + 64);
+    let _ = write!(tree, "<</Type/StructTreeRoot/K {} 0 R/ParentTreeNextKey {}/ParentTree<</Nums[", ids[0], pages.len());
     for (i, owners) in parent_tree.iter().enumerate() {
-        nums.push(Object::Integer(i as i64));
-        nums.push(Object::Array(owners.iter().map(|&n| Object::Reference(ids[n])).collect()));
-    }
-    let mut tree = Dictionary::new();
-    tree.set("Type", Object::Name(b"StructTreeRoot".to_vec()));
-    tree.set("K", ids[0]);
-    tree.set("ParentTree", Dictionary::from_iter([("Nums", Object::Array(nums))]));
-    tree.set("ParentTreeNextKey", pages.len() as i64);
-    doc.objects.insert(root, Object::Dictionary(tree));
-    let catalog = doc.catalog_mut().map_err(|e| format!("the catalog: {e}"))?;
-    catalog.set("StructTreeRoot", root);
-    catalog.set("MarkInfo", Dictionary::from_iter([("Marked", Object::Boolean(true))]));
-    save(&mut doc)
-}
-
-/// A content stream compressed as xdvipdfmx compresses (base.tex sets level 6), and never
-/// ending in a carriage return (see [`save`]): then stored with a trailing space instead.
-fn deflated(content: &[u8]) -> Stream {
-    use std::io::Write;
-    let mut z = flate2::write::ZlibEncoder::new(Vec::with_capacity(content.len() / 3), flate2::Compression::new(6));
-    let packed = z.write_all(content).and_then(|()| z.finish());
-    match packed {
-        Ok(packed) if packed.last() != Some(&b'\r') => {
-            Stream::new(Dictionary::from_iter([("Filter", Object::Name(b"FlateDecode".to_vec()))]), packed)
+        let _ = write!(tree, "{i}[");
+        for &n in owners {
+            let _ = write!(tree, "{} 0 R ", ids[n]);
         }
-        _ => Stream::new(Dictionary::new(), [content, b" "].concat()),
+        tree.extend_from_slice(b"]");
     }
-}
-
-/// Saves with object streams (the structure's many small dictionaries compress well). A
-/// compressed stream whose last byte is a carriage return reads, before `endstream`, as part of
-/// the end of line, and fails PDF/A's stream length rule: another grouping of the objects
-/// gives other bytes.
-fn save(doc: &mut Document) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    for per_stream in [500, 499, 498, 497] {
-        out.clear();
-        let opts =
-            SaveOptions::builder().use_object_streams(true).use_xref_streams(true).max_objects_per_stream(per_stream).compression_level(6).build();
-        doc.save_with_options(&mut out, opts).map_err(|e| format!("writing the tagged PDF: {e}"))?;
-        if !out.windows(11).any(|w| w == b"\r\nendstream") {
-            break;
-        }
-    }
-    Ok(out)
+    tree.extend_from_slice(b"]>>>>");
+    out.compressed(root, tree);
+    Ok(out.finish(&doc.trailer))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn marker_for(record: &str) -> Vec<Elem> {
-        parse_record(record.as_bytes()).unwrap()
-    }
-
-    #[test]
-    fn the_record_makes_a_tree_in_reading_order() {
-        let e = marker_for("B H1\nE\nB Table\nB TR\nB TH col\nE\nE\nE\nB Figure 00410042\nE\n");
-        assert_eq!(e[0].kids, [1, 2, 5]);
-        assert_eq!((e[3].parent, e[4].parent, e[4].extra.as_str()), (2, 3, "col"));
-        assert!(parse_record(b"B Span\n").unwrap_err().contains("unknown structure type"));
-        assert!(parse_record(b"B Figure (x)\n").is_err());
-        assert_eq!(marker_for("B Figure FEFF 0041\n")[1].extra, "FEFF0041");
-    }
-
-    #[test]
-    fn the_lexer_skips_what_operands_hold() {
-        let b = b"q 1 0 0 1 2 3 cm BT /F1 10 Tf [(a\\) EMC \\(b) 2 <4142>] TJ (nested (EMC) here) Tj ET % EMC in a comment\n/RQ /N1 BDC EMC BI /W 1 ID \x00EMC\xff EI Q";
-        let ops: Vec<String> = lex(b).unwrap().iter().map(|o| String::from_utf8_lossy(&b[o.name.0..o.name.1]).into_owned()).collect();
-        assert_eq!(ops, ["q", "cm", "BT", "Tf", "TJ", "Tj", "ET", "BDC", "EMC", "BI", "ID", "EI", "Q"]);
-    }
-
-    #[test]
-    fn marks_are_numbered_per_page_flattened_and_reopened_across_pages() {
-        let mut elems = marker_for("B P\nE\nB P\nE\n");
-        let mut m = Marker { elems: &mut elems, want: Vec::new() };
-        // Page 1: element 1 whole, element 2 begun; the footer, an artifact, inside it.
-        let p1 = b"/RQ /N1 BDC BT (a) Tj ET EMC /RQ /N2 BDC BT (b) Tj ET /Artifact BMC 0 0 1 1 re f EMC";
-        let (out, owners) = m.page(0, p1).unwrap();
-        let out = String::from_utf8(out).unwrap();
-        assert_eq!(owners, [1, 2]);
-        let squeezed: Vec<&str> = out.split_whitespace().collect();
-        assert_eq!(squeezed.join(" "), "/P <</MCID 0>> BDC BT (a) Tj ET EMC /P <</MCID 1>> BDC BT (b) Tj ET EMC /Artifact BMC 0 0 1 1 re f EMC");
-        // Page 2: element 2 goes on under a new MCID; painting TeX did not mark is an artifact.
-        let (out, owners) = m.page(1, b"BT (c) Tj ET EMC 0 0 1 1 re f").unwrap();
-        assert_eq!(owners, [2]);
-        let squeezed: Vec<String> = String::from_utf8(out).unwrap().split_whitespace().map(String::from).collect();
-        assert_eq!(squeezed.join(" "), "/P <</MCID 0>> BDC BT (c) Tj ET EMC /Artifact BMC 0 0 1 1 re f EMC");
-        assert_eq!(elems[2].mcs, [(0, 1), (1, 0)]);
-    }
-
-    #[test]
-    fn marks_nest_with_text_objects_and_graphics_states() {
-        let mut elems = marker_for("B P\nE\n");
-        let mut m = Marker { elems: &mut elems, want: Vec::new() };
-        // A mark TeX begins inside a text object closes at its ET and inside a q at its Q, and
-        // opens again for what it paints after them.
-        let (out, owners) = m.page(0, b"q BT /RQ /N1 BDC (a) Tj ET Q 0 0 1 1 re f EMC").unwrap();
-        let squeezed: Vec<String> = String::from_utf8(out).unwrap().split_whitespace().map(String::from).collect();
-        assert_eq!(squeezed.join(" "), "q BT /P <</MCID 0>> BDC (a) Tj EMC ET Q /P <</MCID 1>> BDC 0 0 1 1 re f EMC");
-        assert_eq!(owners, [1, 1]);
-        let (out, _) = m.page(1, b"q /RQ /N1 BDC 0 0 1 1 re f Q EMC").unwrap();
-        let squeezed: Vec<String> = String::from_utf8(out).unwrap().split_whitespace().map(String::from).collect();
-        assert_eq!(squeezed.join(" "), "q /P <</MCID 0>> BDC 0 0 1 1 re f EMC Q");
-    }
-}
+mod tests;

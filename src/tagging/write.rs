@@ -1,0 +1,199 @@
+//! Writing the tagged file: TeX's objects copied byte for byte, the rewritten pages and catalog,
+//! the structure in object streams, and a cross-reference stream (PDF 1.5).
+//!
+//! Written here rather than through lopdf's saver, which holds every structure element as a
+//! dictionary of its own and copies each into its object streams: a 250-model report's 200,000
+//! elements passed the TeX child's 1 GiB address-space cap. Here an element is serialized once,
+//! straight into an object stream of [`PER_STREAM`] that is compressed when full.
+//!
+//! No stream written here ends in a carriage return: before `endstream` a validator reads it as
+//! part of the end of line and fails PDF/A's stream `/Length` rule. A compressed stream that
+//! would is compressed at another level, and stored uncompressed if every level would.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use lopdf::{Dictionary, Object};
+
+/// Objects per object stream.
+const PER_STREAM: usize = 200;
+
+enum Entry {
+    At(usize),
+    In(u32, u16),
+}
+
+pub(super) struct PdfOut {
+    pub bytes: Vec<u8>,
+    entries: BTreeMap<u32, Entry>,
+    pending: Vec<(u32, Vec<u8>)>,
+    next_id: u32,
+}
+
+impl PdfOut {
+    /// A PDF 1.5 file whose new objects are numbered from `next_id`.
+    pub fn new(next_id: u32, capacity: usize) -> Self {
+        let mut bytes = Vec::with_capacity(capacity);
+        bytes.extend_from_slice(b"%PDF-1.5\n%\xe2\xe3\xcf\xd3\n");
+        PdfOut { bytes, entries: BTreeMap::new(), pending: Vec::new(), next_id }
+    }
+
+    pub fn id(&mut self) -> u32 {
+        self.next_id += 1;
+        self.next_id - 1
+    }
+
+    /// Object `id` as TeX wrote it (`N 0 obj ... endobj`).
+    pub fn verbatim(&mut self, id: u32, bytes: &[u8]) {
+        self.entries.insert(id, Entry::At(self.bytes.len()));
+        self.bytes.extend_from_slice(bytes);
+        if !bytes.ends_with(b"\n") {
+            self.bytes.push(b'\n');
+        }
+    }
+
+    /// A dictionary (or any object but a stream) as object `id`.
+    pub fn object(&mut self, id: u32, o: &Object) {
+        self.entries.insert(id, Entry::At(self.bytes.len()));
+        let _ = writeln!(self.bytes, "{id} 0 obj");
+        serialize(o, &mut self.bytes);
+        self.bytes.extend_from_slice(b"\nendobj\n");
+    }
+
+    /// A stream with `dict` (without `/Length` and `/Filter`) as object `id`.
+    pub fn stream(&mut self, id: u32, dict: &str, content: &[u8]) {
+        let (data, deflated) = pack(content);
+        self.entries.insert(id, Entry::At(self.bytes.len()));
+        let filter = if deflated { "/Filter/FlateDecode" } else { "" };
+        let _ = write!(self.bytes, "{id} 0 obj\n<<{dict}/Length {}{filter}>>\nstream\n", data.len());
+        self.bytes.extend_from_slice(&data);
+        self.bytes.extend_from_slice(b"\nendstream\nendobj\n");
+    }
+
+    /// Object `id` (serialized, not a stream) into an object stream.
+    pub fn compressed(&mut self, id: u32, body: Vec<u8>) {
+        self.pending.push((id, body));
+        if self.pending.len() == PER_STREAM {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let sid = self.id();
+        let pending = std::mem::take(&mut self.pending);
+        let (mut head, mut body) = (String::new(), Vec::new());
+        for (i, (id, b)) in pending.iter().enumerate() {
+            head.push_str(&format!("{id} {} ", body.len()));
+            body.extend_from_slice(b);
+            body.push(b'\n');
+            self.entries.insert(*id, Entry::In(sid, i as u16));
+        }
+        let first = head.len();
+        let content = [head.as_bytes(), &body].concat();
+        self.stream(sid, &format!("/Type/ObjStm/N {}/First {first}", pending.len()), &content);
+    }
+
+    /// The cross-reference stream (with `trailer`'s entries: `/Root`, `/Info`, `/ID`) and the end.
+    pub fn finish(mut self, trailer: &Dictionary) -> Vec<u8> {
+        self.flush();
+        let xid = self.id();
+        let at = self.bytes.len();
+        self.entries.insert(xid, Entry::At(at));
+        let mut data = Vec::with_capacity((xid as usize + 1) * 7);
+        for id in 0..=xid {
+            let (t, a, b): (u8, u32, u16) = match self.entries.get(&id) {
+                Some(Entry::At(off)) => (1, *off as u32, 0),
+                Some(Entry::In(sid, i)) => (2, *sid, *i),
+                None => (0, 0, if id == 0 { 65535 } else { 0 }),
+            };
+            data.push(t);
+            data.extend_from_slice(&a.to_be_bytes());
+            data.extend_from_slice(&b.to_be_bytes());
+        }
+        let mut dict = format!("/Type/XRef/Size {}/W[1 4 2]", xid + 1);
+        for key in [&b"Root"[..], b"Info", b"ID"] {
+            if let Ok(v) = trailer.get(key) {
+                let mut b = Vec::new();
+                serialize(v, &mut b);
+                dict.push_str(&format!("/{} {}", String::from_utf8_lossy(key), String::from_utf8_lossy(&b)));
+            }
+        }
+        self.stream(xid, &dict, &data);
+        let _ = write!(self.bytes, "startxref\n{at}\n%%EOF\n");
+        self.bytes
+    }
+}
+
+/// `content` deflated at the first level whose output does not end in a carriage return, or as
+/// it is (module docs).
+fn pack(content: &[u8]) -> (Vec<u8>, bool) {
+    for level in [6, 5, 7, 4, 8, 3, 9, 2, 1] {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::with_capacity(content.len() / 3 + 16), flate2::Compression::new(level));
+        if let Ok(packed) = z.write_all(content).and_then(|()| z.finish())
+            && packed.last() != Some(&b'\r')
+        {
+            return (packed, true);
+        }
+    }
+    (content.to_vec(), false)
+}
+
+/// A PDF object (not a stream: pages and the catalog hold none) in PDF syntax; strings as hex.
+pub(super) fn serialize(o: &Object, out: &mut Vec<u8>) {
+    match o {
+        Object::Null => out.extend_from_slice(b"null"),
+        Object::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Object::Integer(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Object::Real(r) => {
+            let _ = write!(out, "{r}");
+        }
+        Object::Name(n) => name(n, out),
+        Object::String(s, _) => {
+            out.push(b'<');
+            out.extend_from_slice(hex::encode_upper(s).as_bytes());
+            out.push(b'>');
+        }
+        Object::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                serialize(x, out);
+            }
+            out.push(b']');
+        }
+        Object::Dictionary(d) => dictionary(d, out),
+        Object::Stream(s) => dictionary(&s.dict, out),
+        Object::Reference((id, generation)) => {
+            let _ = write!(out, "{id} {generation} R");
+        }
+    }
+}
+
+fn dictionary(d: &Dictionary, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"<<");
+    for (k, v) in d {
+        name(k, out);
+        out.push(b' ');
+        serialize(v, out);
+    }
+    out.extend_from_slice(b">>");
+}
+
+/// A name, with white space, delimiters, `#` and bytes outside 33-126 as `#xx`.
+pub(super) fn name(n: &[u8], out: &mut Vec<u8>) {
+    out.push(b'/');
+    for &b in n {
+        if b"()<>[]{}/%#".contains(&b) || !(33..=126).contains(&b) {
+            let _ = write!(out, "#{b:02X}");
+        } else {
+            out.push(b);
+        }
+    }
+}
