@@ -421,3 +421,54 @@ fn verify_names_a_changed_byte_a_swapped_request_and_another_bundle() {
     let v = verify(&plain, None);
     assert!(!v.ok && check(&v, "embedded").detail.contains("a-3a"), "{:#?}", v.checks);
 }
+
+/// The heaviest report the model cap allows, tagged as every report is by default: 250 advanced
+/// models (each model's probability tables from the DiAGRAM-shaped network, about seven pages
+/// and 650 table cells a model). Until 12-04 it would have been untagged; the first one-pass
+/// build held its 160,000 elements as dictionaries and passed the TeX child's 1 GiB cap.
+#[test]
+fn the_heaviest_report_the_cap_allows_is_tagged() {
+    let example = example_json("diagram.json");
+    let base = example["params"]["models"][0].clone();
+    let scored = Command::new(env!("CARGO_BIN_EXE_reportq"))
+        .args(["score", "-", "--model"])
+        .arg(common::root().join("tests/fixtures/diagram-like.bif"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin.take().unwrap().write_all(base.to_string().as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    let nodes = serde_json::from_slice::<Value>(&scored.stdout).unwrap()["nodes"].clone();
+    assert!(nodes.as_object().is_some_and(|n| n.len() > 10), "{nodes}");
+    let n = reportq::domain::diagram::MAX_MODELS;
+    let models: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut m = base.clone();
+            m["model_name"] = json!(format!("Advanced {i:03}"));
+            m["scenario"] = json!("Base Model");
+            m["response"] = Value::Null;
+            m["is_advanced"] = json!(true);
+            m["advanced"] = nodes.clone();
+            m
+        })
+        .collect();
+    let req = json!({"template": "diagram", "params": {"models": models}});
+    let parsed = reportq::ReportRequest::from_value(req.clone()).unwrap();
+    assert_eq!(parsed.pdf.standard, reportq::domain::PdfStandard::A2a);
+    let pdf = render_json(&harness(), &req);
+    let pages = pdf_pages(&pdf);
+    assert!(pages > 7 * n, "{pages} pages");
+    // Every page has its entry in the parent tree, and the tree holds a header cell per column
+    // of every table and far more data cells.
+    let tree = structure(&pdf);
+    let count = |t: &str| tree.iter().filter(|e| e.tag == t).count();
+    assert!(count("TD") > 100 * n && count("TH") > 10 * n && count("Figure") == n, "{} TD, {} TH", count("TD"), count("TH"));
+    let doc = lopdf::Document::load_mem(&pdf).unwrap();
+    let root = doc.dereference(doc.catalog().unwrap().get(b"StructTreeRoot").unwrap()).unwrap().1.as_dict().unwrap().clone();
+    let parent_tree = root.get(b"ParentTree").and_then(|p| p.as_dict()).unwrap();
+    assert_eq!(parent_tree.get(b"Nums").and_then(|n| n.as_array()).unwrap().len(), 2 * pages);
+}
