@@ -229,7 +229,7 @@ async fn a_fan_out_killed_twice_still_makes_each_job_exactly_once() {
         println!("{me} killed at line {}", c.next_line);
         assert!((c.next_line as usize) < n, "killed before the end");
         let done = c.next_line as u64;
-        after = if done == 0 { 500 } else { (600 * (n as u64 - done) / done / 4).clamp(50, 500) };
+        after = (600 * (n as u64 - done)).checked_div(done * 4).map_or(500, |ms| ms.clamp(50, 500));
     }
     let end = Instant::now() + Duration::from_secs(300);
     let cursor = loop {
