@@ -762,12 +762,22 @@ async fn audit(
             rep.notes.push(format!("looping job {id}: render_timeout in {}, which rendered later jobs", log.file_name().unwrap().to_string_lossy()));
         } else if run.retired.iter().any(|p| &p.log == log) {
             rep.notes.push(format!("looping job {id}: render_timeout in {}, killed before its next job", log.file_name().unwrap().to_string_lossy()));
-        } else if !rendered_after(&run.logs, failed_line) {
-            // The loop's last attempt ended the run: no worker rendered anything after it, so
-            // there was nothing left for this one to render.
-            rep.notes.push(format!("looping job {id}: render_timeout in {}, the run's last job", log.file_name().unwrap().to_string_lossy()));
         } else {
-            rep.violations.push(format!("looping job {id}: the worker that stopped it ({}) rendered nothing afterwards", log.display()));
+            // Nothing rendered afterwards by this worker. That shows it wedged only if there was
+            // work it should have had: more renders after its failure than the other workers'
+            // slots hold at once. Fewer, and the others' waiting polls can have taken them all
+            // (CI saw this: the loop's last attempt came with one or two jobs left).
+            let after = renders_after(&run.logs, failed_line);
+            let others = run.opts.workers.saturating_sub(1) * run.opts.worker_concurrency;
+            let name = log.file_name().unwrap().to_string_lossy();
+            if after <= others {
+                rep.notes.push(format!("looping job {id}: render_timeout in {name}; {after} render(s) after it, all by the others ({others} slots)"));
+            } else {
+                rep.violations.push(format!(
+                    "looping job {id}: the worker that stopped it ({}) rendered nothing afterwards, while {after} jobs were rendered by the others ({others} slots)",
+                    log.display()
+                ));
+            }
         }
     }
     // Killed mid-render: back after the visibility timeout, finished.
@@ -780,10 +790,10 @@ async fn audit(
     }
 }
 
-/// Whether any worker rendered a job after the moment of `line` (a JSON log line).
-fn rendered_after(logs: &Logs, line: &str) -> bool {
+/// How many renders (by any worker) came after the moment of `line` (a JSON log line).
+fn renders_after(logs: &Logs, line: &str) -> usize {
     let at = |l: &str| serde_json::from_str::<serde_json::Value>(l).ok().and_then(|v| v["timestamp"].as_str().map(str::to_owned));
-    // Without a timestamp, assume there was: the audit stays strict.
-    let Some(t) = at(line) else { return true };
-    logs.outcomes.values().flatten().any(|(_, _, w, l)| w == "Rendered" && at(l).is_none_or(|u| u > t))
+    // Without a timestamp, count every render: the audit stays strict.
+    let t = at(line);
+    logs.outcomes.values().flatten().filter(|(_, _, w, l)| w == "Rendered" && t.as_ref().is_none_or(|t| at(l).is_none_or(|u| &u > t))).count()
 }
