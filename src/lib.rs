@@ -56,6 +56,7 @@ pub mod verify;
 pub mod webhook;
 pub mod wire;
 pub mod worker;
+pub mod xmp;
 
 pub use render::{RenderError, Rendered, Renderer};
 pub use request::{ParamError, ReportRequest};

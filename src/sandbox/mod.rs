@@ -335,7 +335,12 @@ pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8]
     match result {
         Ok(()) => match files.remove(if job.xdv_only { "doc.xdv" } else { "doc.pdf" }) {
             Some(f) if job.xdv_only => Reply { error: String::new(), pdf: f.data, log },
-            Some(f) => io::finish_tagging(f.data, files.remove(crate::tagging::RECORD_FILE).map(|f| f.data), log),
+            Some(f) => io::finish_pdf(
+                f.data,
+                files.remove(crate::tagging::RECORD_FILE).map(|f| f.data),
+                files.remove(crate::xmp::STANDARD_FILE).map(|f| f.data),
+                log,
+            ),
             None => Reply { error: "TeX produced no PDF".into(), pdf: Vec::new(), log },
         },
         Err(e) => Reply { error: chain(&e), pdf: Vec::new(), log },

@@ -32,6 +32,7 @@ use lopdf::{Dictionary, Document, Object, ObjectId};
 
 mod write;
 use write::PdfOut;
+pub(crate) use write::serialize;
 
 /// The file a tagged document writes its structure to (next to `doc.pdf`).
 pub const RECORD_FILE: &str = "doc.tags";
@@ -296,20 +297,17 @@ impl Marker<'_> {
     }
 }
 
-/// Tagged PDF from what TeX wrote and the record it kept (module docs).
-pub fn finish(pdf: &[u8], record: &[u8]) -> Result<Vec<u8>, String> {
+/// Tagged PDF from what TeX wrote and the record it kept (module docs), with the XMP packet
+/// for the standards TeX wrote ([`crate::xmp`]) when it wrote them.
+pub fn finish(pdf: &[u8], record: &[u8], standards: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    let claim = standards.map(crate::xmp::Claim::parse).transpose()?;
     let mut elems = parse_record(record)?;
     let doc = Document::load_mem(pdf).map_err(|e| format!("reading TeX's PDF: {e}"))?;
     let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
     let catalog = doc.trailer.get(b"Root").and_then(Object::as_reference).map_err(|e| format!("the catalog: {e}"))?;
     // TeX's objects by offset (PDF 1.4 from TeX: no object streams), each up to the next or
     // to the cross-reference table.
-    let xref_at = pdf
-        .windows(9)
-        .rposition(|w| w == b"startxref")
-        .and_then(|at| std::str::from_utf8(&pdf[at + 9..]).ok()?.split_whitespace().next()?.parse::<usize>().ok())
-        .filter(|&at| at <= pdf.len())
-        .ok_or("TeX's PDF has no startxref")?;
+    let xref_at = crate::xmp::startxref(pdf).ok_or("TeX's PDF has no startxref")?;
     let mut at: Vec<(usize, u32)> = Vec::with_capacity(doc.reference_table.entries.len());
     for (&id, entry) in &doc.reference_table.entries {
         match entry {
@@ -352,6 +350,11 @@ pub fn finish(pdf: &[u8], record: &[u8]) -> Result<Vec<u8>, String> {
     let mut cat = doc.get_dictionary(catalog).map_err(|e| format!("the catalog: {e}"))?.clone();
     cat.set("StructTreeRoot", Object::Reference((root, 0)));
     cat.set("MarkInfo", Dictionary::from_iter([("Marked", Object::Boolean(true))]));
+    if let Some(claim) = claim {
+        let id = out.id();
+        out.stored(id, "/Type/Metadata/Subtype/XML", &crate::xmp::packet(&doc, claim)?);
+        cat.set("Metadata", Object::Reference((id, 0)));
+    }
     out.object(catalog.0, &Object::Dictionary(cat));
     for (n, e) in elems.iter().enumerate().filter(|(n, _)| keep[*n]) {
         let mut b = Vec::with_capacity(96);

@@ -70,6 +70,14 @@ impl PdfOut {
         self.bytes.extend_from_slice(b"\nendstream\nendobj\n");
     }
 
+    /// A stream with `dict` (without `/Length`) as object `id`, uncompressed.
+    pub fn stored(&mut self, id: u32, dict: &str, content: &[u8]) {
+        self.entries.insert(id, Entry::At(self.bytes.len()));
+        let _ = write!(self.bytes, "{id} 0 obj\n<<{dict}/Length {}>>\nstream\n", content.len());
+        self.bytes.extend_from_slice(content);
+        self.bytes.extend_from_slice(b"\nendstream\nendobj\n");
+    }
+
     /// Object `id` (serialized, not a stream) into an object stream.
     pub fn compressed(&mut self, id: u32, body: Vec<u8>) {
         self.pending.push((id, body));
@@ -142,7 +150,7 @@ fn pack(content: &[u8]) -> (Vec<u8>, bool) {
 }
 
 /// A PDF object (not a stream: pages and the catalog hold none) in PDF syntax; strings as hex.
-pub(super) fn serialize(o: &Object, out: &mut Vec<u8>) {
+pub(crate) fn serialize(o: &Object, out: &mut Vec<u8>) {
     match o {
         Object::Null => out.extend_from_slice(b"null"),
         Object::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
