@@ -6,6 +6,7 @@
 //!
 //! A .tex file's charts must sit beside it (a request's are written beside the request). `PASSES=n` overrides the number of TeX passes;
 //! `REPORTQ_TEX_PRELOAD=0` compiles on LaTeX's own format; `VERBOSE=1` shows the engines' messages.
+//! `EPOCH=seconds` sets the document date (default 1,795,000,000).
 
 use reportq::request::ReportRequest;
 use reportq::template::{self, Date, RenderContext};
@@ -14,7 +15,7 @@ fn main() {
     let path = std::path::PathBuf::from(std::env::args().nth(1).expect("usage: tex_probe FILE.tex|REQUEST.json"));
     let cfg = reportq::config::RenderConfig::from_env().expect("settings");
     let job = tempfile::tempdir().unwrap();
-    let epoch = 1_795_000_000;
+    let epoch: i64 = std::env::var("EPOCH").ok().and_then(|e| e.parse().ok()).unwrap_or(1_795_000_000);
     let text = if path.extension().is_some_and(|e| e == "json") {
         let req = ReportRequest::from_slice(&std::fs::read(&path).expect("readable request")).expect("a valid request");
         let ctx = RenderContext::new(Date::from_epoch(epoch), req.pdf.standard);

@@ -1,30 +1,96 @@
-//! The XMP packet of a PDF/A (and PDF/UA) render, written by reportq instead of LaTeX.
+//! The document's metadata, written by reportq instead of LaTeX: the information dictionary's
+//! title, author, subject and keywords, and (PDF/A) the XMP packet.
 //!
-//! LaTeX's PDF management builds the packet in TeX macros at the end of the document: about
-//! 100 ms of CPU on the DiAGRAM example (a quarter of a render, tagged or PDF/A-2b), more with
-//! long titles. The templates turn it off (`xmp=false`) and write which standards the file
-//! claims to [`STANDARD_FILE`] (`A-2b`, or `A-2a UA-1`); reportq then writes the packet from
-//! what TeX wrote into the document information dictionary, so the two agree as PDF/A requires
-//! (ISO 19005-2, 6.6.3):
+//! LaTeX's PDF management builds the XMP packet in TeX macros at the end of the document (about
+//! 100 ms of CPU on the DiAGRAM example, a quarter of a render), and hyperref turns each metadata
+//! string into a PDF string a token at a time (seconds for a 250-model report's title; TeX
+//! specials in user text came out as `\textbackslash` and a lost `&`). The templates turn both
+//! off (`xmp=false`, no `pdftitle`) and write [`META_FILE`]: the standards claimed
+//! (`standard A-2b`, `standard A-2a UA-1`) and each value as UTF-16BE hex (`Title FEFF...`, one
+//! `Keyword` line each), nothing TeX could read as a command. reportq then sets those entries
+//! in TeX's information dictionary and writes the packet from that dictionary, so the two agree
+//! as PDF/A requires (ISO 19005-2, 6.6.3):
 //!
 //! - Title → `dc:title`, Subject → `dc:description` (`x-default`), Author → `dc:creator` (one
-//!   entry, the string as it is), Keywords → `pdf:Keywords` (and `dc:subject`, split at ", "),
-//!   Creator → `xmp:CreatorTool`, Producer → `pdf:Producer`, CreationDate/ModDate →
-//!   `xmp:CreateDate`/`xmp:ModifyDate`; the catalog's `/Lang` → `dc:language`.
+//!   entry, the string as it is), Keywords (joined with ", ") → `pdf:Keywords`, each keyword →
+//!   `dc:subject`; Creator → `xmp:CreatorTool`, Producer → `pdf:Producer`, CreationDate and
+//!   ModDate (TeX's, the job's date) → `xmp:CreateDate` and `xmp:ModifyDate`; the catalog's
+//!   `/Lang` → `dc:language`.
 //! - `pdfaid:part`/`conformance`, and `pdfuaid:part` with its extension schema (not one of
 //!   PDF/A-2's predefined schemas).
 //!
-//! The packet is a function of TeX's bytes and the standards: same input, same bytes. It is
-//! stored uncompressed, as the metadata stream of every reportq PDF/A file has been (verify's
-//! tests change a byte of its `pdfaid:part`).
+//! The result is a function of TeX's bytes and the metadata file: same input, same bytes. The
+//! packet is stored uncompressed, as the metadata stream of every reportq PDF/A file has been
+//! (verify's tests change a byte of its `pdfaid:part`).
 
+use std::collections::HashSet;
 use std::fmt::Write as _;
-use std::io::Write as _;
 
 use lopdf::{Dictionary, Document, Object};
 
-/// The file a PDF/A document writes its standards to (next to `doc.pdf`).
-pub const STANDARD_FILE: &str = "doc.pdfstd";
+use crate::tagging::PdfOut;
+
+/// The file a document writes its metadata to (next to `doc.pdf`).
+pub const META_FILE: &str = "doc.meta";
+
+/// What [`META_FILE`] says.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// The standards claimed: PDF/A documents only.
+    pub claim: Option<Claim>,
+    pub title: String,
+    pub author: String,
+    pub subject: String,
+    pub keywords: Vec<String>,
+}
+
+impl Meta {
+    pub fn parse(b: &[u8]) -> Result<Meta, String> {
+        let s = std::str::from_utf8(b).map_err(|_| "the metadata file is not UTF-8".to_string())?;
+        let mut m = Meta::default();
+        for line in s.lines().filter(|l| !l.trim().is_empty()) {
+            let (key, value) = line.split_once(' ').unwrap_or((line, ""));
+            match key {
+                "standard" => m.claim = Some(Claim::parse(value.as_bytes())?),
+                "Title" => m.title = hex_text(value)?,
+                "Author" => m.author = hex_text(value)?,
+                "Subject" => m.subject = hex_text(value)?,
+                "Keyword" => m.keywords.push(hex_text(value)?),
+                _ => return Err(format!("the metadata file has a line {key:?}")),
+            }
+        }
+        Ok(m)
+    }
+
+    /// TeX's information dictionary (`doc`'s, or a new one) with this title, author, subject
+    /// and keywords; an empty value is left out.
+    pub fn info(&self, doc: &Document) -> Result<Dictionary, String> {
+        let mut info = match doc.trailer.get(b"Info") {
+            Ok(o) => doc.dereference(o).and_then(|(_, o)| o.as_dict()).map_err(|e| format!("the information dictionary: {e}"))?.clone(),
+            Err(_) => Dictionary::new(),
+        };
+        let keywords = self.keywords.join(", ");
+        for (key, value) in [("Title", &self.title), ("Author", &self.author), ("Subject", &self.subject), ("Keywords", &keywords)] {
+            info.remove(key.as_bytes());
+            if !value.is_empty() {
+                let mut b = vec![0xfe, 0xff];
+                b.extend(value.encode_utf16().flat_map(u16::to_be_bytes));
+                info.set(key, Object::String(b, lopdf::StringFormat::Hexadecimal));
+            }
+        }
+        Ok(info)
+    }
+}
+
+/// A text string's UTF-16BE hex (`FEFF...`, white space ignored) as text.
+fn hex_text(s: &str) -> Result<String, String> {
+    let digits: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let b = hex::decode(&digits).map_err(|_| format!("the metadata file has a value that is not hex: {digits:?}"))?;
+    match b.as_slice() {
+        [0xfe, 0xff, rest @ ..] if rest.len() % 2 == 0 => Ok(text_string(&b)),
+        _ => Err(format!("the metadata file has a value that is not UTF-16BE: {digits:?}")),
+    }
+}
 
 /// The standards a document claims, as TeX wrote them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,18 +120,9 @@ impl Claim {
     }
 }
 
-/// The packet for `doc` (TeX's PDF, read) claiming `claim`.
-pub fn packet(doc: &Document, claim: Claim) -> Result<Vec<u8>, String> {
-    let info = match doc.trailer.get(b"Info") {
-        Ok(o) => doc
-            .dereference(o)
-            .map_err(|e| format!("the information dictionary: {e}"))?
-            .1
-            .as_dict()
-            .map_err(|e| format!("the information dictionary: {e}"))?
-            .clone(),
-        Err(_) => Dictionary::new(),
-    };
+/// The packet for `doc` (TeX's PDF, read) with information dictionary `info` ([`Meta::info`]),
+/// claiming `claim`, its `dc:subject` the `keywords`.
+pub fn packet(doc: &Document, info: &Dictionary, claim: Claim, keywords: &[String]) -> Result<Vec<u8>, String> {
     let text = |k: &[u8]| -> Result<Option<String>, String> {
         match info.get(k) {
             Ok(Object::String(b, _)) => Ok(Some(text_string(b))),
@@ -118,11 +175,11 @@ pub fn packet(doc: &Document, claim: Claim) -> Result<Vec<u8>, String> {
     if let Some(s) = text(b"Subject")? {
         alt(&mut x, "dc:description", &s);
     }
+    let items: Vec<&str> = keywords.iter().map(String::as_str).filter(|k| !k.is_empty()).collect();
+    if !items.is_empty() {
+        bag(&mut x, "dc:subject", &items);
+    }
     if let Some(k) = text(b"Keywords")? {
-        let items: Vec<&str> = k.split(", ").filter(|s| !s.is_empty()).collect();
-        if !items.is_empty() {
-            bag(&mut x, "dc:subject", &items);
-        }
         let _ = writeln!(x, "   <pdf:Keywords>{}</pdf:Keywords>", esc(&k));
     }
     if let Some(l) = &lang {
@@ -156,51 +213,96 @@ pub fn packet(doc: &Document, claim: Claim) -> Result<Vec<u8>, String> {
     Ok(x.into_bytes())
 }
 
-/// `pdf` (TeX's, untagged) with the packet for the claim in `standards`: an incremental update
-/// that adds the metadata stream and the catalog that names it. TeX's bytes stay as they are.
-pub fn append(pdf: &[u8], standards: &[u8]) -> Result<Vec<u8>, String> {
-    let claim = Claim::parse(standards)?;
+/// `pdf` (TeX's, untagged) with the metadata of `meta` ([`META_FILE`]'s bytes). PDF/A: TeX's
+/// objects copied ([`PdfOut::copy`]), the information dictionary, the XMP packet and the catalog
+/// that names it. A plain PDF: its information dictionary in an incremental update.
+pub fn finish(pdf: &[u8], meta: &[u8]) -> Result<Vec<u8>, String> {
+    let meta = Meta::parse(meta)?;
     let doc = Document::load_mem(pdf).map_err(|e| format!("reading TeX's PDF: {e}"))?;
-    let xmp = packet(&doc, claim)?;
     let root = doc.trailer.get(b"Root").and_then(Object::as_reference).map_err(|e| format!("the catalog: {e}"))?;
-    let prev = startxref(pdf).ok_or("TeX's PDF has no startxref")?;
+    let info_id = info_id(&doc);
+    if meta.claim.is_none() {
+        return Ok(update_info(pdf, &doc, info_id, &meta.info(&doc)?)?);
+    }
+    let mut out = PdfOut::new(info_id.max(doc.max_id) + 1, pdf.len() + 16 * 1024);
+    out.copy(pdf, &doc, &HashSet::from([root.0, info_id]))?;
     let mut catalog = doc.get_dictionary(root).map_err(|e| format!("the catalog: {e}"))?.clone();
-    let meta = doc.max_id + 1;
-    catalog.set("Metadata", Object::Reference((meta, 0)));
+    let mut trailer = doc.trailer.clone();
+    write(&doc, &meta, info_id, &mut out, &mut catalog, &mut trailer)?;
+    out.object(root.0, &Object::Dictionary(catalog));
+    Ok(out.finish(&trailer))
+}
 
-    let mut out = Vec::with_capacity(pdf.len() + xmp.len() + 1024);
+/// A plain PDF (TeX's PDF 1.5, with object streams, which [`PdfOut::copy`] does not take apart)
+/// with `info` as object `info_id`: an incremental update, its cross-reference stream stored.
+fn update_info(pdf: &[u8], doc: &Document, info_id: u32, info: &Dictionary) -> Result<Vec<u8>, String> {
+    use std::io::Write as _;
+    let prev = startxref(pdf).ok_or("TeX's PDF has no startxref")?;
+    let xref_id = info_id.max(doc.max_id) + 1;
+    let mut out = Vec::with_capacity(pdf.len() + 1024);
     out.extend_from_slice(pdf);
     if !out.ends_with(b"\n") {
         out.push(b'\n');
     }
-    let cat_at = out.len();
-    let _ = writeln!(out, "{} 0 obj", root.0);
-    crate::tagging::serialize(&Object::Dictionary(catalog), &mut out);
+    let info_at = out.len();
+    let _ = writeln!(out, "{info_id} 0 obj");
+    crate::tagging::serialize(&Object::Dictionary(info.clone()), &mut out);
     out.extend_from_slice(b"\nendobj\n");
-    let meta_at = out.len();
-    let _ = write!(out, "{meta} 0 obj\n<</Type/Metadata/Subtype/XML/Length {}>>\nstream\n", xmp.len());
-    out.extend_from_slice(&xmp);
-    out.extend_from_slice(b"\nendstream\nendobj\n");
     let xref_at = out.len();
-    let mut entries = [(root.0, cat_at), (meta, meta_at)];
+    let mut entries = [(info_id, info_at), (xref_id, xref_at)];
     entries.sort_unstable();
-    out.extend_from_slice(b"xref\n");
-    for (id, at) in entries {
-        let _ = write!(out, "{id} 1\n{at:010} 00000 n \n");
+    let mut data = Vec::with_capacity(14);
+    for (_, at) in entries {
+        data.push(1u8);
+        data.extend_from_slice(&u32::try_from(at).map_err(|_| "TeX's PDF is over 4 GB")?.to_be_bytes());
+        data.extend_from_slice(&[0, 0]);
     }
-    let mut trailer = Dictionary::new();
-    trailer.set("Size", i64::from(meta) + 1);
-    trailer.set("Root", Object::Reference(root));
-    for key in [&b"Info"[..], b"ID"] {
+    let mut dict = Dictionary::new();
+    dict.set("Type", Object::Name(b"XRef".to_vec()));
+    dict.set("Size", i64::from(xref_id) + 1);
+    dict.set("Index", Object::Array(entries.iter().flat_map(|(id, _)| [Object::Integer(i64::from(*id)), Object::Integer(1)]).collect()));
+    dict.set("W", Object::Array(vec![1.into(), 4.into(), 2.into()]));
+    for key in [&b"Root"[..], b"ID"] {
         if let Ok(v) = doc.trailer.get(key) {
-            trailer.set(key, v.clone());
+            dict.set(key, v.clone());
         }
     }
-    trailer.set("Prev", prev as i64);
-    out.extend_from_slice(b"trailer\n");
-    crate::tagging::serialize(&Object::Dictionary(trailer), &mut out);
-    let _ = write!(out, "\nstartxref\n{xref_at}\n%%EOF\n");
+    dict.set("Info", Object::Reference((info_id, 0)));
+    dict.set("Prev", prev as i64);
+    dict.set("Length", data.len() as i64);
+    let _ = writeln!(out, "{xref_id} 0 obj");
+    crate::tagging::serialize(&Object::Dictionary(dict), &mut out);
+    out.extend_from_slice(b"\nstream\n");
+    out.extend_from_slice(&data);
+    let _ = write!(out, "\nendstream\nendobj\nstartxref\n{xref_at}\n%%EOF\n");
     Ok(out)
+}
+
+/// The number of the information dictionary: TeX's, or the first after TeX's objects.
+pub(crate) fn info_id(doc: &Document) -> u32 {
+    doc.trailer.get(b"Info").and_then(Object::as_reference).map_or(doc.max_id + 1, |id| id.0)
+}
+
+/// Writes the information dictionary as object `info_id` and, for PDF/A, the XMP packet, named
+/// in `catalog`; `trailer` names the dictionary.
+pub(crate) fn write(
+    doc: &Document,
+    meta: &Meta,
+    info_id: u32,
+    out: &mut PdfOut,
+    catalog: &mut Dictionary,
+    trailer: &mut Dictionary,
+) -> Result<(), String> {
+    let info = meta.info(doc)?;
+    if let Some(claim) = meta.claim {
+        let xmp = packet(doc, &info, claim, &meta.keywords)?;
+        let id = out.id();
+        out.stored(id, "/Type/Metadata/Subtype/XML", &xmp);
+        catalog.set("Metadata", Object::Reference((id, 0)));
+    }
+    out.object(info_id, &Object::Dictionary(info));
+    trailer.set("Info", Object::Reference((info_id, 0)));
+    Ok(())
 }
 
 /// The offset the last `startxref` names.
@@ -272,6 +374,19 @@ mod tests {
         assert_eq!(Claim::parse(b"A-3a UA-1").unwrap(), Claim { part: 3, conformance: 'A', ua: Some(1) });
         for bad in [&b""[..], b"UA-1", b"A-2x", b"PDF/A-2b", b"A-2b junk"] {
             assert!(Claim::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn the_metadata_file_parses_and_refuses() {
+        let m = Meta::parse(b"standard A-2a UA-1\nTitle FEFF0041 00260042\nAuthor FEFF\nSubject FEFFD83DDE00\nKeyword FEFF0078\nKeyword FEFF0079\n")
+            .unwrap();
+        assert_eq!(m.claim, Some(Claim { part: 2, conformance: 'A', ua: Some(1) }));
+        assert_eq!((m.title.as_str(), m.author.as_str(), m.subject.as_str()), ("A&B", "", "😀"));
+        assert_eq!(m.keywords, ["x", "y"]);
+        assert_eq!(Meta::parse(b"Title FEFF0041\n").unwrap().claim, None);
+        for bad in [&b"Title 0041"[..], b"Title FEFF004", b"Title \\input", b"Date FEFF", b"standard B-2"] {
+            assert!(Meta::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
         }
     }
 

@@ -184,18 +184,19 @@ pub fn run(
     let out = if job.xdv_only { "doc.xdv" } else { "doc.pdf" };
     match io.take_file(out) {
         Some(pdf) if job.xdv_only => Reply { pdf, log, ..Default::default() },
-        Some(pdf) => finish_pdf(pdf, io.take_file(crate::tagging::RECORD_FILE), io.take_file(crate::xmp::STANDARD_FILE), log),
+        Some(pdf) => finish_pdf(pdf, io.take_file(crate::tagging::RECORD_FILE), io.take_file(crate::xmp::META_FILE), log),
         None => Reply { error: "TeX produced no PDF".into(), log, ..Default::default() },
     }
 }
 
 /// A tagged document's PDF gets its structure from the record TeX kept ([`crate::tagging`]), and
-/// a PDF/A document its XMP packet ([`crate::xmp`]); any other PDF is TeX's as it is.
-pub fn finish_pdf(pdf: Vec<u8>, record: Option<Vec<u8>>, standards: Option<Vec<u8>>, log: String) -> Reply {
-    let done = match (record, standards) {
+/// its metadata from the file TeX wrote ([`crate::xmp`]); a PDF with neither (pdfx's) is TeX's as
+/// it is.
+pub fn finish_pdf(pdf: Vec<u8>, record: Option<Vec<u8>>, meta: Option<Vec<u8>>, log: String) -> Reply {
+    let done = match (record, meta) {
         (None, None) => return Reply { pdf, log, ..Default::default() },
-        (Some(record), standards) => crate::tagging::finish(&pdf, &record, standards.as_deref()).map_err(|e| format!("tagging the PDF: {e}")),
-        (None, Some(standards)) => crate::xmp::append(&pdf, &standards).map_err(|e| format!("writing the PDF's metadata: {e}")),
+        (Some(record), meta) => crate::tagging::finish(&pdf, &record, meta.as_deref()).map_err(|e| format!("tagging the PDF: {e}")),
+        (None, Some(meta)) => crate::xmp::finish(&pdf, &meta).map_err(|e| format!("writing the PDF's metadata: {e}")),
     };
     match done {
         Ok(pdf) => Reply { pdf, log, ..Default::default() },

@@ -338,7 +338,7 @@ pub fn run_tectonic(bundle: &Path, format_dir: &Path, job_dir: &Path, tex: &[u8]
             Some(f) => io::finish_pdf(
                 f.data,
                 files.remove(crate::tagging::RECORD_FILE).map(|f| f.data),
-                files.remove(crate::xmp::STANDARD_FILE).map(|f| f.data),
+                files.remove(crate::xmp::META_FILE).map(|f| f.data),
                 log,
             ),
             None => Reply { error: "TeX produced no PDF".into(), pdf: Vec::new(), log },

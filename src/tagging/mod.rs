@@ -25,14 +25,13 @@
 //!   artifact. (Every text a template writes is inside a paragraph, heading, cell or figure.)
 //! - The result is a function of TeX's bytes and the record: same input, same bytes.
 
+use std::collections::HashSet;
 use std::io::Write;
 
-use lopdf::xref::XrefEntry;
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
 mod write;
-use write::PdfOut;
-pub(crate) use write::serialize;
+pub(crate) use write::{PdfOut, serialize};
 
 /// The file a tagged document writes its structure to (next to `doc.pdf`).
 pub const RECORD_FILE: &str = "doc.tags";
@@ -297,38 +296,25 @@ impl Marker<'_> {
     }
 }
 
-/// Tagged PDF from what TeX wrote and the record it kept (module docs), with the XMP packet
-/// for the standards TeX wrote ([`crate::xmp`]) when it wrote them.
-pub fn finish(pdf: &[u8], record: &[u8], standards: Option<&[u8]>) -> Result<Vec<u8>, String> {
-    let claim = standards.map(crate::xmp::Claim::parse).transpose()?;
+/// Tagged PDF from what TeX wrote and the record it kept (module docs), with the metadata TeX
+/// wrote ([`crate::xmp`]) when it wrote it.
+pub fn finish(pdf: &[u8], record: &[u8], meta: Option<&[u8]>) -> Result<Vec<u8>, String> {
+    let meta = meta.map(crate::xmp::Meta::parse).transpose()?;
     let mut elems = parse_record(record)?;
     let doc = Document::load_mem(pdf).map_err(|e| format!("reading TeX's PDF: {e}"))?;
     let pages: Vec<ObjectId> = doc.get_pages().into_values().collect();
     let catalog = doc.trailer.get(b"Root").and_then(Object::as_reference).map_err(|e| format!("the catalog: {e}"))?;
-    // TeX's objects by offset (PDF 1.4 from TeX: no object streams), each up to the next or
-    // to the cross-reference table.
-    let xref_at = crate::xmp::startxref(pdf).ok_or("TeX's PDF has no startxref")?;
-    let mut at: Vec<(usize, u32)> = Vec::with_capacity(doc.reference_table.entries.len());
-    for (&id, entry) in &doc.reference_table.entries {
-        match entry {
-            XrefEntry::Normal { offset, .. } => at.push((*offset as usize, id)),
-            XrefEntry::Compressed { .. } => return Err("TeX's PDF has object streams (a PDF 1.4 document was expected)".into()),
-            _ => {}
-        }
-    }
-    at.sort_unstable();
-    let mut replaced: std::collections::HashSet<u32> = pages.iter().map(|p| p.0).collect();
+    let mut replaced: HashSet<u32> = pages.iter().map(|p| p.0).collect();
     replaced.insert(catalog.0);
     for &p in &pages {
         replaced.extend(doc.get_page_contents(p).iter().map(|c| c.0));
     }
-    let mut out = PdfOut::new(doc.max_id + 1, pdf.len() + pdf.len() / 4);
-    for (k, &(offset, id)) in at.iter().enumerate() {
-        let end = at.get(k + 1).map_or(xref_at, |n| n.0);
-        if !replaced.contains(&id) && offset < end && end <= pdf.len() {
-            out.verbatim(id, &pdf[offset..end]);
-        }
+    let info_id = crate::xmp::info_id(&doc);
+    if meta.is_some() {
+        replaced.insert(info_id);
     }
+    let mut out = PdfOut::new(info_id.max(doc.max_id) + 1, pdf.len() + pdf.len() / 4);
+    out.copy(pdf, &doc, &replaced)?;
     // Each page: its content with the marks numbered, its structure parents and tab order.
     let mut parent_tree: Vec<Vec<usize>> = Vec::with_capacity(pages.len());
     let mut marker = Marker { elems: &mut elems, want: Vec::new() };
@@ -350,10 +336,9 @@ pub fn finish(pdf: &[u8], record: &[u8], standards: Option<&[u8]>) -> Result<Vec
     let mut cat = doc.get_dictionary(catalog).map_err(|e| format!("the catalog: {e}"))?.clone();
     cat.set("StructTreeRoot", Object::Reference((root, 0)));
     cat.set("MarkInfo", Dictionary::from_iter([("Marked", Object::Boolean(true))]));
-    if let Some(claim) = claim {
-        let id = out.id();
-        out.stored(id, "/Type/Metadata/Subtype/XML", &crate::xmp::packet(&doc, claim)?);
-        cat.set("Metadata", Object::Reference((id, 0)));
+    let mut trailer = doc.trailer.clone();
+    if let Some(m) = &meta {
+        crate::xmp::write(&doc, m, info_id, &mut out, &mut cat, &mut trailer)?;
     }
     out.object(catalog.0, &Object::Dictionary(cat));
     for (n, e) in elems.iter().enumerate().filter(|(n, _)| keep[*n]) {
@@ -399,7 +384,7 @@ pub fn finish(pdf: &[u8], record: &[u8], standards: Option<&[u8]>) -> Result<Vec
     }
     tree.extend_from_slice(b"]>>>>");
     out.compressed(root, tree);
-    Ok(out.finish(&doc.trailer))
+    Ok(out.finish(&trailer))
 }
 
 #[cfg(test)]

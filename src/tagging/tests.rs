@@ -56,3 +56,45 @@ fn marks_nest_with_text_objects_and_graphics_states() {
     let squeezed: Vec<String> = String::from_utf8(out).unwrap().split_whitespace().map(String::from).collect();
     assert_eq!(squeezed.join(" "), "q /P <</MCID 0>> BDC 0 0 1 1 re f EMC Q");
 }
+
+#[test]
+fn streams_ending_in_a_carriage_return_are_copied_in_ascii85() {
+    use lopdf::{Stream, dictionary};
+    assert_eq!(write::ascii85(b"Man sure."), b"9jqo^F*2M7/c~>");
+    assert_eq!(write::ascii85(b"\0\0\0\0ab"), b"z@:B~>");
+    // A deflated stream whose Adler-32 ends in a carriage return (any level: found by trying
+    // contents), and an unfiltered one ending so.
+    let deflate = |c: &[u8]| {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(c).unwrap();
+        z.finish().unwrap()
+    };
+    let (content, z) = (0..10_000)
+        .map(|i| format!("0 0 m {i} {i} l S").into_bytes())
+        .map(|c| (c.clone(), deflate(&c)))
+        .find(|(_, z)| z.last() == Some(&b'\r'))
+        .unwrap();
+    let mut doc = Document::with_version("1.4");
+    let a = doc.add_object(Stream::new(dictionary! {"Filter" => "FlateDecode"}, z));
+    let b = doc.add_object(Stream::new(dictionary! {}, b"0 0 m\r".to_vec()));
+    let c = doc.add_object(Stream::new(dictionary! {}, b"0 0 m".to_vec()));
+    let root = doc.add_object(dictionary! {"Type" => "Catalog"});
+    doc.trailer.set("Root", Object::Reference(root));
+    let mut pdf = Vec::new();
+    doc.save_to(&mut pdf).unwrap();
+    let tex = Document::load_mem(&pdf).unwrap();
+    let mut out = PdfOut::new(tex.max_id + 1, 4096);
+    out.copy(&pdf, &tex, &HashSet::new()).unwrap();
+    let copied = out.finish(&tex.trailer);
+    let back = Document::load_mem(&copied).unwrap();
+    for (id, want, filters) in
+        [(a, &content[..], vec!["ASCII85Decode", "FlateDecode"]), (b, b"0 0 m\r", vec!["ASCII85Decode"]), (c, b"0 0 m", vec![])]
+    {
+        let s = back.get_object(id).unwrap().as_stream().unwrap();
+        assert_ne!(s.content.last(), Some(&b'\r'), "{id:?}");
+        let got: Vec<String> = s.filters().unwrap_or_default().iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        assert_eq!(got, filters, "{id:?}");
+        let decoded = if filters.is_empty() { s.content.clone() } else { s.decompressed_content().unwrap() };
+        assert_eq!(decoded, want, "{id:?}");
+    }
+}

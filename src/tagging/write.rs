@@ -8,12 +8,15 @@
 //!
 //! No stream written here ends in a carriage return: before `endstream` a validator reads it as
 //! part of the end of line and fails PDF/A's stream `/Length` rule. A compressed stream that
-//! would is compressed at another level, and stored uncompressed if every level would.
+//! would (its last byte is its content's Adler-32, whatever the level) is put in ASCII85 as
+//! well, whose data ends in `~>`. TeX's own streams end so by chance (one in 256: a font of the
+//! hostile request did on 12-05) and get the same ASCII85 wrapping when copied.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
 
-use lopdf::{Dictionary, Object};
+use lopdf::xref::XrefEntry;
+use lopdf::{Dictionary, Document, Object};
 
 /// Objects per object stream.
 const PER_STREAM: usize = 200;
@@ -23,7 +26,7 @@ enum Entry {
     In(u32, u16),
 }
 
-pub(super) struct PdfOut {
+pub(crate) struct PdfOut {
     pub bytes: Vec<u8>,
     entries: BTreeMap<u32, Entry>,
     pending: Vec<(u32, Vec<u8>)>,
@@ -62,9 +65,8 @@ impl PdfOut {
 
     /// A stream with `dict` (without `/Length` and `/Filter`) as object `id`.
     pub fn stream(&mut self, id: u32, dict: &str, content: &[u8]) {
-        let (data, deflated) = pack(content);
+        let (data, filter) = pack(content);
         self.entries.insert(id, Entry::At(self.bytes.len()));
-        let filter = if deflated { "/Filter/FlateDecode" } else { "" };
         let _ = write!(self.bytes, "{id} 0 obj\n<<{dict}/Length {}{filter}>>\nstream\n", data.len());
         self.bytes.extend_from_slice(&data);
         self.bytes.extend_from_slice(b"\nendstream\nendobj\n");
@@ -76,6 +78,64 @@ impl PdfOut {
         let _ = write!(self.bytes, "{id} 0 obj\n<<{dict}/Length {}>>\nstream\n", content.len());
         self.bytes.extend_from_slice(content);
         self.bytes.extend_from_slice(b"\nendstream\nendobj\n");
+    }
+
+    /// TeX's stream `id` again, its data ending in a carriage return (module docs): the same
+    /// encoded bytes under one more filter, ASCII85 (whose data ends in `~>`).
+    fn repacked(&mut self, id: u32, s: &lopdf::Stream) {
+        let data = ascii85(&s.content);
+        let mut dict = s.dict.clone();
+        let a85 = Object::Name(b"ASCII85Decode".to_vec());
+        match dict.get(b"Filter").cloned() {
+            Ok(Object::Array(mut filters)) => {
+                filters.insert(0, a85);
+                dict.set("Filter", Object::Array(filters));
+            }
+            Ok(f) => dict.set("Filter", Object::Array(vec![a85, f])),
+            Err(_) => dict.set("Filter", a85),
+        }
+        match dict.get(b"DecodeParms").cloned() {
+            Ok(Object::Array(mut parms)) => {
+                parms.insert(0, Object::Null);
+                dict.set("DecodeParms", Object::Array(parms));
+            }
+            Ok(p) => dict.set("DecodeParms", Object::Array(vec![Object::Null, p])),
+            Err(_) => {}
+        }
+        dict.set("Length", data.len() as i64);
+        self.entries.insert(id, Entry::At(self.bytes.len()));
+        let _ = writeln!(self.bytes, "{id} 0 obj");
+        serialize(&Object::Dictionary(dict), &mut self.bytes);
+        self.bytes.extend_from_slice(b"\nstream\n");
+        self.bytes.extend_from_slice(&data);
+        self.bytes.extend_from_slice(b"\nendstream\nendobj\n");
+    }
+
+    /// Every object of TeX's `pdf` (read as `doc`) but those in `replaced`, byte for byte, each
+    /// up to the next or to the cross-reference table; a stream whose data ends in a carriage
+    /// return is repacked (module docs).
+    pub fn copy(&mut self, pdf: &[u8], doc: &Document, replaced: &HashSet<u32>) -> Result<(), String> {
+        let xref_at = crate::xmp::startxref(pdf).ok_or("TeX's PDF has no startxref")?;
+        let mut at: Vec<(usize, u32)> = Vec::with_capacity(doc.reference_table.entries.len());
+        for (&id, entry) in &doc.reference_table.entries {
+            match entry {
+                XrefEntry::Normal { offset, .. } => at.push((*offset as usize, id)),
+                XrefEntry::Compressed { .. } => return Err("TeX's PDF has object streams (a PDF 1.4 document was expected)".into()),
+                _ => {}
+            }
+        }
+        at.sort_unstable();
+        for (k, &(offset, id)) in at.iter().enumerate() {
+            let end = at.get(k + 1).map_or(xref_at, |n| n.0);
+            if replaced.contains(&id) || offset >= end || end > pdf.len() {
+                continue;
+            }
+            match doc.objects.get(&(id, 0)) {
+                Some(Object::Stream(s)) if s.content.last() == Some(&b'\r') => self.repacked(id, s),
+                _ => self.verbatim(id, &pdf[offset..end]),
+            }
+        }
+        Ok(())
     }
 
     /// Object `id` (serialized, not a stream) into an object stream.
@@ -135,18 +195,38 @@ impl PdfOut {
     }
 }
 
-/// `content` deflated at the first level whose output does not end in a carriage return, or as
-/// it is (module docs).
-fn pack(content: &[u8]) -> (Vec<u8>, bool) {
-    for level in [6, 5, 7, 4, 8, 3, 9, 2, 1] {
-        let mut z = flate2::write::ZlibEncoder::new(Vec::with_capacity(content.len() / 3 + 16), flate2::Compression::new(level));
-        if let Ok(packed) = z.write_all(content).and_then(|()| z.finish())
-            && packed.last() != Some(&b'\r')
-        {
-            return (packed, true);
-        }
+/// `content` deflated, and its `/Filter`. A zlib stream ends in the Adler-32 of its content,
+/// whatever the level, so one that ends in a carriage return (module docs) is put in ASCII85 too.
+fn pack(content: &[u8]) -> (Vec<u8>, &'static str) {
+    let mut z = flate2::write::ZlibEncoder::new(Vec::with_capacity(content.len() / 3 + 16), flate2::Compression::new(6));
+    match z.write_all(content).and_then(|()| z.finish()) {
+        Ok(packed) if packed.last() != Some(&b'\r') => (packed, "/Filter/FlateDecode"),
+        Ok(packed) => (ascii85(&packed), "/Filter[/ASCII85Decode/FlateDecode]"),
+        // Deflating into memory does not fail; stored as it is if it did.
+        Err(_) => (content.to_vec(), ""),
     }
-    (content.to_vec(), false)
+}
+
+/// `data` in ASCII85 (ISO 32000-1, 7.4.3), with its end marker `~>`.
+pub(super) fn ascii85(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() / 4 * 5 + 8);
+    for chunk in data.chunks(4) {
+        let mut word = [0u8; 4];
+        word[..chunk.len()].copy_from_slice(chunk);
+        let mut v = u32::from_be_bytes(word);
+        if chunk.len() == 4 && v == 0 {
+            out.push(b'z');
+            continue;
+        }
+        let mut c = [0u8; 5];
+        for d in c.iter_mut().rev() {
+            *d = (v % 85) as u8 + b'!';
+            v /= 85;
+        }
+        out.extend_from_slice(&c[..chunk.len() + 1]);
+    }
+    out.extend_from_slice(b"~>");
+    out
 }
 
 /// A PDF object (not a stream: pages and the catalog hold none) in PDF syntax; strings as hex.

@@ -54,10 +54,10 @@ fn env() -> &'static Environment<'static> {
         env.add_filter("outline", |s: String| {
             Value::from_safe_string(crate::latex::escape(&s.replace('\\', "\u{FF3C}").replace('~', "\u{FF5E}").replace('^', "\u{FF3E}")))
         });
-        // Text that is never typeset (the PDF's metadata): escaped, its spaces left as spaces
-        // in a tagged document too. hyperref turns each \rqsp in a metadata string into a
-        // space the slow way: 99 of them in a long subject took 15 s.
-        env.add_filter("plain", |s: String| Value::from_safe_string(crate::latex::escape(&s)));
+        // The document's metadata for reportq to write into the PDF (src/xmp.rs): UTF-16BE hex
+        // with its byte order mark, whole, a line break every 64 characters (TeX's line buffer;
+        // the reader ignores white space). Hex digits only, so nothing in it means anything to TeX.
+        env.add_filter("pdfhex", |s: String| Value::from_safe_string(utf16_hex(&s)));
         // A template's own prose (`<% filter words %>...<% endfilter %>`): in a tagged document
         // its word breaks become \rqsp, as user text's do (crate::latex::words).
         env.add_filter("words", |state: &minijinja::State<'_, '_>, s: String| {
@@ -74,20 +74,26 @@ fn env() -> &'static Environment<'static> {
             if s.chars().count() > MAX_ALT {
                 text.push('…');
             }
-            let mut out = String::from("FEFF");
-            for (i, u) in text.encode_utf16().enumerate() {
-                if i % 64 == 63 {
-                    out.push('\n');
-                }
-                out.push_str(&format!("{u:04X}"));
-            }
-            Value::from_safe_string(out)
+            Value::from_safe_string(utf16_hex(&text))
         });
         for (name, src) in SOURCES {
             env.add_template(name, src).expect("templates compile (checked by tests)");
         }
         env
     })
+}
+
+/// `s` as UTF-16BE hex with its byte order mark, a line break every 64 characters.
+fn utf16_hex(s: &str) -> String {
+    let mut out = String::with_capacity(4 + 4 * s.len() + s.len() / 16);
+    out.push_str("FEFF");
+    for (i, u) in s.encode_utf16().enumerate() {
+        if i % 64 == 63 {
+            out.push('\n');
+        }
+        out.push_str(&format!("{u:04X}"));
+    }
+    out
 }
 
 /// The most characters of a figure's alternative text (`utf16hex`).

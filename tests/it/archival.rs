@@ -472,3 +472,78 @@ fn the_heaviest_report_the_cap_allows_is_tagged() {
     let parent_tree = root.get(b"ParentTree").and_then(|p| p.as_dict()).unwrap();
     assert_eq!(parent_tree.get(b"Nums").and_then(|n| n.as_array()).unwrap().len(), 2 * pages);
 }
+
+/// The XMP packet, as Python's XML parser reads it: title, creator, description, keywords,
+/// tool, producer, dates and the claimed parts, as JSON.
+fn xmp_fields(xmp: &[u8]) -> Value {
+    const READ: &str = r#"
+import json, sys, xml.etree.ElementTree as ET
+ns = {"rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#", "dc": "http://purl.org/dc/elements/1.1/",
+      "pdf": "http://ns.adobe.com/pdf/1.3/", "xmp": "http://ns.adobe.com/xap/1.0/",
+      "pdfaid": "http://www.aiim.org/pdfa/ns/id/", "pdfuaid": "http://www.aiim.org/pdfua/ns/id/"}
+root = ET.fromstring(sys.stdin.buffer.read())
+def items(path):
+    return [li.text for li in root.findall(".//" + path + "//rdf:li", ns)]
+def one(path):
+    found = root.findall(".//" + path, ns)
+    return found[0].text if len(found) == 1 else None if not found else ["several"]
+print(json.dumps({"title": items("dc:title"), "creator": items("dc:creator"), "description": items("dc:description"),
+    "keywords": one("pdf:Keywords"), "tool": one("xmp:CreatorTool"), "producer": one("pdf:Producer"),
+    "created": one("xmp:CreateDate"), "modified": one("xmp:ModifyDate"), "language": items("dc:language"),
+    "part": one("pdfaid:part"), "conformance": one("pdfaid:conformance"), "ua": one("pdfuaid:part")}))
+"#;
+    let mut child =
+        Command::new("python3").args(["-c", READ]).stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).spawn().expect("python3");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(xmp).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the XMP packet is not well-formed XML:\n{}", String::from_utf8_lossy(xmp));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// #24: reportq writes the XMP packet (src/xmp.rs), not LaTeX. For every PDF/A flavour, hostile
+/// text included, it says what the information dictionary says (PDF/A requires the two to agree,
+/// and the validator does not check it), the title whole (LaTeX's split it at commas), and names
+/// the standards the file claims.
+#[test]
+fn the_xmp_packet_agrees_with_the_information_dictionary() {
+    let h = harness();
+    for (name, req) in [("diagram", example_json("diagram.json")), ("summary", example_json("summary.json")), ("hostile", hostile())] {
+        for standard in ["a-2a", "a-2b", "a-3a", "a-3b"] {
+            let pdf = render_json(&h, &with_standard(req.clone(), standard));
+            let doc = lopdf::Document::load_mem(&pdf).unwrap();
+            let catalog = doc.catalog().unwrap();
+            let meta = catalog.get(b"Metadata").and_then(|m| m.as_reference()).expect("a metadata stream");
+            let stream = doc.get_object(meta).and_then(|o| o.as_stream()).unwrap();
+            assert!(!stream.dict.has(b"Filter"), "{name} {standard}: the packet is compressed");
+            let x = xmp_fields(&stream.content);
+            let info = doc.trailer.get(b"Info").and_then(|i| i.as_reference()).and_then(|id| doc.get_dictionary(id)).unwrap();
+            // Each entry TeX wrote (the summary example has no keywords), as text.
+            let text = |k: &[u8]| -> Option<String> {
+                let s = info.get(k).ok()?.as_str().unwrap_or_else(|_| panic!("{name} {standard}: /{} is not a string", String::from_utf8_lossy(k)));
+                Some(lopdf::decode_text_string(&lopdf::Object::string_literal(s.to_vec())).unwrap())
+            };
+            let list = |k: &[u8]| json!(text(k).into_iter().collect::<Vec<_>>());
+            let at = format!("{name} {standard}");
+            assert!(text(b"Title").is_some() && text(b"Author").is_some(), "{at}: the title and author are in the information dictionary");
+            assert_eq!(x["title"], list(b"Title"), "{at}");
+            assert_eq!(x["creator"], list(b"Author"), "{at}");
+            assert_eq!(x["description"], list(b"Subject"), "{at}");
+            assert_eq!(x["keywords"], json!(text(b"Keywords")), "{at}");
+            assert_eq!(x["tool"], json!(text(b"Creator")), "{at}");
+            assert_eq!(x["producer"], json!(text(b"Producer")), "{at}");
+            let iso = |d: &str| d.replace(['-', ':', 'T'], "");
+            assert_eq!(Some(format!("D:{}", iso(x["created"].as_str().unwrap()))), text(b"CreationDate"), "{at}");
+            assert_eq!(Some(format!("D:{}", iso(x["modified"].as_str().unwrap()))), text(b"ModDate"), "{at}");
+            assert_eq!(x["language"], json!([req["params"]["language"].as_str().unwrap_or("en-GB")]), "{at}");
+            assert_eq!(x["part"], json!(&standard[2..3]), "{at}");
+            assert_eq!(x["conformance"], json!(standard[3..].to_uppercase()), "{at}");
+            assert_eq!(x["ua"], if standard.ends_with('a') { json!("1") } else { Value::Null }, "{at}");
+        }
+    }
+    // The hostile request's title is its text as written: markup, quotes and emoji survive the
+    // trip through TeX's information dictionary and the packet's escaping.
+    let pdf = render_json(&h, &with_standard(hostile(), "a-2b"));
+    let meta = poppler_meta(&pdf);
+    assert!(meta.contains("&lt;b&gt;\"q\"&lt;/b&gt;") && meta.contains("😀"), "{meta}");
+}
