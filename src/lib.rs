@@ -37,6 +37,7 @@ pub mod fanout;
 pub mod latex;
 pub mod logging;
 pub mod metrics;
+pub mod pdfwrite;
 pub mod provenance;
 pub mod queue;
 pub mod render;

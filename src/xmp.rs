@@ -28,7 +28,7 @@ use std::fmt::Write as _;
 
 use lopdf::{Dictionary, Document, Object};
 
-use crate::tagging::PdfOut;
+use crate::pdfwrite::{PdfOut, serialize, startxref};
 
 /// The file a document writes its metadata to (next to `doc.pdf`).
 pub const META_FILE: &str = "doc.meta";
@@ -130,7 +130,7 @@ pub fn packet(doc: &Document, info: &Dictionary, claim: Claim, keywords: &[Strin
             Err(_) => Ok(None),
         }
     };
-    let lang = doc.catalog().ok().and_then(|c| c.get(b"Lang").ok()).and_then(|o| o.as_str().ok()).map(|b| text_string(b));
+    let lang = doc.catalog().ok().and_then(|c| c.get(b"Lang").ok()).and_then(|o| o.as_str().ok()).map(text_string);
 
     let mut x = String::with_capacity(4096);
     x.push_str("<?xpacket begin=\"\u{feff}\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n");
@@ -222,7 +222,7 @@ pub fn finish(pdf: &[u8], meta: &[u8]) -> Result<Vec<u8>, String> {
     let root = doc.trailer.get(b"Root").and_then(Object::as_reference).map_err(|e| format!("the catalog: {e}"))?;
     let info_id = info_id(&doc);
     if meta.claim.is_none() {
-        return Ok(update_info(pdf, &doc, info_id, &meta.info(&doc)?)?);
+        return update_info(pdf, &doc, info_id, &meta.info(&doc)?);
     }
     let mut out = PdfOut::new(info_id.max(doc.max_id) + 1, pdf.len() + 16 * 1024);
     out.copy(pdf, &doc, &HashSet::from([root.0, info_id]))?;
@@ -246,7 +246,7 @@ fn update_info(pdf: &[u8], doc: &Document, info_id: u32, info: &Dictionary) -> R
     }
     let info_at = out.len();
     let _ = writeln!(out, "{info_id} 0 obj");
-    crate::tagging::serialize(&Object::Dictionary(info.clone()), &mut out);
+    serialize(&Object::Dictionary(info.clone()), &mut out);
     out.extend_from_slice(b"\nendobj\n");
     let xref_at = out.len();
     let mut entries = [(info_id, info_at), (xref_id, xref_at)];
@@ -271,7 +271,7 @@ fn update_info(pdf: &[u8], doc: &Document, info_id: u32, info: &Dictionary) -> R
     dict.set("Prev", prev as i64);
     dict.set("Length", data.len() as i64);
     let _ = writeln!(out, "{xref_id} 0 obj");
-    crate::tagging::serialize(&Object::Dictionary(dict), &mut out);
+    serialize(&Object::Dictionary(dict), &mut out);
     out.extend_from_slice(b"\nstream\n");
     out.extend_from_slice(&data);
     let _ = write!(out, "\nendstream\nendobj\nstartxref\n{xref_at}\n%%EOF\n");
@@ -303,14 +303,6 @@ pub(crate) fn write(
     out.object(info_id, &Object::Dictionary(info));
     trailer.set("Info", Object::Reference((info_id, 0)));
     Ok(())
-}
-
-/// The offset the last `startxref` names.
-pub(crate) fn startxref(pdf: &[u8]) -> Option<usize> {
-    pdf.windows(9)
-        .rposition(|w| w == b"startxref")
-        .and_then(|at| std::str::from_utf8(&pdf[at + 9..]).ok()?.split_whitespace().next()?.parse::<usize>().ok())
-        .filter(|&at| at <= pdf.len())
 }
 
 /// A PDF text string: UTF-16BE after its byte order mark, else PDFDocEncoding (read as Latin-1,

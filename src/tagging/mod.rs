@@ -30,8 +30,7 @@ use std::io::Write;
 
 use lopdf::{Dictionary, Document, Object, ObjectId};
 
-mod write;
-pub(crate) use write::{PdfOut, serialize};
+use crate::pdfwrite::{self as write, PdfOut};
 
 /// The file a tagged document writes its structure to (next to `doc.pdf`).
 pub const RECORD_FILE: &str = "doc.tags";

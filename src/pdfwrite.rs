@@ -1,5 +1,6 @@
-//! Writing the tagged file: TeX's objects copied byte for byte, the rewritten pages and catalog,
-//! the structure in object streams, and a cross-reference stream (PDF 1.5).
+//! Writing the finished file ([`crate::tagging`], [`crate::xmp`]): TeX's objects copied byte for
+//! byte, the rewritten pages, catalog and information dictionary, the structure in object
+//! streams, and a cross-reference stream (PDF 1.5).
 //!
 //! Written here rather than through lopdf's saver, which holds every structure element as a
 //! dictionary of its own and copies each into its object streams: a 250-model report's 200,000
@@ -115,7 +116,7 @@ impl PdfOut {
     /// up to the next or to the cross-reference table; a stream whose data ends in a carriage
     /// return is repacked (module docs).
     pub fn copy(&mut self, pdf: &[u8], doc: &Document, replaced: &HashSet<u32>) -> Result<(), String> {
-        let xref_at = crate::xmp::startxref(pdf).ok_or("TeX's PDF has no startxref")?;
+        let xref_at = startxref(pdf).ok_or("TeX's PDF has no startxref")?;
         let mut at: Vec<(usize, u32)> = Vec::with_capacity(doc.reference_table.entries.len());
         for (&id, entry) in &doc.reference_table.entries {
             match entry {
@@ -208,7 +209,7 @@ fn pack(content: &[u8]) -> (Vec<u8>, &'static str) {
 }
 
 /// `data` in ASCII85 (ISO 32000-1, 7.4.3), with its end marker `~>`.
-pub(super) fn ascii85(data: &[u8]) -> Vec<u8> {
+pub(crate) fn ascii85(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() / 4 * 5 + 8);
     for chunk in data.chunks(4) {
         let mut word = [0u8; 4];
@@ -275,7 +276,7 @@ fn dictionary(d: &Dictionary, out: &mut Vec<u8>) {
 }
 
 /// A name, with white space, delimiters, `#` and bytes outside 33-126 as `#xx`.
-pub(super) fn name(n: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn name(n: &[u8], out: &mut Vec<u8>) {
     out.push(b'/');
     for &b in n {
         if b"()<>[]{}/%#".contains(&b) || !(33..=126).contains(&b) {
@@ -284,4 +285,12 @@ pub(super) fn name(n: &[u8], out: &mut Vec<u8>) {
             out.push(b);
         }
     }
+}
+
+/// The offset the last `startxref` names.
+pub(crate) fn startxref(pdf: &[u8]) -> Option<usize> {
+    pdf.windows(9)
+        .rposition(|w| w == b"startxref")
+        .and_then(|at| std::str::from_utf8(&pdf[at + 9..]).ok()?.split_whitespace().next()?.parse::<usize>().ok())
+        .filter(|&at| at <= pdf.len())
 }
