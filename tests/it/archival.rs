@@ -547,3 +547,33 @@ fn the_xmp_packet_agrees_with_the_information_dictionary() {
     let meta = poppler_meta(&pdf);
     assert!(meta.contains("&lt;b&gt;\"q\"&lt;/b&gt;") && meta.contains("😀"), "{meta}");
 }
+
+/// #24: the metadata is the request's text as written, in the information dictionary of every
+/// flavour LaTeX's PDF management makes and of a plain PDF. Through hyperref, TeX specials came
+/// out as `\textbackslash`, `&` was lost, and the hostile request failed as a plain PDF
+/// (`\rqsym` undefined in its title).
+#[test]
+fn the_metadata_is_the_request_s_text_as_written() {
+    let h = harness();
+    let text = hostile()["params"]["title"].as_str().unwrap().to_string();
+    for standard in ["none", "a-2b", "a-2a", "a-3b"] {
+        let pdf = render_json(&h, &with_standard(hostile(), standard));
+        let doc = lopdf::Document::load_mem(&pdf).unwrap();
+        let info = doc.trailer.get(b"Info").and_then(|i| i.as_reference()).and_then(|id| doc.get_dictionary(id)).unwrap();
+        for key in [&b"Title"[..], b"Author"] {
+            let s = info.get(key).and_then(|t| t.as_str()).unwrap();
+            let s = lopdf::decode_text_string(&lopdf::Object::string_literal(s.to_vec())).unwrap();
+            assert_eq!(s, text, "{standard}: /{}", String::from_utf8_lossy(key));
+        }
+        // poppler reads the same.
+        let out = poppler_info(&pdf);
+        assert!(out.lines().any(|l| l.starts_with("Title:") && l.ends_with(&text)), "{standard}:\n{out}");
+    }
+}
+
+fn poppler_info(pdf: &[u8]) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("i.pdf");
+    std::fs::write(&path, pdf).unwrap();
+    String::from_utf8_lossy(&Command::new("pdfinfo").arg(&path).output().expect("pdfinfo").stdout).into_owned()
+}
