@@ -87,6 +87,7 @@ impl PdfOut {
         let data = ascii85(&s.content);
         let mut dict = s.dict.clone();
         let a85 = Object::Name(b"ASCII85Decode".to_vec());
+        let filtered = dict.has(b"Filter");
         match dict.get(b"Filter").cloned() {
             Ok(Object::Array(mut filters)) => {
                 filters.insert(0, a85);
@@ -95,13 +96,14 @@ impl PdfOut {
             Ok(f) => dict.set("Filter", Object::Array(vec![a85, f])),
             Err(_) => dict.set("Filter", a85),
         }
+        // Each filter's parameters at its place: none for ASCII85.
         match dict.get(b"DecodeParms").cloned() {
-            Ok(Object::Array(mut parms)) => {
+            Ok(Object::Array(mut parms)) if filtered => {
                 parms.insert(0, Object::Null);
                 dict.set("DecodeParms", Object::Array(parms));
             }
-            Ok(p) => dict.set("DecodeParms", Object::Array(vec![Object::Null, p])),
-            Err(_) => {}
+            Ok(p) if filtered => dict.set("DecodeParms", Object::Array(vec![Object::Null, p])),
+            _ => {}
         }
         dict.set("Length", data.len() as i64);
         self.entries.insert(id, Entry::At(self.bytes.len()));

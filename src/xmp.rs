@@ -52,10 +52,10 @@ impl Meta {
             let (key, value) = line.split_once(' ').unwrap_or((line, ""));
             match key {
                 "standard" => m.claim = Some(Claim::parse(value.as_bytes())?),
-                "Title" => m.title = hex_text(value)?,
-                "Author" => m.author = hex_text(value)?,
-                "Subject" => m.subject = hex_text(value)?,
-                "Keyword" => m.keywords.push(hex_text(value)?),
+                "Title" => m.title = clean(&hex_text(value)?),
+                "Author" => m.author = clean(&hex_text(value)?),
+                "Subject" => m.subject = clean(&hex_text(value)?),
+                "Keyword" => m.keywords.push(clean(&hex_text(value)?)),
                 _ => return Err(format!("the metadata file has a line {key:?}")),
             }
         }
@@ -80,6 +80,22 @@ impl Meta {
         }
         Ok(info)
     }
+}
+
+/// A value as both the information dictionary and the XMP packet can hold it, the same: no
+/// control characters but tab and line feed (XML 1.0 has no place for them, and a parser reads a
+/// carriage return as a line feed), a carriage return as a line feed, no U+FFFE or U+FFFF
+/// (not XML characters).
+fn clean(s: &str) -> String {
+    s.replace("\r\n", "\n")
+        .chars()
+        .filter_map(|c| match c {
+            '\r' => Some('\n'),
+            '\t' | '\n' => Some(c),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => None,
+            c => Some(c),
+        })
+        .collect()
 }
 
 /// A text string's UTF-16BE hex (`FEFF...`, white space ignored) as text.
@@ -329,9 +345,9 @@ fn xmp_date(d: &str) -> Result<String, String> {
     let zone = match rest {
         "" | "Z" | "Z00'00'" | "Z00'00" => "Z".to_string(),
         _ => {
-            let sign = &rest[..1];
+            let sign = rest.chars().next().filter(|c| matches!(c, '+' | '-')).ok_or_else(bad)?;
             let hm: String = rest[1..].chars().filter(char::is_ascii_digit).collect();
-            if !(sign == "+" || sign == "-") || hm.len() != 4 {
+            if hm.len() != 4 {
                 return Err(bad());
             }
             format!("{sign}{}:{}", &hm[..2], &hm[2..])
@@ -348,7 +364,8 @@ fn esc(s: &str) -> String {
             '&' => o.push_str("&amp;"),
             '<' => o.push_str("&lt;"),
             '>' => o.push_str("&gt;"),
-            // XML 1.0 has no place for the other control characters.
+            // XML 1.0 has no place for the other control characters ([`clean`] took them out
+            // of the request's text; TeX's own strings have none).
             c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => o.push(' '),
             c => o.push(c),
         }
@@ -376,6 +393,9 @@ mod tests {
         assert_eq!(m.claim, Some(Claim { part: 2, conformance: 'A', ua: Some(1) }));
         assert_eq!((m.title.as_str(), m.author.as_str(), m.subject.as_str()), ("A&B", "", "😀"));
         assert_eq!(m.keywords, ["x", "y"]);
+        // Control characters, CR and non-characters, as XML and the dictionary can both hold them.
+        let m = Meta::parse(b"Title FEFF 0061 0007 000D 000A 0062 000D 0063 FFFE 0009 0064").unwrap();
+        assert_eq!(m.title, "a\nb\nc\td");
         assert_eq!(Meta::parse(b"Title FEFF0041\n").unwrap().claim, None);
         for bad in [&b"Title 0041"[..], b"Title FEFF004", b"Title \\input", b"Date FEFF", b"standard B-2"] {
             assert!(Meta::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));

@@ -569,6 +569,18 @@ fn the_metadata_is_the_request_s_text_as_written() {
         let out = poppler_info(&pdf);
         assert!(out.lines().any(|l| l.starts_with("Title:") && l.ends_with(&text)), "{standard}:\n{out}");
     }
+    // Characters neither XML nor a reader can take (a control character, U+FFFE) are left out
+    // and a carriage return is a line feed, the same in the dictionary and the packet (which
+    // stays well-formed: xmp_fields parses it).
+    let mut req = with_standard(hostile(), "a-2b");
+    req["params"]["title"] = json!("A\u{7}B\r\nC\u{FFFE}\tD\rE");
+    let pdf = render_json(&h, &req);
+    let doc = lopdf::Document::load_mem(&pdf).unwrap();
+    let info = doc.trailer.get(b"Info").and_then(|i| i.as_reference()).and_then(|id| doc.get_dictionary(id)).unwrap();
+    let title = lopdf::decode_text_string(&lopdf::Object::string_literal(info.get(b"Title").and_then(|t| t.as_str()).unwrap().to_vec())).unwrap();
+    assert_eq!(title, "AB\nC\tD\nE");
+    let meta = doc.catalog().unwrap().get(b"Metadata").and_then(|m| m.as_reference()).unwrap();
+    assert_eq!(xmp_fields(&doc.get_object(meta).and_then(|o| o.as_stream()).unwrap().content)["title"], json!([title]));
 }
 
 fn poppler_info(pdf: &[u8]) -> String {
