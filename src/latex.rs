@@ -102,7 +102,8 @@ pub fn escape_with(out: &mut String, s: &str, spaces: Spaces) {
                 word = 1;
             }
         }
-        let fb = if c.is_whitespace() || c.is_control() { None } else { fallback(c) };
+        // A dropped character is never a fallback font's (no font has U+FFFE: a .notdef glyph).
+        let fb = if c.is_whitespace() || is_dropped(c) { None } else { fallback(c) };
         if fb != run {
             if run.is_some() {
                 out.push('}');
@@ -317,6 +318,8 @@ mod tests {
     #[test]
     fn control_characters_dropped_whitespace_folded() {
         assert_eq!(escape("a\u{0}b\u{7}c\td"), "abc d");
+        // Non-characters and the byte order mark too, not set in a fallback font.
+        assert_eq!(escape("a\u{FFFE}b\u{FEFF}c\u{FFFF}"), "abc");
     }
 
     #[test]
