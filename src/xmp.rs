@@ -51,7 +51,7 @@ impl Meta {
         for line in s.lines().filter(|l| !l.trim().is_empty()) {
             let (key, value) = line.split_once(' ').unwrap_or((line, ""));
             match key {
-                "standard" => m.claim = Some(Claim::parse(value.as_bytes())?),
+                "standard" => m.claim = Some(Claim::parse(value)?),
                 "Title" => m.title = clean(&hex_text(value)?),
                 "Author" => m.author = clean(&hex_text(value)?),
                 "Subject" => m.subject = clean(&hex_text(value)?),
@@ -103,9 +103,10 @@ fn hex_text(s: &str) -> Result<String, String> {
     let digits: String = s.chars().filter(|c| !c.is_whitespace()).collect();
     let b = hex::decode(&digits).map_err(|_| format!("the metadata file has a value that is not hex: {digits:?}"))?;
     match b.as_slice() {
-        [0xfe, 0xff, rest @ ..] if rest.len() % 2 == 0 => Ok(text_string(&b)),
-        _ => Err(format!("the metadata file has a value that is not UTF-16BE: {digits:?}")),
+        [0xfe, 0xff, rest @ ..] if rest.len() % 2 == 0 => lopdf::decode_text_string(&Object::String(b, lopdf::StringFormat::Hexadecimal)).ok(),
+        _ => None,
     }
+    .ok_or_else(|| format!("the metadata file has a value that is not UTF-16BE: {digits:?}"))
 }
 
 /// The standards a document claims, as TeX wrote them.
@@ -120,18 +121,17 @@ pub struct Claim {
 
 impl Claim {
     /// `A-2b`, `A-3a UA-1`, ... (the `pdfstandard` values of `\DocumentMetadata`).
-    pub fn parse(s: &[u8]) -> Result<Claim, String> {
-        let s = std::str::from_utf8(s).map_err(|_| "the standards file is not UTF-8".to_string())?;
+    pub fn parse(s: &str) -> Result<Claim, String> {
         let (mut pdfa, mut ua) = (None, None);
         for w in s.split_whitespace() {
             let b = w.as_bytes();
             match b {
                 [b'A' | b'a', b'-', p @ b'1'..=b'4', c] if b"abuABU".contains(c) => pdfa = Some((p - b'0', c.to_ascii_uppercase() as char)),
                 [b'U', b'A', b'-', p @ b'1'..=b'2'] => ua = Some(p - b'0'),
-                _ => return Err(format!("the standards file names {w:?}")),
+                _ => return Err(format!("the metadata file claims {w:?}")),
             }
         }
-        let (part, conformance) = pdfa.ok_or("the standards file names no PDF/A part")?;
+        let (part, conformance) = pdfa.ok_or("the metadata file claims no PDF/A part")?;
         Ok(Claim { part, conformance, ua })
     }
 }
@@ -141,12 +141,14 @@ impl Claim {
 pub fn packet(doc: &Document, info: &Dictionary, claim: Claim, keywords: &[String]) -> Result<Vec<u8>, String> {
     let text = |k: &[u8]| -> Result<Option<String>, String> {
         match info.get(k) {
-            Ok(Object::String(b, _)) => Ok(Some(text_string(b))),
+            Ok(o @ Object::String(..)) => {
+                lopdf::decode_text_string(o).map(Some).map_err(|e| format!("the information dictionary's /{}: {e}", String::from_utf8_lossy(k)))
+            }
             Ok(_) => Err(format!("the information dictionary's /{} is not a string", String::from_utf8_lossy(k))),
             Err(_) => Ok(None),
         }
     };
-    let lang = doc.catalog().ok().and_then(|c| c.get(b"Lang").ok()).and_then(|o| o.as_str().ok()).map(text_string);
+    let lang = doc.catalog().ok().and_then(|c| c.get(b"Lang").ok()).and_then(|o| lopdf::decode_text_string(o).ok());
 
     let mut x = String::with_capacity(4096);
     x.push_str("<?xpacket begin=\"\u{feff}\" id=\"W5M0MpCehiHzreSzNTczkc9d\"?>\n<x:xmpmeta xmlns:x=\"adobe:ns:meta/\">\n <rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\">\n");
@@ -321,18 +323,6 @@ pub(crate) fn write(
     Ok(())
 }
 
-/// A PDF text string: UTF-16BE after its byte order mark, else PDFDocEncoding (read as Latin-1,
-/// which it is for everything TeX writes literally).
-fn text_string(b: &[u8]) -> String {
-    match b {
-        [0xfe, 0xff, rest @ ..] => {
-            let units: Vec<u16> = rest.chunks_exact(2).map(|c| u16::from_be_bytes([c[0], c[1]])).collect();
-            String::from_utf16_lossy(&units)
-        }
-        _ => b.iter().map(|&c| c as char).collect(),
-    }
-}
-
 /// `D:YYYYMMDDHHmmSS` with `Z` or `+HH'mm'` as an XMP date (ISO 8601).
 fn xmp_date(d: &str) -> Result<String, String> {
     let bad = || format!("a PDF date reportq cannot read: {d:?}");
@@ -379,10 +369,10 @@ mod tests {
 
     #[test]
     fn claims_parse_and_refuse() {
-        assert_eq!(Claim::parse(b"A-2b\n").unwrap(), Claim { part: 2, conformance: 'B', ua: None });
-        assert_eq!(Claim::parse(b"A-3a UA-1").unwrap(), Claim { part: 3, conformance: 'A', ua: Some(1) });
-        for bad in [&b""[..], b"UA-1", b"A-2x", b"PDF/A-2b", b"A-2b junk"] {
-            assert!(Claim::parse(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        assert_eq!(Claim::parse("A-2b\n").unwrap(), Claim { part: 2, conformance: 'B', ua: None });
+        assert_eq!(Claim::parse("A-3a UA-1").unwrap(), Claim { part: 3, conformance: 'A', ua: Some(1) });
+        for bad in ["", "UA-1", "A-2x", "PDF/A-2b", "A-2b junk"] {
+            assert!(Claim::parse(bad).is_err(), "{bad}");
         }
     }
 
@@ -407,8 +397,6 @@ mod tests {
         assert_eq!(xmp_date("D:20231114221320Z").unwrap(), "2023-11-14T22:13:20Z");
         assert_eq!(xmp_date("D:20231114221320+01'00'").unwrap(), "2023-11-14T22:13:20+01:00");
         assert!(xmp_date("D:2023").is_err());
-        assert_eq!(text_string(&[0xfe, 0xff, 0, b'A', 0x04, 0x14]), "AД");
-        assert_eq!(text_string(b"caf\xe9"), "café");
         assert_eq!(esc("a<b & \"c\"\u{1}"), "a&lt;b &amp; \"c\" ");
     }
 }
